@@ -1,0 +1,62 @@
+import Foundation
+import Libvirt
+
+/// lcm's storage pool on a device: a libvirt directory pool named "lcm" where golden versions,
+/// OS layers and user-data disks live. Always reached through libvirt (volumes and streams),
+/// never through a local path, so a remote device works the same as the local one.
+public enum DeviceStoragePool {
+    public static let name = "lcm"
+
+    /// Where the pool's directory is created on the device when lcm defines it.
+    public static func defaultTargetPath(uri: String) -> String {
+        if uri.contains("/session"), geteuid() != 0 {
+            return URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".local/share/libvirt/images/lcm").path
+        }
+        return "/var/lib/libvirt/images/lcm"
+    }
+
+    /// Returns the active pool, defining, building and starting it if needed. `created` says whether
+    /// this call made it.
+    public static func ensure(on connection: Connection) throws -> (pool: StoragePool, created: Bool) {
+        if let pool = try connection.lookupStoragePool(name: name) {
+            if try !pool.isActive { try pool.create() }
+            return (pool, false)
+        }
+        let path = defaultTargetPath(uri: try connection.uri)
+        let xml = """
+            <pool type='dir'>
+              <name>\(name)</name>
+              <target><path>\(XMLText.escape(path))</path><permissions><mode>0711</mode></permissions></target>
+            </pool>
+            """
+        let pool = try connection.defineStoragePool(xml: xml)
+        do {
+            try pool.build()
+            try pool.create()
+            try pool.setAutostart(true)
+        } catch {
+            try? pool.undefine()
+            throw error
+        }
+        return (pool, true)
+    }
+}
+
+/// Escaping for text placed in libvirt XML.
+public enum XMLText {
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "'": out += "&apos;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import Guestfs
+import Libvirt
+
+/// One prerequisite check of `lcm doctor`.
+public struct DoctorCheck: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case pass, warn, fail, skip }
+    public var name: String
+    /// A failed required check makes doctor exit non-zero; others only warn.
+    public var required: Bool
+    public var status: Status
+    public var detail: String
+    /// What to do about a failure or warning.
+    public var fix: String?
+    public var seconds: Double
+
+    public init(name: String, required: Bool, status: Status, detail: String, fix: String? = nil, seconds: Double = 0) {
+        self.name = name; self.required = required; self.status = status; self.detail = detail
+        self.fix = fix; self.seconds = seconds
+    }
+}
+
+/// The full report, also the JSON shape of `lcm doctor --format json`.
+public struct DoctorReport: Codable, Sendable {
+    public var ok: Bool
+    /// The accelerator lcm will use for domains and the appliance (`--accel auto` resolved).
+    public var accelerator: String?
+    public var checks: [DoctorCheck]
+}
+
+/// Checks each prerequisite of lcm on the admin's machine and the device it connects to.
+public struct Doctor: Sendable {
+    public let settings: LCMSettings
+    /// Skip the slow probes (accelerator boot, appliance launch).
+    public var quick: Bool
+    public var kvmProbeTimeout: Double = 8
+    public var tcgProbeTimeout: Double = 30
+
+    public init(settings: LCMSettings, quick: Bool = false) {
+        self.settings = settings; self.quick = quick
+    }
+
+    public func run() -> DoctorReport {
+        var checks: [DoctorCheck] = []
+        var accelerator: Accelerator?
+
+        let (connectionCheck, connection) = timed(name: "libvirt") { () -> (DoctorCheck, Connection?) in
+            do {
+                // The probe reads a console without blocking: that needs libvirt's event loop,
+                // registered before the connection opens.
+                try EventLoop.start()
+                let connection = try Connection(uri: settings.connectURI)
+                let detail = "\(try connection.uri): libvirt \(try connection.libraryVersion), \(try connection.hypervisorType) \(try connection.hypervisorVersion)"
+                return (DoctorCheck(name: "libvirt", required: true, status: .pass, detail: detail), connection)
+            } catch {
+                return (DoctorCheck(name: "libvirt", required: true, status: .fail,
+                                    detail: "cannot connect to \(settings.connectURI): \(error)",
+                                    fix: "start libvirtd (scripts/setup does it on this machine) or pass the right --connect URI"), nil)
+            }
+        }
+        checks.append(connectionCheck)
+
+        var pool: StoragePool?
+        if let connection {
+            let (poolCheck, found) = timed(name: "storage pool") { () -> (DoctorCheck, StoragePool?) in
+                do {
+                    let (pool, created) = try DeviceStoragePool.ensure(on: connection)
+                    try pool.refresh()
+                    let info = try pool.info()
+                    let freeGiB = Double(info.available) / 1_073_741_824
+                    let status: DoctorCheck.Status = freeGiB < 10 ? .warn : .pass
+                    return (DoctorCheck(name: "storage pool", required: true, status: status,
+                                        detail: String(format: "pool '%@'%@: %.1f GiB free", try pool.name,
+                                                       created ? " (created now)" : "", freeGiB),
+                                        fix: status == .warn ? "free space on the device: a desktop needs tens of GiB" : nil), pool)
+                } catch {
+                    return (DoctorCheck(name: "storage pool", required: true, status: .fail,
+                                        detail: "cannot prepare pool '\(DeviceStoragePool.name)': \(error)",
+                                        fix: "check that \(DeviceStoragePool.defaultTargetPath(uri: (try? connection.uri) ?? settings.connectURI)) can be created on the device"), nil)
+                }
+            }
+            checks.append(poolCheck)
+            pool = found
+            let (accelCheck, resolved) = acceleratorCheck(connection: connection, pool: pool)
+            checks.append(accelCheck)
+            accelerator = resolved
+            checks.append(firmwareCheck(connection: connection, accelerator: resolved))
+            checks.append(tpmCheck(connection: connection, accelerator: resolved))
+        } else {
+            for name in ["storage pool", "accelerator", "uefi firmware", "tpm"] {
+                checks.append(DoctorCheck(name: name, required: true, status: .skip, detail: "needs a libvirt connection"))
+            }
+        }
+        checks.append(applianceCheck(accelerator: accelerator ?? (settings.accelerator == .kvm ? .kvm : .tcg)))
+        checks.append(homeCheck())
+        checks.append(databaseCheck())
+
+        let ok = !checks.contains { $0.required && $0.status == .fail }
+        return DoctorReport(ok: ok, accelerator: accelerator?.rawValue, checks: checks)
+    }
+
+    // MARK: - Checks
+
+    /// Decides which accelerator works: KVM only counts when a guest really boots under it.
+    func acceleratorCheck(connection: Connection, pool: StoragePool?) -> (DoctorCheck, Accelerator?) {
+        let started = Date()
+        let advertisesKVM = (try? connection.capabilitiesXML())?.contains("type='kvm'") ?? false
+            || ((try? connection.capabilitiesXML())?.contains("type=\"kvm\"") ?? false)
+        if quick || pool == nil {
+            let chosen: Accelerator = settings.accelerator == .auto ? (advertisesKVM ? .kvm : .tcg) : settings.accelerator
+            return (DoctorCheck(name: "accelerator", required: true, status: quick ? .skip : .fail,
+                                detail: quick ? "not probed (--quick); would use \(chosen.rawValue)" : "no storage pool for the probe",
+                                fix: quick ? nil : "fix the storage pool check first"), chosen)
+        }
+        guard let pool else { return (DoctorCheck(name: "accelerator", required: true, status: .fail, detail: "no pool"), nil) }
+        let probe = AcceleratorProbe()
+        var notes: [String] = []
+        var kvmWorks = false
+        if settings.accelerator != .tcg {
+            if advertisesKVM {
+                do {
+                    let result = try probe.probe(connection: connection, pool: pool, domainType: "kvm", timeout: kvmProbeTimeout)
+                    kvmWorks = result.works
+                    notes.append("kvm: \(result.detail)")
+                } catch {
+                    notes.append("kvm: probe failed: \(error)")
+                }
+            } else {
+                notes.append("kvm: not offered by this host")
+            }
+        }
+        if settings.accelerator == .kvm {
+            return (DoctorCheck(name: "accelerator", required: true, status: kvmWorks ? .pass : .fail,
+                                detail: notes.joined(separator: "; "),
+                                fix: kvmWorks ? nil : "use --accel tcg (software emulation) on this host, or fix KVM (nested virtualisation, BIOS VT-x/AMD-V)",
+                                seconds: Date().timeIntervalSince(started)), kvmWorks ? .kvm : nil)
+        }
+        if kvmWorks {
+            return (DoctorCheck(name: "accelerator", required: true, status: .pass,
+                                detail: "kvm works (\(notes.joined(separator: "; ")))",
+                                seconds: Date().timeIntervalSince(started)), .kvm)
+        }
+        var tcgWorks = false
+        do {
+            let result = try probe.probe(connection: connection, pool: pool, domainType: "qemu", timeout: tcgProbeTimeout)
+            tcgWorks = result.works
+            notes.append("tcg: \(result.detail)")
+        } catch {
+            notes.append("tcg: probe failed: \(error)")
+        }
+        let kvmBroken = advertisesKVM && settings.accelerator == .auto
+        return (DoctorCheck(name: "accelerator", required: true,
+                            status: tcgWorks ? (kvmBroken ? .warn : .pass) : .fail,
+                            detail: notes.joined(separator: "; "),
+                            fix: tcgWorks ? (kvmBroken ? "KVM is advertised but its guests hang here: run lcm with --accel tcg (or LCM_ACCEL=tcg); guests will be slow" : nil)
+                                          : "no accelerator runs guests: install qemu-system-x86 and check libvirtd's log",
+                            seconds: Date().timeIntervalSince(started)), tcgWorks ? .tcg : nil)
+    }
+
+    func firmwareCheck(connection: Connection, accelerator: Accelerator?) -> DoctorCheck {
+        timedCheck(name: "uefi firmware") {
+            let caps = try connection.domainCapabilitiesXML(emulatorBinary: nil, arch: "x86_64", machine: "q35",
+                                                            virtType: (accelerator ?? .tcg).domainType)
+            let loaders = CapabilitiesText.values(in: caps, section: "loader").filter { $0.hasPrefix("/") }
+            let ovmf = loaders.filter { $0.contains("OVMF") || $0.contains("edk2") }
+            guard !ovmf.isEmpty else {
+                return DoctorCheck(name: "uefi firmware", required: true, status: .fail,
+                                   detail: "libvirt offers no UEFI loader for q35", fix: "install the ovmf package on the device")
+            }
+            let secure = caps.contains("<value>yes</value>") && caps.contains("secure")
+            return DoctorCheck(name: "uefi firmware", required: true, status: .pass,
+                               detail: "\(ovmf.count) OVMF loader(s), e.g. \(ovmf[0])\(secure ? "; Secure Boot available" : "")")
+        }
+    }
+
+    func tpmCheck(connection: Connection, accelerator: Accelerator?) -> DoctorCheck {
+        timedCheck(name: "tpm") {
+            let caps = try connection.domainCapabilitiesXML(emulatorBinary: nil, arch: "x86_64", machine: "q35",
+                                                            virtType: (accelerator ?? .tcg).domainType)
+            let hasEmulator = caps.contains("<tpm supported='yes'>") && CapabilitiesText.values(in: caps, section: "tpm").contains("emulator")
+            guard hasEmulator else {
+                return DoctorCheck(name: "tpm", required: true, status: .fail,
+                                   detail: "libvirt offers no emulated TPM", fix: "install swtpm and swtpm-tools on the device, then restart libvirtd")
+            }
+            return DoctorCheck(name: "tpm", required: true, status: .pass, detail: "emulated TPM 2.0 (swtpm) available")
+        }
+    }
+
+    func applianceCheck(accelerator: Accelerator) -> DoctorCheck {
+        if quick {
+            return DoctorCheck(name: "libguestfs appliance", required: true, status: .skip, detail: "not launched (--quick)")
+        }
+        return timedCheck(name: "libguestfs appliance") {
+            let started = Date()
+            // libguestfs wants at least one drive: a 1 MiB empty scratch file, read-only.
+            let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("lcm-doctor-\(getpid()).img")
+            guard FileManager.default.createFile(atPath: scratch.path, contents: nil), truncate(scratch.path, 1 << 20) == 0 else {
+                throw LCMError(.cannotWrite, "cannot create a scratch file in \(NSTemporaryDirectory())")
+            }
+            defer { unlink(scratch.path) }
+            let session = try GuestfsSession(backend: "direct", backendSettings: accelerator == .kvm ? [] : GuestfsSession.tcgBackendSettings)
+            try session.addDrive(path: scratch.path, format: "raw", readonly: true)
+            try session.launch()
+            try session.shutdown()
+            let seconds = Date().timeIntervalSince(started)
+            return DoctorCheck(name: "libguestfs appliance", required: true, status: .pass,
+                               detail: String(format: "launched in %.1f s (%@)", seconds, accelerator == .kvm ? "kvm" : "tcg"))
+        } fix: {
+            "install libguestfs-tools and linux-image-amd64 (the appliance needs a host kernel); `libguestfs-test-tool` shows details"
+        }
+    }
+
+    func homeCheck() -> DoctorCheck {
+        let home = settings.home
+        var probePath = home.url
+        while !FileManager.default.fileExists(atPath: probePath.path), probePath.path != "/" {
+            probePath = probePath.deletingLastPathComponent()
+        }
+        guard access(probePath.path, W_OK) == 0 else {
+            return DoctorCheck(name: "lcm home", required: true, status: .fail,
+                               detail: "\(home.path) is not writable (\(probePath.path): \(String(cString: strerror(errno))))",
+                               fix: "choose a writable location with --home or LCM_HOME")
+        }
+        var stats = statvfs()
+        guard statvfs(probePath.path, &stats) == 0 else {
+            return DoctorCheck(name: "lcm home", required: true, status: .fail, detail: "cannot stat \(probePath.path)")
+        }
+        let freeGiB = Double(stats.f_bavail) * Double(stats.f_frsize) / 1_073_741_824
+        let status: DoctorCheck.Status = freeGiB < 5 ? .warn : .pass
+        return DoctorCheck(name: "lcm home", required: true, status: status,
+                           detail: String(format: "%@ writable%@, %.1f GiB free", home.path, home.exists ? "" : " (will be created)", freeGiB),
+                           fix: status == .warn ? "the image store needs space: free some or move --home" : nil)
+    }
+
+    func databaseCheck() -> DoctorCheck {
+        let status = Inventory.schemaStatus(home: settings.home)
+        if !status.exists {
+            return DoctorCheck(name: "inventory", required: false, status: .pass, detail: status.detail)
+        }
+        return DoctorCheck(name: "inventory", required: true, status: status.current ? .pass : .fail, detail: status.detail,
+                           fix: status.current ? nil : "see the message; an lcm command applies pending migrations")
+    }
+
+    // MARK: - Helpers
+
+    private func timed<T>(name: String, _ body: () -> (DoctorCheck, T)) -> (DoctorCheck, T) {
+        let started = Date()
+        var (check, value) = body()
+        check.seconds = Date().timeIntervalSince(started)
+        return (check, value)
+    }
+
+    private func timedCheck(name: String, _ body: () throws -> DoctorCheck, fix: () -> String? = { nil }) -> DoctorCheck {
+        let started = Date()
+        var check: DoctorCheck
+        do {
+            check = try body()
+        } catch {
+            check = DoctorCheck(name: name, required: true, status: .fail, detail: "\(error)", fix: fix())
+        }
+        check.seconds = Date().timeIntervalSince(started)
+        return check
+    }
+}
+
+/// Minimal reading of libvirt capability XML: the `<value>` texts inside a named element.
+enum CapabilitiesText {
+    static func values(in xml: String, section: String) -> [String] {
+        guard let start = xml.range(of: "<\(section)"), let end = xml.range(of: "</\(section)>", range: start.upperBound..<xml.endIndex) else {
+            return []
+        }
+        let body = xml[start.upperBound..<end.lowerBound]
+        var values: [String] = []
+        var rest = body[...]
+        while let open = rest.range(of: "<value>"), let close = rest.range(of: "</value>", range: open.upperBound..<rest.endIndex) {
+            values.append(String(rest[open.upperBound..<close.lowerBound]))
+            rest = rest[close.upperBound...]
+        }
+        return values
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+
+/// Generates Windows registry hive files (the "regf" format) from nothing, because hivex can
+/// edit hives but not create one.
+///
+/// Layout, per the published format description: a 4096-byte base block, then hive bins
+/// ("hbin" blocks, each a multiple of 4096 bytes) holding cells. A cell starts with a signed
+/// 32-bit size (negative while allocated, a multiple of 8, including the size field itself);
+/// offsets between cells are relative to the start of the first hive bin.
+public enum RegistryHive {
+    /// 2024-01-01T00:00:00Z: the default "last written" time, so output is reproducible.
+    public static let defaultTimestamp = Date(timeIntervalSince1970: 1_704_067_200)
+
+    /// A valid hive with only a root key: no subkeys, no values, one security descriptor.
+    ///
+    /// - Parameters:
+    ///   - rootName: the root key's name (Windows uses e.g. `CMI-CreateHive{...}` or `ROOT`;
+    ///     it is not part of any key path).
+    ///   - lastWritten: written into the base block, the first hbin and the root key.
+    ///   - minorVersion: 3 (NT 4) or 5 (XP and later, what current Windows writes; lets hivex
+    ///     use "lh" subkey lists and big data records).
+    public static func minimal(
+        rootName: String = "ROOT", lastWritten: Date = defaultTimestamp, minorVersion: UInt32 = 5
+    ) -> [UInt8] {
+        minimal(rootName: rootName, fileTime: fileTime(lastWritten), minorVersion: minorVersion)
+    }
+
+    /// `minimal(rootName:lastWritten:minorVersion:)` with the time as a raw Windows FILETIME
+    /// (100 ns intervals since 1601-01-01 UTC).
+    public static func minimal(rootName: String = "ROOT", fileTime timestamp: UInt64, minorVersion: UInt32 = 5) -> [UInt8] {
+        var bins = HiveBinWriter(timestamp: timestamp)
+
+        let root = bins.allocate(KeyNodeCell.payloadSize(name: rootName))
+        let security = bins.allocate(SecurityCell.payloadSize(descriptor: SecurityDescriptor.defaultKey))
+        KeyNodeCell(
+            name: rootName, flags: [.hiveEntry, .noDelete], lastWritten: timestamp,
+            parent: RegfLayout.nilOffset, security: security
+        ).write(to: &bins, at: root)
+        SecurityCell(
+            previous: security, next: security, referenceCount: 1, descriptor: SecurityDescriptor.defaultKey
+        ).write(to: &bins, at: security)
+
+        let hiveBins = bins.finish()
+        let header = BaseBlock(
+            sequence: 1, lastWritten: timestamp, minorVersion: minorVersion,
+            rootCell: root, hiveBinsSize: UInt32(hiveBins.count))
+        return header.bytes() + hiveBins
+    }
+
+    /// A Windows FILETIME: 100 ns intervals since 1601-01-01 UTC.
+    public static func fileTime(_ date: Date) -> UInt64 {
+        let t = max(-11_644_473_600, date.timeIntervalSince1970)
+        let whole = t.rounded(.down)
+        return UInt64(Int64(whole) + 11_644_473_600) * 10_000_000 + UInt64((t - whole) * 10_000_000)
+    }
+
+    /// The base block checksum: XOR of the first 127 little-endian 32-bit words.
+    public static func checksum(ofBaseBlock block: ArraySlice<UInt8>) -> UInt32 {
+        var sum: UInt32 = 0
+        var i = block.startIndex
+        while i < block.startIndex + RegfLayout.checksumOffset {
+            sum ^= UInt32(block[i]) | UInt32(block[i + 1]) << 8 | UInt32(block[i + 2]) << 16 | UInt32(block[i + 3]) << 24
+            i += 4
+        }
+        return sum
+    }
+}
+
+// MARK: - Format building blocks
+//
+// Nested in RegistryHive so their plain names cannot clash with the rest of LCMTestSupport.
+
+extension RegistryHive {
+    /// Sizes and magic numbers of the regf format.
+    enum RegfLayout {
+        static let baseBlockSize = 4096
+        static let checksumOffset = 508
+        static let hbinAlignment = 4096
+        static let hbinHeaderSize = 32
+        static let cellAlignment = 8
+        /// "No cell" in an offset field.
+        static let nilOffset: UInt32 = 0xFFFF_FFFF
+
+        static func align(_ n: Int, _ alignment: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+    }
+
+    // MARK: - Base block
+
+    /// The 4096-byte header of a hive file.
+    struct BaseBlock {
+        var sequence: UInt32
+        var lastWritten: UInt64
+        var minorVersion: UInt32
+        var rootCell: UInt32
+        var hiveBinsSize: UInt32
+
+        func bytes() -> [UInt8] {
+            var timestamp = lastWritten
+            while true {
+                var b = ByteBuffer(count: RegfLayout.baseBlockSize)
+                b.setASCII("regf", at: 0)
+                b.setU32(sequence, at: 4)          // primary sequence number
+                b.setU32(sequence, at: 8)          // secondary: equal, so the hive is consistent
+                b.setU64(timestamp, at: 12)
+                b.setU32(1, at: 20)                // major version
+                b.setU32(minorVersion, at: 24)
+                b.setU32(0, at: 28)                // file type: primary
+                b.setU32(1, at: 32)                // file format: direct memory load
+                b.setU32(rootCell, at: 36)
+                b.setU32(hiveBinsSize, at: 40)
+                b.setU32(1, at: 44)                // clustering factor
+                let sum = RegistryHive.checksum(ofBaseBlock: b.bytes[...])
+                // Windows stores 0 as 1 and 0xFFFFFFFF as 0xFFFFFFFE while hivex compares the raw
+                // XOR; shifting the timestamp by 100 ns avoids the two values where they disagree.
+                if sum == 0 || sum == 0xFFFF_FFFF {
+                    timestamp &+= 1
+                    continue
+                }
+                b.setU32(sum, at: RegfLayout.checksumOffset)
+                return b.bytes
+            }
+        }
+    }
+
+    // MARK: - Hive bins and cells
+
+    /// Allocates cells in hive bins. Offsets it returns are cell offsets as stored in the hive
+    /// (relative to the first hbin); writes address those offsets too.
+    struct HiveBinWriter {
+        private(set) var buffer = ByteBuffer(count: 0)
+        private var binStart = 0
+        private var binEnd = 0
+        private var next = 0
+        let timestamp: UInt64
+
+        init(timestamp: UInt64) { self.timestamp = timestamp }
+
+        /// Reserves an allocated cell for `payloadSize` bytes of cell data (after the size
+        /// field) and returns its offset. Starts a new bin when the cell does not fit.
+        mutating func allocate(_ payloadSize: Int) -> UInt32 {
+            let size = RegfLayout.align(4 + payloadSize, RegfLayout.cellAlignment)
+            if buffer.count == 0 || next + size > binEnd {
+                startBin(minimumCellSpace: size)
+            }
+            let offset = next
+            buffer.setI32(-Int32(size), at: offset)
+            next += size
+            return UInt32(offset)
+        }
+
+        /// Closes the last bin (its tail becomes one free cell) and returns the hive bins data.
+        mutating func finish() -> [UInt8] {
+            if buffer.count == 0 { startBin(minimumCellSpace: 0) }
+            closeBin()
+            return buffer.bytes
+        }
+
+        mutating func setU16(_ v: UInt16, cell: UInt32, at field: Int) { buffer.setU16(v, at: Int(cell) + 4 + field) }
+        mutating func setU32(_ v: UInt32, cell: UInt32, at field: Int) { buffer.setU32(v, at: Int(cell) + 4 + field) }
+        mutating func setU64(_ v: UInt64, cell: UInt32, at field: Int) { buffer.setU64(v, at: Int(cell) + 4 + field) }
+        mutating func setBytes(_ v: [UInt8], cell: UInt32, at field: Int) { buffer.setBytes(v, at: Int(cell) + 4 + field) }
+
+        private mutating func startBin(minimumCellSpace: Int) {
+            if buffer.count > 0 { closeBin() }
+            let size = RegfLayout.align(RegfLayout.hbinHeaderSize + minimumCellSpace, RegfLayout.hbinAlignment)
+            binStart = buffer.count
+            binEnd = binStart + size
+            buffer.grow(by: size)
+            buffer.setASCII("hbin", at: binStart)
+            buffer.setU32(UInt32(binStart), at: binStart + 4)   // offset of this bin
+            buffer.setU32(UInt32(size), at: binStart + 8)
+            buffer.setU64(timestamp, at: binStart + 20)
+            next = binStart + RegfLayout.hbinHeaderSize
+        }
+
+        /// Turns the unused tail of the current bin into a free cell (positive size).
+        private mutating func closeBin() {
+            let rest = binEnd - next
+            if rest > 0 { buffer.setI32(Int32(rest), at: next) }
+            next = binEnd
+        }
+    }
+
+    /// Key node flags (`nk` cells).
+    struct KeyNodeFlags: OptionSet {
+        let rawValue: UInt16
+        static let volatile = Self(rawValue: 0x0001)
+        static let hiveExit = Self(rawValue: 0x0002)
+        /// The root key of the hive.
+        static let hiveEntry = Self(rawValue: 0x0004)
+        static let noDelete = Self(rawValue: 0x0008)
+        static let symbolicLink = Self(rawValue: 0x0010)
+        /// The name is stored one byte per character (Latin-1) rather than UTF-16LE.
+        static let compressedName = Self(rawValue: 0x0020)
+    }
+
+    /// A key node ("nk") cell without subkeys, values or class name.
+    struct KeyNodeCell {
+        var name: String
+        var flags: KeyNodeFlags
+        var lastWritten: UInt64
+        var parent: UInt32
+        var security: UInt32
+
+        static let fixedSize = 0x4C
+
+        static func payloadSize(name: String) -> Int { fixedSize + encodedName(name).bytes.count }
+
+        /// Latin-1 when every character fits (the "compressed" form Windows prefers), else UTF-16LE.
+        static func encodedName(_ name: String) -> (bytes: [UInt8], compressed: Bool) {
+            let scalars = name.unicodeScalars
+            if scalars.allSatisfy({ $0.value <= 0xFF }) {
+                return (scalars.map { UInt8($0.value) }, true)
+            }
+            return (name.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }, false)
+        }
+
+        func write(to bins: inout HiveBinWriter, at cell: UInt32) {
+            let (nameBytes, compressed) = Self.encodedName(name)
+            let flags = compressed ? flags.union(.compressedName) : flags.subtracting(.compressedName)
+            bins.setBytes(Array("nk".utf8), cell: cell, at: 0x00)
+            bins.setU16(flags.rawValue, cell: cell, at: 0x02)
+            bins.setU64(lastWritten, cell: cell, at: 0x04)
+            bins.setU32(0, cell: cell, at: 0x0C)                        // access bits
+            bins.setU32(parent, cell: cell, at: 0x10)
+            bins.setU32(0, cell: cell, at: 0x14)                        // subkeys
+            bins.setU32(0, cell: cell, at: 0x18)                        // volatile subkeys
+            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x1C)     // subkeys list
+            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x20)     // volatile subkeys list
+            bins.setU32(0, cell: cell, at: 0x24)                        // values
+            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x28)     // values list
+            bins.setU32(security, cell: cell, at: 0x2C)
+            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x30)     // class name
+            // 0x34-0x47: largest subkey name/class, value name/data sizes, WorkVar: all 0.
+            bins.setU16(UInt16(nameBytes.count), cell: cell, at: 0x48)
+            bins.setU16(0, cell: cell, at: 0x4A)                        // class name length
+            bins.setBytes(nameBytes, cell: cell, at: Self.fixedSize)
+        }
+    }
+
+    /// A key security ("sk") cell. Security cells form a circular doubly linked list.
+    struct SecurityCell {
+        var previous: UInt32
+        var next: UInt32
+        var referenceCount: UInt32
+        var descriptor: [UInt8]
+
+        static func payloadSize(descriptor: [UInt8]) -> Int { 0x14 + descriptor.count }
+
+        func write(to bins: inout HiveBinWriter, at cell: UInt32) {
+            bins.setBytes(Array("sk".utf8), cell: cell, at: 0x00)
+            bins.setU32(next, cell: cell, at: 0x04)                     // flink
+            bins.setU32(previous, cell: cell, at: 0x08)                 // blink
+            bins.setU32(referenceCount, cell: cell, at: 0x0C)
+            bins.setU32(UInt32(descriptor.count), cell: cell, at: 0x10)
+            bins.setBytes(descriptor, cell: cell, at: 0x14)
+        }
+    }
+
+    /// Self-relative Windows security descriptors for keys.
+    enum SecurityDescriptor {
+        /// Owner Administrators, group SYSTEM; DACL: SYSTEM and Administrators full control,
+        /// Users read, all inherited by subkeys.
+        static let defaultKey: [UInt8] = {
+            let system = sid(authority: 5, [18])
+            let administrators = sid(authority: 5, [32, 544])
+            let users = sid(authority: 5, [32, 545])
+            let keyAllAccess: UInt32 = 0x000F_003F
+            let keyRead: UInt32 = 0x0002_0019
+            let dacl = acl([
+                allowedACE(keyAllAccess, system),
+                allowedACE(keyAllAccess, administrators),
+                allowedACE(keyRead, users),
+            ])
+            let headerSize = 20
+            let ownerOffset = headerSize
+            let groupOffset = ownerOffset + administrators.count
+            let daclOffset = groupOffset + system.count
+            var b = ByteBuffer(count: headerSize)
+            b.setBytes([1, 0], at: 0)                          // revision, Sbz1
+            b.setU16(0x8004, at: 2)                            // SE_SELF_RELATIVE | SE_DACL_PRESENT
+            b.setU32(UInt32(ownerOffset), at: 4)
+            b.setU32(UInt32(groupOffset), at: 8)
+            b.setU32(0, at: 12)                                // no SACL
+            b.setU32(UInt32(daclOffset), at: 16)
+            return b.bytes + administrators + system + dacl
+        }()
+
+        static func sid(authority: UInt8, _ subAuthorities: [UInt32]) -> [UInt8] {
+            var b = ByteBuffer(count: 8 + 4 * subAuthorities.count)
+            b.setBytes([1, UInt8(subAuthorities.count), 0, 0, 0, 0, 0, authority], at: 0)
+            for (i, sub) in subAuthorities.enumerated() { b.setU32(sub, at: 8 + 4 * i) }
+            return b.bytes
+        }
+
+        /// ACCESS_ALLOWED_ACE with CONTAINER_INHERIT_ACE.
+        static func allowedACE(_ mask: UInt32, _ sid: [UInt8]) -> [UInt8] {
+            var b = ByteBuffer(count: 8)
+            b.setBytes([0x00, 0x02], at: 0)                    // type, flags
+            b.setU16(UInt16(8 + sid.count), at: 2)
+            b.setU32(mask, at: 4)
+            return b.bytes + sid
+        }
+
+        static func acl(_ aces: [[UInt8]]) -> [UInt8] {
+            let body = aces.flatMap { $0 }
+            var b = ByteBuffer(count: 8)
+            b.setBytes([2, 0], at: 0)                          // ACL revision, Sbz1
+            b.setU16(UInt16(8 + body.count), at: 2)
+            b.setU16(UInt16(aces.count), at: 4)
+            return b.bytes + body
+        }
+    }
+
+    // MARK: - Bytes
+
+    /// A little-endian byte buffer with fixed-offset writes.
+    struct ByteBuffer {
+        private(set) var bytes: [UInt8]
+
+        init(count: Int) { bytes = [UInt8](repeating: 0, count: count) }
+
+        var count: Int { bytes.count }
+
+        mutating func grow(by n: Int) { bytes.append(contentsOf: repeatElement(0, count: n)) }
+
+        mutating func setBytes(_ v: [UInt8], at offset: Int) {
+            bytes.replaceSubrange(offset..<offset + v.count, with: v)
+        }
+
+        mutating func setASCII(_ s: String, at offset: Int) { setBytes(Array(s.utf8), at: offset) }
+
+        mutating func setU16(_ v: UInt16, at offset: Int) { setLE(UInt64(v), 2, at: offset) }
+        mutating func setU32(_ v: UInt32, at offset: Int) { setLE(UInt64(v), 4, at: offset) }
+        mutating func setI32(_ v: Int32, at offset: Int) { setU32(UInt32(bitPattern: v), at: offset) }
+        mutating func setU64(_ v: UInt64, at offset: Int) { setLE(v, 8, at: offset) }
+
+        private mutating func setLE(_ v: UInt64, _ width: Int, at offset: Int) {
+            for i in 0..<width { bytes[offset + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+        }
+    }
+}

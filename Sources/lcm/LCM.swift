@@ -1,0 +1,20 @@
+import ArgumentParser
+import LCMKit
+
+@main
+struct LCM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lcm",
+        abstract: "Manage the whole life of Windows desktops that run as VMs on client hypervisors (libvirt).",
+        discussion: """
+            Devices are hardware assets running libvirt; desktops are Windows VMs living on a device; \
+            both are assigned to users. lcm is non-interactive: every command reports with --format json \
+            for scripts, takes locks so concurrent runs never corrupt each other, and exits with a code \
+            from this table:
+
+            \(LCMExitCode.table)
+            """,
+        version: LCMVersion.current,
+        subcommands: [DoctorCommand.self, InventoryCommand.self, RecoverCommand.self]
+    )
+}
