@@ -44,6 +44,10 @@ public struct ToyOperation: JournaledOperation {
                     let helper = Process()
                     helper.executableURL = URL(fileURLWithPath: "/bin/sleep")
                     helper.arguments = ["300"]
+                    // Like any helper, it must not hold lcm's stdout/stderr open after lcm dies.
+                    helper.standardInput = FileHandle.nullDevice
+                    helper.standardOutput = FileHandle.nullDevice
+                    helper.standardError = FileHandle.nullDevice
                     try helper.run()
                     try context.recordResource(.process(helper.processIdentifier))
                     try Data("\(helper.processIdentifier)\n".utf8).write(to: URL(fileURLWithPath: Self.helperPIDFile(directory)))

@@ -128,9 +128,7 @@ public final class Inventory: Sendable {
                 guard let result else { throw LCMError(.failure, "transaction produced no result") }
                 return result
             }
-        } catch let error as LCMError {
-            throw error
-        } catch {
+        } catch let error as DatabaseError {
             throw Self.translate(error, path: home.databaseURL.path)
         }
     }
@@ -138,9 +136,7 @@ public final class Inventory: Sendable {
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             return try pool.read(body)
-        } catch let error as LCMError {
-            throw error
-        } catch {
+        } catch let error as DatabaseError {
             throw Self.translate(error, path: home.databaseURL.path)
         }
     }
