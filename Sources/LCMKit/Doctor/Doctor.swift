@@ -167,7 +167,7 @@ public struct Doctor: Sendable {
                 return DoctorCheck(name: "uefi firmware", required: true, status: .fail,
                                    detail: "libvirt offers no UEFI loader for q35", fix: "install the ovmf package on the device")
             }
-            let secure = caps.contains("<value>yes</value>") && caps.contains("secure")
+            let secure = CapabilitiesText.values(in: caps, section: "enum name='secure'").contains("yes")
             return DoctorCheck(name: "uefi firmware", required: true, status: .pass,
                                detail: "\(ovmf.count) OVMF loader(s), e.g. \(ovmf[0])\(secure ? "; Secure Boot available" : "")")
         }
@@ -215,6 +215,12 @@ public struct Doctor: Sendable {
         var probePath = home.url
         while !FileManager.default.fileExists(atPath: probePath.path), probePath.path != "/" {
             probePath = probePath.deletingLastPathComponent()
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: probePath.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return DoctorCheck(name: "lcm home", required: true, status: .fail,
+                               detail: "\(home.path) cannot be created: \(probePath.path) is not a directory",
+                               fix: "choose a writable location with --home or LCM_HOME")
         }
         guard access(probePath.path, W_OK) == 0 else {
             return DoctorCheck(name: "lcm home", required: true, status: .fail,
@@ -266,7 +272,9 @@ public struct Doctor: Sendable {
 /// Minimal reading of libvirt capability XML: the `<value>` texts inside a named element.
 enum CapabilitiesText {
     static func values(in xml: String, section: String) -> [String] {
-        guard let start = xml.range(of: "<\(section)"), let end = xml.range(of: "</\(section)>", range: start.upperBound..<xml.endIndex) else {
+        // `section` may carry attributes ("enum name='secure'"); the closing tag is its element name.
+        let element = section.split(separator: " ").first.map(String.init) ?? section
+        guard let start = xml.range(of: "<\(section)"), let end = xml.range(of: "</\(element)>", range: start.upperBound..<xml.endIndex) else {
             return []
         }
         let body = xml[start.upperBound..<end.lowerBound]

@@ -1,0 +1,34 @@
+import Foundation
+import LCMKit
+import Testing
+
+@Suite struct ReportTableTests {
+    let table = ReportTable(columns: ["tag", "note", "cost"], rows: [
+        [.text("PC-1"), .text("has, comma and \"quotes\"\nand a newline"), .integer(1200)],
+        [.text("PC-2"), .null, .number(9.5)],
+    ])
+
+    @Test func csvQuotesPerRFC4180() {
+        let csv = table.render(.csv)
+        #expect(csv == "tag,note,cost\r\nPC-1,\"has, comma and \"\"quotes\"\"\nand a newline\",1200\r\nPC-2,,9.5\r\n")
+    }
+
+    @Test func jsonKeepsTypesAndParses() throws {
+        let parsed = try JSONSerialization.jsonObject(with: Data(table.render(.json).utf8)) as? [[String: Any]]
+        #expect(parsed?.count == 2)
+        #expect(parsed?[0]["cost"] as? Int == 1200)
+        #expect(parsed?[0]["note"] as? String == "has, comma and \"quotes\"\nand a newline")
+        #expect(parsed?[1]["note"] is NSNull)
+        #expect(parsed?[1]["cost"] as? Double == 9.5)
+    }
+
+    @Test func textAlignsColumns() {
+        let lines = table.render(.text).split(separator: "\n")
+        #expect(lines.first?.hasPrefix("TAG   NOTE") == true)
+        #expect(ReportTable(columns: ["a"]).render(.text) == "(none)\n")
+    }
+
+    @Test func jsonEscapesControlCharacters() {
+        #expect(JSONText.string("a\u{1}b\t") == "\"a\\u0001b\\t\"")
+    }
+}
