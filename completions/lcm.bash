@@ -173,13 +173,13 @@ _lcm() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    doctor|inventory|recover|help)
+    doctor|procure|inventory|recover|help)
         # Offer subcommand argument completions
         "_lcm_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'doctor inventory recover help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'doctor procure inventory recover help' -- "${cur}"))
         ;;
     esac
 }
@@ -187,6 +187,859 @@ _lcm() {
 _lcm_doctor() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --quick --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    profile|check|add|import|export|update|move|checkout|checkin|history|license|report)
+        # Offer subcommand argument completions
+        "_lcm_procure_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'profile check add import export update move checkout checkin history license report' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_procure_profile() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    add|list|show|rm)
+        # Offer subcommand argument completions
+        "_lcm_procure_profile_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'add list show rm' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_procure_profile_add() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --replace --cpu-virtualization --no-cpu-virtualization --iommu --no-iommu --tpm --no-tpm --uefi --no-uefi --secure-boot --no-secure-boot --probe --no-probe --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --file --description --arch --min-cpus --min-memory --min-disk --accelerator --vcpus --vm-memory --os-disk --data-disk)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--file')
+        return
+        ;;
+    '--description')
+        return
+        ;;
+    '--arch')
+        return
+        ;;
+    '--min-cpus')
+        return
+        ;;
+    '--min-memory')
+        return
+        ;;
+    '--min-disk')
+        return
+        ;;
+    '--accelerator')
+        __lcm_add_completions -W 'none'$'\n''any'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--vcpus')
+        return
+        ;;
+    '--vm-memory')
+        return
+        ;;
+    '--os-disk')
+        return
+        ;;
+    '--data-disk')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_profile_list() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_profile_show() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_profile_rm() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_check() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --no-probe --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --profile)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--profile')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_add() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --asset-tag --serial --vendor --model --order-number --purchase-date --cost --currency --supplier --warranty-months --profile --uri --notes --status)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--asset-tag')
+        return
+        ;;
+    '--serial')
+        return
+        ;;
+    '--vendor')
+        return
+        ;;
+    '--model')
+        return
+        ;;
+    '--order-number')
+        return
+        ;;
+    '--purchase-date')
+        return
+        ;;
+    '--cost')
+        return
+        ;;
+    '--currency')
+        return
+        ;;
+    '--supplier')
+        return
+        ;;
+    '--warranty-months')
+        return
+        ;;
+    '--profile')
+        return
+        ;;
+    '--uri')
+        return
+        ;;
+    '--notes')
+        return
+        ;;
+    '--status')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_import() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --dry-run --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_export() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --output -o --status)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--output'|'-o')
+        return
+        ;;
+    '--status')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_update() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --asset-tag --serial --vendor --model --order-number --purchase-date --cost --currency --supplier --warranty-months --profile --uri --notes)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--asset-tag')
+        return
+        ;;
+    '--serial')
+        return
+        ;;
+    '--vendor')
+        return
+        ;;
+    '--model')
+        return
+        ;;
+    '--order-number')
+        return
+        ;;
+    '--purchase-date')
+        return
+        ;;
+    '--cost')
+        return
+        ;;
+    '--currency')
+        return
+        ;;
+    '--supplier')
+        return
+        ;;
+    '--warranty-months')
+        return
+        ;;
+    '--profile')
+        return
+        ;;
+    '--uri')
+        return
+        ;;
+    '--notes')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_move() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --note)
+    __lcm_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--note')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_checkout() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --create-user --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --full-name --email)
+    __lcm_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--full-name')
+        return
+        ;;
+    '--email')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_checkin() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --keep-status --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_history() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_license() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    add|list|show|set|rm)
+        # Offer subcommand argument completions
+        "_lcm_procure_license_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'add list show set rm' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_procure_license_add() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --key-stdin --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --product --edition --seats --expires --key-file)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--product')
+        return
+        ;;
+    '--edition')
+        return
+        ;;
+    '--seats')
+        return
+        ;;
+    '--expires')
+        return
+        ;;
+    '--key-file')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_license_list() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_license_show() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --reveal-key --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_license_set() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --key-stdin --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --seats --expires --edition --key-file)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--seats')
+        return
+        ;;
+    '--expires')
+        return
+        ;;
+    '--edition')
+        return
+        ;;
+    '--key-file')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_license_rm() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_report() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    warranty|status|model|age|seats)
+        # Offer subcommand argument completions
+        "_lcm_procure_report_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'warranty status model age seats' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_procure_report_warranty() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --include-expired --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --within)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--within')
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_report_status() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_report_model() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_report_age() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_procure_report_seats() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
     repeating_options=()
     non_repeating_options=(--connect --home --format --accel)
     __lcm_offer_flags_options 0
@@ -222,13 +1075,13 @@ _lcm_inventory() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    list|show)
+    list|show|licenses)
         # Offer subcommand argument completions
         "_lcm_inventory_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'list show' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'list show licenses' -- "${cur}"))
         ;;
     esac
 }
@@ -320,6 +1173,32 @@ _lcm_inventory_show() {
     case "${positional_number}" in
     1)
         __lcm_add_completions -W 'devices'$'\n''desktops'$'\n''users'$'\n''images'$'\n''licenses'$'\n''events'
+        return
+        ;;
+    esac
+}
+
+_lcm_inventory_licenses() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
         return
         ;;
     esac

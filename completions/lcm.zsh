@@ -51,6 +51,7 @@ _lcm() {
     command)
         local -ar subcommands=(
             'doctor:Check every prerequisite of lcm and say how to fix what fails.'
+            'procure:Define device requirements, check devices, take assets in, and track status, users, warranty and licenses.'
             'inventory:Report devices, desktops, users, images, licenses and audit events.'
             'recover:Finish or undo operations that a killed lcm run left unfinished.'
             'help:Show subcommand help information.'
@@ -59,7 +60,7 @@ _lcm() {
         ;;
     arg)
         case "${words[1]}" in
-        doctor|inventory|recover|help)
+        doctor|procure|inventory|recover|help)
             "_lcm_${words[1]}" && ret=0
             ;;
         esac
@@ -89,6 +90,669 @@ _lcm_doctor() {
     return "${ret}"
 }
 
+_lcm_procure() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'profile:Manage requirement profiles: what a device needs and how big its desktop is.'
+            'check:Check a device against a requirement profile through libvirt.'
+            'add:Take one device into the inventory with its purchase data.'
+            'import:Import devices from a CSV file: all of them or, on any problem, none.'
+            'export:Write devices as CSV in the format `lcm procure import` reads.'
+            'update:Correct or complete a device'\''s asset data (an empty value clears a field).'
+            'move:Move a device to another status.'
+            'checkout:Hand a device to a user (a device in stock becomes deployed).'
+            'checkin:Take a device back from its user (a deployed device goes back in stock).'
+            'history:Show a device'\''s status changes and check-outs, oldest first.'
+            'license:Manage license pools: product, sealed key, seats, expiry.'
+            'report:Procurement reports: warranty ending, devices by status, model or age, seats by pool.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        profile|check|add|import|export|update|move|checkout|checkin|history|license|report)
+            "_lcm_procure_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_procure_profile() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'add:Add a profile from a YAML file (see examples/profiles/) and/or options.'
+            'list:List requirement profiles.'
+            'show:Show one profile (text: as a YAML profile file).'
+            'rm:Remove a profile no device uses.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        add|list|show|rm)
+            "_lcm_procure_profile_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_procure_profile_add() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar ___accelerator=('none' 'any' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':name:'
+        '--file[Read the profile from this YAML (or JSON) file.]:file:'
+        '--replace[Replace an existing profile of the same name.]'
+        '--description[A line describing the profile.]:description:'
+        '--arch[Required CPU architecture, e.g. x86_64.]:arch:'
+        '--min-cpus[At least this many CPUs.]:min-cpus:'
+        '--min-memory[At least this much memory, e.g. 16GiB.]:size:'
+        '--min-disk[At least this much free space in the device'\''s storage pool.]:size:'
+        '--cpu-virtualization[Require Intel VT-x or AMD-V.]'
+        '--no-cpu-virtualization[Require Intel VT-x or AMD-V.]'
+        '--iommu[Require an IOMMU.]'
+        '--no-iommu[Require an IOMMU.]'
+        '--tpm[Require an emulated TPM 2.0 for guests.]'
+        '--no-tpm[Require an emulated TPM 2.0 for guests.]'
+        '--uefi[Require UEFI firmware for guests.]'
+        '--no-uefi[Require UEFI firmware for guests.]'
+        '--secure-boot[Require UEFI Secure Boot (implies --uefi).]'
+        '--no-secure-boot[Require UEFI Secure Boot (implies --uefi).]'
+        '--accelerator[Accelerator that must really run a guest\: none, any, kvm or tcg.]:accelerator:{__lcm_complete "${___accelerator[@]}"}'
+        '--probe[Boot a probe guest to prove the accelerator (default) or trust libvirt.]'
+        '--no-probe[Boot a probe guest to prove the accelerator (default) or trust libvirt.]'
+        '--vcpus[vCPUs of the desktop VM.]:vcpus:'
+        '--vm-memory[Memory of the desktop VM.]:size:'
+        '--os-disk[Size of the desktop'\''s OS disk.]:size:'
+        '--data-disk[Size of the desktop'\''s user-data disk.]:size:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_profile_list() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_profile_show() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':name:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_profile_rm() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':name:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_check() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':device:'
+        '--profile[The profile to check against (default\: the device'\''s profile).]:profile:'
+        '--no-probe[Do not boot a probe guest\: trust the accelerators libvirt advertises.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_add() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--asset-tag[Asset tag (unique).]:asset-tag:'
+        '--serial[Manufacturer serial number (unique).]:serial:'
+        '--vendor[Manufacturer, e.g. Lenovo.]:vendor:'
+        '--model[Model, e.g. ThinkPad T14 Gen 5.]:model:'
+        '--order-number[Purchase order number.]:order-number:'
+        '--purchase-date[Purchase date.]:YYYY-MM-DD:'
+        '--cost[Price, digits with a dot, e.g. 1249.90.]:amount:'
+        '--currency[ISO 4217 currency of the cost, e.g. EUR.]:code:'
+        '--supplier[Who sold it.]:supplier:'
+        '--warranty-months[Warranty length from the purchase date.]:months:'
+        '--profile[Requirement profile the device is bought against.]:profile:'
+        '--uri[The device'\''s libvirt URI, e.g. qemu+ssh\://root@pc-0042/system.]:uri:'
+        '--notes[Free text.]:notes:'
+        '--status[Starting status\: ordered or "in stock" (default), or any other status when recording an existing fleet.]:status:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_import() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':file:'
+        '--dry-run[Check the file and report problems without importing.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_export() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '(--output -o)'{--output,-o}'[Write to this file instead of stdout.]:file:'
+        '--status[Only devices with this status.]:status:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_update() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':device:'
+        '--asset-tag[Asset tag (unique).]:asset-tag:'
+        '--serial[Manufacturer serial number (unique).]:serial:'
+        '--vendor[Manufacturer, e.g. Lenovo.]:vendor:'
+        '--model[Model, e.g. ThinkPad T14 Gen 5.]:model:'
+        '--order-number[Purchase order number.]:order-number:'
+        '--purchase-date[Purchase date.]:YYYY-MM-DD:'
+        '--cost[Price, digits with a dot, e.g. 1249.90.]:amount:'
+        '--currency[ISO 4217 currency of the cost, e.g. EUR.]:code:'
+        '--supplier[Who sold it.]:supplier:'
+        '--warranty-months[Warranty length from the purchase date.]:months:'
+        '--profile[Requirement profile the device is bought against.]:profile:'
+        '--uri[The device'\''s libvirt URI, e.g. qemu+ssh\://root@pc-0042/system.]:uri:'
+        '--notes[Free text.]:notes:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_move() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':device:'
+        ':status:'
+        '--note[Why, or for disposal how the disks were wiped; kept in the device'\''s history.]:note:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_checkout() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':device:'
+        ':user:'
+        '--create-user[Add the user to the inventory if missing.]'
+        '--full-name[With --create-user\: the user'\''s full name.]:full-name:'
+        '--email[With --create-user\: the user'\''s e-mail address.]:email:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_checkin() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':device:'
+        '--keep-status[Leave the status as it is (e.g. to move it to repair next).]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_history() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':device:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_license() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'add:Add a license pool.'
+            'list:List license pools with use and expiry.'
+            'show:Show a license pool and the desktops holding its seats.'
+            'set:Change a pool'\''s seats, expiry, edition or key.'
+            'rm:Remove a license pool with no seat in use.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        add|list|show|set|rm)
+            "_lcm_procure_license_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_procure_license_add() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':pool:'
+        '--product[Product, e.g. "Windows 11 Enterprise".]:product:'
+        '--edition[Edition or channel, e.g. MAK, KMS, retail.]:edition:'
+        '--seats[Number of seats.]:seats:'
+        '--expires[Last day the licenses are valid.]:YYYY-MM-DD:'
+        '--key-file[Read the product key from this file.]:file:'
+        '--key-stdin[Read the product key from stdin.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_license_list() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_license_show() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':pool:'
+        '--reveal-key[Print the product key in clear (audited).]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_license_set() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':pool:'
+        '--seats[New number of seats (not below the seats in use).]:seats:'
+        '--expires[New last valid day, or "never".]:YYYY-MM-DD:'
+        '--edition[New edition.]:edition:'
+        '--key-file[Read the product key from this file.]:file:'
+        '--key-stdin[Read the product key from stdin.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_license_rm() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':pool:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_report() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'warranty:Devices whose warranty ends within N days (retired and disposed left out).'
+            'status:Device count per status.'
+            'model:Device count per vendor and model, by status.'
+            'age:Device count per age since purchase (retired and disposed left out).'
+            'seats:Seats per license pool: size, use, expiry.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        warranty|status|model|age|seats)
+            "_lcm_procure_report_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_procure_report_warranty() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--within[Days from today.]:within:'
+        '--include-expired[Also list devices already out of warranty.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_report_status() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_report_model() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_report_age() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_procure_report_seats() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
 _lcm_inventory() {
     local -i ret=1
     local -ar arg_specs=(
@@ -103,12 +767,13 @@ _lcm_inventory() {
         local -ar subcommands=(
             'list:List records of one kind: devices, desktops, users, images, licenses or events.'
             'show:Show one record: a device, desktop, user, image, license pool or event.'
+            'licenses:List license pools with seats used and free and their expiry (same as `list licenses`).'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        list|show)
+        list|show|licenses)
             "_lcm_inventory_${words[1]}" && ret=0
             ;;
         esac
@@ -161,6 +826,25 @@ _lcm_inventory_show() {
         '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         ':kind:{__lcm_complete "${_kind[@]}"}'
         ':key:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_inventory_licenses() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

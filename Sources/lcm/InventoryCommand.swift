@@ -8,7 +8,7 @@ struct InventoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inventory",
         abstract: "Report devices, desktops, users, images, licenses and audit events.",
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self, Licenses.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -88,6 +88,21 @@ struct InventoryCommand: ParsableCommand {
                 } else {
                     Terminal.output(table.render(context.settings.format))
                 }
+            }
+        }
+    }
+
+    /// `lcm inventory licenses`: the same as `lcm inventory list licenses`.
+    struct Licenses: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List license pools with seats used and free and their expiry (same as `list licenses`).")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.run { context in
+                let table = try InventoryQuery(inventory: try context.inventory()).list(.licenses)
+                Terminal.output(table.render(context.settings.format))
             }
         }
     }

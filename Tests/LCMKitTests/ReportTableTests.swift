@@ -28,6 +28,11 @@ import Testing
         #expect(ReportTable(columns: ["a"]).render(.text) == "(none)\n")
     }
 
+    @Test func csvQuotesCRLF() {
+        #expect(CSVText.field("a\r\nb") == "\"a\r\nb\"")
+        #expect(CSVText.field("plain") == "plain")
+    }
+
     @Test func jsonEscapesControlCharacters() {
         #expect(JSONText.string("a\u{1}b\t") == "\"a\\u0001b\\t\"")
     }

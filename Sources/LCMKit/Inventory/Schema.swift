@@ -176,6 +176,28 @@ enum InventorySchema {
                 t.column("createdAt", .datetime).notNull()
             }
         }
+        // Procure phase: device status history, and indexes that make the rules the procure code
+        // checks (one open check-out per object, one active seat per desktop and pool) hold even
+        // against a buggy or concurrent writer.
+        migrator.registerMigration("v2-procure") { db in
+            try db.create(table: "deviceStatusChange") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("deviceID", .integer).notNull().references("device", onDelete: .restrict)
+                t.column("fromStatus", .text)                // NULL: the status the device arrived with
+                t.column("toStatus", .text).notNull()
+                t.column("changedAt", .datetime).notNull()
+                t.column("osUser", .text).notNull()
+                t.column("note", .text)
+            }
+            try db.create(index: "deviceStatusChange_device", on: "deviceStatusChange", columns: ["deviceID"])
+            try db.execute(sql: """
+                CREATE INDEX assignment_object ON assignment(objectKind, objectID);
+                CREATE UNIQUE INDEX assignment_open ON assignment(objectKind, objectID) WHERE checkedInAt IS NULL;
+                CREATE INDEX licenseSeat_desktop ON licenseSeat(desktopID);
+                CREATE UNIQUE INDEX licenseSeat_active ON licenseSeat(poolID, desktopID) WHERE releasedAt IS NULL;
+                CREATE INDEX device_profile ON device(profileID);
+                """)
+        }
         return migrator
     }
 }

@@ -77,7 +77,8 @@ public struct ReportTable: Sendable {
 /// RFC 4180 quoting.
 public enum CSVText {
     public static func field(_ text: String) -> String {
-        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+        // Bytes, not Characters: Swift treats "\r\n" as one Character equal to neither.
+        if text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) {
             return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return text
@@ -87,6 +88,10 @@ public enum CSVText {
 /// JSON encoding of single values, for streaming output without building object graphs.
 public enum JSONText {
     public static func string(_ text: String) -> String {
+        // Most values need no escaping: skip the per-scalar loop for them.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
