@@ -28,23 +28,7 @@ public enum RegistryHive {
     /// `minimal(rootName:lastWritten:minorVersion:)` with the time as a raw Windows FILETIME
     /// (100 ns intervals since 1601-01-01 UTC).
     public static func minimal(rootName: String = "ROOT", fileTime timestamp: UInt64, minorVersion: UInt32 = 5) -> [UInt8] {
-        var bins = HiveBinWriter(timestamp: timestamp)
-
-        let root = bins.allocate(KeyNodeCell.payloadSize(name: rootName))
-        let security = bins.allocate(SecurityCell.payloadSize(descriptor: SecurityDescriptor.defaultKey))
-        KeyNodeCell(
-            name: rootName, flags: [.hiveEntry, .noDelete], lastWritten: timestamp,
-            parent: RegfLayout.nilOffset, security: security
-        ).write(to: &bins, at: root)
-        SecurityCell(
-            previous: security, next: security, referenceCount: 1, descriptor: SecurityDescriptor.defaultKey
-        ).write(to: &bins, at: security)
-
-        let hiveBins = bins.finish()
-        let header = BaseBlock(
-            sequence: 1, lastWritten: timestamp, minorVersion: minorVersion,
-            rootCell: root, hiveBinsSize: UInt32(hiveBins.count))
-        return header.bytes() + hiveBins
+        build(root: RegistryKey(rootName), fileTime: timestamp, minorVersion: minorVersion)
     }
 
     /// A Windows FILETIME: 100 ns intervals since 1601-01-01 UTC.
@@ -122,64 +106,7 @@ extension RegistryHive {
         }
     }
 
-    // MARK: - Hive bins and cells
-
-    /// Allocates cells in hive bins. Offsets it returns are cell offsets as stored in the hive
-    /// (relative to the first hbin); writes address those offsets too.
-    struct HiveBinWriter {
-        private(set) var buffer = ByteBuffer(count: 0)
-        private var binStart = 0
-        private var binEnd = 0
-        private var next = 0
-        let timestamp: UInt64
-
-        init(timestamp: UInt64) { self.timestamp = timestamp }
-
-        /// Reserves an allocated cell for `payloadSize` bytes of cell data (after the size
-        /// field) and returns its offset. Starts a new bin when the cell does not fit.
-        mutating func allocate(_ payloadSize: Int) -> UInt32 {
-            let size = RegfLayout.align(4 + payloadSize, RegfLayout.cellAlignment)
-            if buffer.count == 0 || next + size > binEnd {
-                startBin(minimumCellSpace: size)
-            }
-            let offset = next
-            buffer.setI32(-Int32(size), at: offset)
-            next += size
-            return UInt32(offset)
-        }
-
-        /// Closes the last bin (its tail becomes one free cell) and returns the hive bins data.
-        mutating func finish() -> [UInt8] {
-            if buffer.count == 0 { startBin(minimumCellSpace: 0) }
-            closeBin()
-            return buffer.bytes
-        }
-
-        mutating func setU16(_ v: UInt16, cell: UInt32, at field: Int) { buffer.setU16(v, at: Int(cell) + 4 + field) }
-        mutating func setU32(_ v: UInt32, cell: UInt32, at field: Int) { buffer.setU32(v, at: Int(cell) + 4 + field) }
-        mutating func setU64(_ v: UInt64, cell: UInt32, at field: Int) { buffer.setU64(v, at: Int(cell) + 4 + field) }
-        mutating func setBytes(_ v: [UInt8], cell: UInt32, at field: Int) { buffer.setBytes(v, at: Int(cell) + 4 + field) }
-
-        private mutating func startBin(minimumCellSpace: Int) {
-            if buffer.count > 0 { closeBin() }
-            let size = RegfLayout.align(RegfLayout.hbinHeaderSize + minimumCellSpace, RegfLayout.hbinAlignment)
-            binStart = buffer.count
-            binEnd = binStart + size
-            buffer.grow(by: size)
-            buffer.setASCII("hbin", at: binStart)
-            buffer.setU32(UInt32(binStart), at: binStart + 4)   // offset of this bin
-            buffer.setU32(UInt32(size), at: binStart + 8)
-            buffer.setU64(timestamp, at: binStart + 20)
-            next = binStart + RegfLayout.hbinHeaderSize
-        }
-
-        /// Turns the unused tail of the current bin into a free cell (positive size).
-        private mutating func closeBin() {
-            let rest = binEnd - next
-            if rest > 0 { buffer.setI32(Int32(rest), at: next) }
-            next = binEnd
-        }
-    }
+    // MARK: - Cells
 
     /// Key node flags (`nk` cells).
     struct KeyNodeFlags: OptionSet {
@@ -194,14 +121,8 @@ extension RegistryHive {
         static let compressedName = Self(rawValue: 0x0020)
     }
 
-    /// A key node ("nk") cell without subkeys, values or class name.
-    struct KeyNodeCell {
-        var name: String
-        var flags: KeyNodeFlags
-        var lastWritten: UInt64
-        var parent: UInt32
-        var security: UInt32
-
+    /// Key node ("nk") cell layout: 0x4C bytes of fixed fields, then the name.
+    enum KeyNodeCell {
         static let fixedSize = 0x4C
 
         static func payloadSize(name: String) -> Int { fixedSize + encodedName(name).bytes.count }
@@ -214,47 +135,12 @@ extension RegistryHive {
             }
             return (name.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }, false)
         }
-
-        func write(to bins: inout HiveBinWriter, at cell: UInt32) {
-            let (nameBytes, compressed) = Self.encodedName(name)
-            let flags = compressed ? flags.union(.compressedName) : flags.subtracting(.compressedName)
-            bins.setBytes(Array("nk".utf8), cell: cell, at: 0x00)
-            bins.setU16(flags.rawValue, cell: cell, at: 0x02)
-            bins.setU64(lastWritten, cell: cell, at: 0x04)
-            bins.setU32(0, cell: cell, at: 0x0C)                        // access bits
-            bins.setU32(parent, cell: cell, at: 0x10)
-            bins.setU32(0, cell: cell, at: 0x14)                        // subkeys
-            bins.setU32(0, cell: cell, at: 0x18)                        // volatile subkeys
-            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x1C)     // subkeys list
-            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x20)     // volatile subkeys list
-            bins.setU32(0, cell: cell, at: 0x24)                        // values
-            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x28)     // values list
-            bins.setU32(security, cell: cell, at: 0x2C)
-            bins.setU32(RegfLayout.nilOffset, cell: cell, at: 0x30)     // class name
-            // 0x34-0x47: largest subkey name/class, value name/data sizes, WorkVar: all 0.
-            bins.setU16(UInt16(nameBytes.count), cell: cell, at: 0x48)
-            bins.setU16(0, cell: cell, at: 0x4A)                        // class name length
-            bins.setBytes(nameBytes, cell: cell, at: Self.fixedSize)
-        }
     }
 
-    /// A key security ("sk") cell. Security cells form a circular doubly linked list.
-    struct SecurityCell {
-        var previous: UInt32
-        var next: UInt32
-        var referenceCount: UInt32
-        var descriptor: [UInt8]
-
+    /// Key security ("sk") cell layout: links, reference count, descriptor size, descriptor.
+    /// Security cells form a circular doubly linked list.
+    enum SecurityCell {
         static func payloadSize(descriptor: [UInt8]) -> Int { 0x14 + descriptor.count }
-
-        func write(to bins: inout HiveBinWriter, at cell: UInt32) {
-            bins.setBytes(Array("sk".utf8), cell: cell, at: 0x00)
-            bins.setU32(next, cell: cell, at: 0x04)                     // flink
-            bins.setU32(previous, cell: cell, at: 0x08)                 // blink
-            bins.setU32(referenceCount, cell: cell, at: 0x0C)
-            bins.setU32(UInt32(descriptor.count), cell: cell, at: 0x10)
-            bins.setBytes(descriptor, cell: cell, at: 0x14)
-        }
     }
 
     /// Self-relative Windows security descriptors for keys.

@@ -1,0 +1,103 @@
+import Foundation
+import Guestfs
+import LCMTestSupport
+import Testing
+
+/// The stand-in's pieces that can be checked on the host, without booting anything.
+@Suite struct StandInBootProgramTests {
+    /// Runs the stand-in's hive reader with the host's busybox, as the guest does.
+    private func computerName(fromHive hive: [UInt8]) throws -> String {
+        let dir = try makeTemporaryDirectory("lcm-hive-awk")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("SYSTEM")
+        let script = dir.appendingPathComponent("hive.awk")
+        try Data(hive).write(to: file)
+        try Data(StandInBootProgram.hiveReaderScript.utf8).write(to: script)
+        return try runTool("busybox", ["awk", "-v", "H=\(file.path)", "-f", script.path]).stdout
+            .trimmingCharacters(in: .newlines)
+    }
+
+    @Test(.enabled(if: findTool("busybox") != nil))
+    func hiveReaderFindsTheComputerName() throws {
+        let spec = WindowsDiskSpec { $0.computerName = "READER-TEST" }
+        #expect(try computerName(fromHive: RegistryHive.build(root: WindowsRegistryContent.system(spec))) == "READER-TEST")
+    }
+
+    /// With `Select\Current` = 2 the stale ControlSet001 holds another name: the reader must
+    /// follow Select, as Windows does.
+    @Test(.enabled(if: findTool("busybox") != nil))
+    func hiveReaderFollowsTheCurrentControlSet() throws {
+        let spec = WindowsDiskSpec { $0.computerName = "CURRENT-CS2"; $0.controlSet = 2 }
+        let tree = WindowsRegistryContent.system(spec)
+        #expect(tree.value(atPath: "ControlSet001\\Control\\ComputerName\\ComputerName", "ComputerName")
+                == .string(WindowsRegistryContent.staleComputerName))
+        #expect(try computerName(fromHive: RegistryHive.build(root: tree)) == "CURRENT-CS2")
+    }
+
+    /// A realistic SYSTEM hive: thousands of keys, index roots over subkey lists.
+    @Test(.enabled(if: findTool("busybox") != nil))
+    func hiveReaderCopesWithARealisticHive() throws {
+        let spec = WindowsDiskSpec { $0.computerName = "BIG-SYSTEM" }
+        var tree = WindowsRegistryContent.system(spec)
+        RealisticRegistryFiller.fillSystem(&tree, controlSet: spec.controlSetName, minimumSize: 4 << 20, seed: 7)
+        #expect(try computerName(fromHive: RegistryHive.build(root: tree)) == "BIG-SYSTEM")
+    }
+
+    /// After hivex (what lcm uses offline) renames the computer, the reader sees the new name.
+    @Test(.enabled(if: findTool("busybox") != nil && findTool("hivexsh") != nil))
+    func hiveReaderSeesAHivexEdit() throws {
+        let spec = WindowsDiskSpec { $0.computerName = "BEFORE" }
+        let dir = try makeTemporaryDirectory("lcm-hive-edit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("SYSTEM")
+        try Data(RegistryHive.build(root: WindowsRegistryContent.system(spec))).write(to: file)
+        try runTool("hivexsh", ["-w", file.path], input: """
+            cd ControlSet001\\Control\\ComputerName\\ComputerName
+            setval 1
+            ComputerName
+            string:PERSONALIZED-01
+            commit
+
+            """)
+        #expect(try computerName(fromHive: [UInt8](Data(contentsOf: file))) == "PERSONALIZED-01")
+    }
+
+    /// The EFI program: the stub with the three sections, an initramfs holding what /init needs.
+    @Test(.enabled(if: applianceTestsEnabled))
+    func efiProgramCarriesKernelInitramfsAndCommandLine() throws {
+        let cache = try makeTemporaryDirectory("lcm-standin")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let program = try StandInBootProgram.efiProgram(cacheDirectory: cache)
+        #expect(try StandInBootProgram.efiProgram(cacheDirectory: cache) == program, "cached")
+        let sections = try runTool("objdump", ["-h", program.path]).stdout
+        for name in [".cmdline", ".initrd", ".linux", ".text"] { #expect(sections.contains(name)) }
+
+        let dir = try makeTemporaryDirectory("lcm-standin-parts")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let initrd = dir.appendingPathComponent("initrd").path
+        let cmdline = dir.appendingPathComponent("cmdline").path
+        try runTool("objcopy", ["-O", "binary", "--only-section=.initrd", program.path, initrd])
+        try runTool("objcopy", ["-O", "binary", "--only-section=.cmdline", program.path, cmdline])
+        let commandLine = try String(contentsOfFile: cmdline, encoding: .utf8)
+        #expect(commandLine.contains("console=ttyS0"))
+        #expect(!commandLine.contains("computer"), "the name must come from the disk")
+
+        let listing = try runTool("cpio", ["-it", "-F", initrd]).stdout.split(separator: "\n").map(String.init)
+        for entry in ["init", "bin/busybox", "bin/ntfs-3g", "dev/console", "etc/lcm/hive.awk", "etc/lcm/modules",
+                      "lib/modules/virtio_blk.ko", "lib/modules/virtio_scsi.ko", "lib/modules/ahci.ko", "lib/modules/fuse.ko"] {
+            #expect(listing.contains(entry), "\(entry) missing from the initramfs")
+        }
+        #expect(listing.contains { $0.hasSuffix("libntfs-3g.so.89") || $0.contains("libntfs-3g.so") })
+    }
+
+    @Test func domainXMLBootsTheDiskUnderOVMF() {
+        let xml = StandInDomain.xml(name: "lcm-x", disk: "/tmp/a'b.qcow2", bus: .sata, consoleLog: "/tmp/console.log")
+        #expect(xml.contains("<domain type='qemu'>"))
+        #expect(xml.contains("machine='q35'"))
+        #expect(xml.contains(StandInDomain.firmwareCode))
+        #expect(xml.contains("template='\(StandInDomain.firmwareVarsTemplate)'"))
+        #expect(xml.contains("/tmp/a&apos;b.qcow2"))
+        #expect(xml.contains("bus='sata'"))
+        #expect(xml.contains("<on_poweroff>destroy</on_poweroff>"))
+    }
+}
