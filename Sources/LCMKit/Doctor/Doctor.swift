@@ -94,6 +94,11 @@ public struct Doctor: Sendable {
         checks.append(applianceCheck(accelerator: accelerator ?? (settings.accelerator == .kvm ? .kvm : .tcg)))
         checks.append(homeCheck())
         checks.append(databaseCheck())
+        // Reuses the connection above for the default device; other devices are opened by URI.
+        checks.append(encryptionCheck(connect: { uri in
+            if let connection, uri == settings.connectURI { return connection }
+            return try Connection(uri: uri)
+        }))
 
         let ok = !checks.contains { $0.required && $0.status == .fail }
         return DoctorReport(ok: ok, accelerator: accelerator?.rawValue, checks: checks)

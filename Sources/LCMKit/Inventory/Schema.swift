@@ -198,6 +198,7 @@ enum InventorySchema {
                 CREATE INDEX device_profile ON device(profileID);
                 """)
         }
+        registerDiskMigrations(&migrator)
         return migrator
     }
 }

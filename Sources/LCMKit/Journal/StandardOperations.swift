@@ -1,6 +1,9 @@
 extension OperationRegistry {
-    /// Every operation kind lcm itself runs; each phase registers its kinds here.
+    /// Every operation kind lcm itself runs; each phase registers its kinds here, so that
+    /// `lcm recover` and the next run on an object can rebuild and clean up what a dead run left.
     public static var standard: OperationRegistry {
-        OperationRegistry()
+        var registry = OperationRegistry()
+        registry.register(DiskBatchOperation.self)
+        return registry
     }
 }

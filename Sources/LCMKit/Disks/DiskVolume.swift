@@ -1,0 +1,175 @@
+import Foundation
+import Guestfs
+
+/// A disk the engine can open: a local image file, or a volume in a libvirt storage pool on a
+/// device, always named by (URI, pool, volume) and never by a path on the device.
+public struct DiskVolume: Codable, Sendable, Hashable {
+    /// Where the disk is.
+    public enum Location: Codable, Sendable, Hashable {
+        /// An image file on lcm's machine (the image store, a test's scratch directory).
+        case file(path: String)
+        /// A volume in a pool of a device's libvirtd. A local URI (`qemu:///system`) is opened in
+        /// place; a URI naming a host is downloaded, worked on, and uploaded through streams.
+        case libvirt(uri: String, pool: String, volume: String)
+    }
+
+    /// The caller's name for the disk in reports (a desktop name, a volume name).
+    public var name: String
+    public var location: Location
+    /// The desktop key its LUKS layers are encrypted with; nil for a plain chain.
+    public var keyID: String?
+    /// Local copies of backing files of a remote volume, by their path on the device, so a remote
+    /// overlay on a golden base the admin's image store already holds downloads only the overlay.
+    public var backingCopies: [String: String]
+
+    public init(name: String, location: Location, keyID: String? = nil, backingCopies: [String: String] = [:]) {
+        self.name = name; self.location = location; self.keyID = keyID; self.backingCopies = backingCopies
+    }
+
+    /// A local image file.
+    public static func file(_ path: String, name: String? = nil, keyID: String? = nil) -> DiskVolume {
+        DiskVolume(name: name ?? URL(fileURLWithPath: path).lastPathComponent, location: .file(path: path), keyID: keyID)
+    }
+
+    /// A volume in a device's pool.
+    public static func libvirt(uri: String, pool: String = DeviceStoragePool.name, volume: String,
+                               keyID: String? = nil, backingCopies: [String: String] = [:]) -> DiskVolume {
+        DiskVolume(name: volume, location: .libvirt(uri: uri, pool: pool, volume: volume), keyID: keyID,
+                   backingCopies: backingCopies)
+    }
+
+    /// The identity lcm locks while it has the disk open.
+    var lockID: String {
+        switch location {
+        case .file(let path): return "file:\(URL(fileURLWithPath: path).standardizedFileURL.path)"
+        case .libvirt(let uri, let pool, let volume): return "\(uri)#\(pool)/\(volume)"
+        }
+    }
+
+    var isRemote: Bool {
+        if case .libvirt(let uri, _, _) = location { return !DiskHost.isLocal(uri: uri) }
+        return false
+    }
+}
+
+/// Why a disk of a batch failed, and at which stage.
+public struct DiskFailure: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    public enum Stage: String, Codable, Sendable {
+        /// Before any launch: lookup, download, qemu-img info/check, key, qemu-nbd.
+        case validate
+        /// The appliance would not launch with this disk (found by bisection).
+        case launch
+        /// The caller's work on the disk threw.
+        case work
+        /// Flushing, stopping qemu-nbd, or uploading a remote disk back.
+        case writeBack = "write-back"
+    }
+    /// What was wrong with the disk.
+    public enum Reason: String, Codable, Sendable {
+        case missing, corrupt, locked, undecryptable, unsupported, busy
+        case launchFailed = "launch-failed"
+        case workFailed = "work-failed"
+        case transferFailed = "transfer-failed"
+        case toolFailed = "tool-failed"
+    }
+    public var stage: Stage
+    public var reason: Reason
+    public var message: String
+
+    public init(stage: Stage, reason: Reason, message: String) {
+        self.stage = stage; self.reason = reason; self.message = message
+    }
+
+    public var description: String { "\(stage.rawValue) \(reason.rawValue): \(message)" }
+
+    init(_ error: ImageError, stage: Stage = .validate) {
+        let reason: Reason
+        switch error.problem {
+        case .missing: reason = .missing
+        case .corrupt: reason = .corrupt
+        case .locked: reason = .locked
+        case .undecryptable: reason = .undecryptable
+        case .unsupported: reason = .unsupported
+        case .toolFailed: reason = .toolFailed
+        }
+        self.init(stage: stage, reason: reason, message: error.message)
+    }
+}
+
+/// What the caller's work closure gets for one disk: the shared, launched appliance and the
+/// device the disk appears as in it.
+public struct DiskAccess: @unchecked Sendable {
+    public let volume: DiskVolume
+    /// The disk's position in the batch the caller passed.
+    public let index: Int
+    public let session: GuestfsSession
+    /// The whole-disk device in the appliance, e.g. `/dev/sdc`.
+    public let device: String
+
+    /// The disk's partitions (`/dev/sdc1`, ...).
+    public func partitions() throws -> [String] {
+        try session.listPartitions().filter {
+            $0.hasPrefix(device) && $0.dropFirst(device.count).allSatisfy(\.isNumber)
+        }
+    }
+}
+
+/// One disk's outcome.
+public struct DiskResult<Value: Sendable>: Sendable {
+    public var volume: DiskVolume
+    public var index: Int
+    public var outcome: Result<Value, DiskFailure>
+
+    public var failure: DiskFailure? {
+        if case .failure(let failure) = outcome { return failure }
+        return nil
+    }
+    public var value: Value? { try? outcome.get() }
+}
+
+/// Bytes moved through libvirt streams for remote disks.
+public struct TransferTotals: Codable, Sendable, Equatable {
+    public var downloaded: UInt64 = 0
+    public var uploaded: UInt64 = 0
+    /// Read back to check the remote copy (before an upload: unchanged since download; after:
+    /// equal to what was sent).
+    public var verified: UInt64 = 0
+    public var total: UInt64 { downloaded + uploaded + verified }
+    public init() {}
+}
+
+/// How a batch will run: how many launches, which disks in which.
+public struct DiskPlan: Codable, Sendable, Equatable {
+    public var diskCount: Int
+    public var drivesPerLaunch: Int
+    /// Disk indexes per planned launch (before validation drops bad disks).
+    public var launches: [[Int]]
+    public var remoteDisks: Int
+    /// One line per launch for the admin, e.g. "2 launches: 255 + 45 disks".
+    public var summary: String {
+        let sizes = launches.map { String($0.count) }.joined(separator: " + ")
+        let launchWord = launches.count == 1 ? "launch" : "launches"
+        var text = "\(diskCount) disk(s) in \(launches.count) appliance \(launchWord) (\(sizes); at most \(drivesPerLaunch) drives each)"
+        if remoteDisks > 0 { text += "; \(remoteDisks) remote disk(s) go through libvirt streams" }
+        return text
+    }
+}
+
+/// Everything a batch did.
+public struct DiskBatchReport<Value: Sendable>: Sendable {
+    public var plan: DiskPlan
+    /// One result per disk, in the order given.
+    public var results: [DiskResult<Value>]
+    /// Appliance launches attempted (including failed ones found while bisecting).
+    public var launches: Int
+    public var failedLaunches: Int
+    public var transfer: TransferTotals
+    public var secondsPreparing: Double
+    public var secondsLaunching: Double
+    public var secondsWorking: Double
+    public var secondsFinishing: Double
+    public var secondsTotal: Double
+
+    public var succeeded: [DiskResult<Value>] { results.filter { $0.failure == nil } }
+    public var failed: [DiskResult<Value>] { results.filter { $0.failure != nil } }
+}

@@ -1,0 +1,38 @@
+import Foundation
+
+/// A recorded leftover, to release when the thing is gone or no longer needed.
+public struct LeftoverToken: Sendable, Hashable {
+    public let id: Int64
+    public init(id: Int64) { self.id = id }
+}
+
+/// Where the disk engine records what it leaves running or lying around (helper processes,
+/// sockets, working directories) before it exists, so that after a kill -9 the next run cleans it
+/// up through the operations journal. `OperationContext` is the one real implementation.
+public protocol LeftoverRecorder: AnyObject, Sendable {
+    /// Records a resource; call before creating it (or, for a process, right after spawning it).
+    func record(_ resource: LeftoverResource) throws -> LeftoverToken
+    /// Cleans the resource up if it is still there and marks it released.
+    func release(_ token: LeftoverToken) throws
+}
+
+extension OperationContext: LeftoverRecorder {
+    public func record(_ resource: LeftoverResource) throws -> LeftoverToken {
+        LeftoverToken(id: try recordResource(resource))
+    }
+
+    public func release(_ token: LeftoverToken) throws {
+        try release(resourceID: token.id)
+    }
+}
+
+/// Which libvirt URIs reach lcm's own machine.
+public enum DiskHost {
+    /// A URI without a host part (`qemu:///system`, `qemu+unix:///system`, `test:///default`)
+    /// talks to this machine's libvirtd, whose pool paths lcm can open directly. Any URI naming a
+    /// host (even 127.0.0.1) is treated as a remote device and reached through streams only.
+    public static func isLocal(uri: String) -> Bool {
+        guard let components = URLComponents(string: uri) else { return false }
+        return (components.host ?? "").isEmpty
+    }
+}

@@ -1,0 +1,113 @@
+import Crypto
+import Foundation
+import Libvirt
+
+/// What a libvirt volume XML says about a volume's format, encryption and immediate backing file.
+struct VolumeDescription: Equatable {
+    var format: String
+    var encryptionFormat: String?
+    var backingPath: String?
+    var backingFormat: String?
+
+    /// Reads the few elements lcm needs from libvirt's own volume XML (whose layout libvirt fixes),
+    /// without a general XML parser.
+    static func parse(_ xml: String) -> VolumeDescription {
+        let parts = xml.components(separatedBy: "<backingStore")
+        let target = parts[0]
+        let backing = parts.count > 1 ? parts[1] : nil
+        return VolumeDescription(
+            format: attribute(in: target, element: "format", name: "type") ?? "raw",
+            encryptionFormat: attribute(in: target, element: "encryption", name: "format"),
+            backingPath: backing.flatMap { text(in: $0, element: "path") },
+            backingFormat: backing.flatMap { attribute(in: $0, element: "format", name: "type") })
+    }
+
+    static func attribute(in xml: String, element: String, name: String) -> String? {
+        guard let start = xml.range(of: "<\(element) ") else { return nil }
+        let rest = xml[start.upperBound...]
+        guard let end = rest.firstIndex(of: ">") else { return nil }
+        let tag = rest[..<end]
+        for quote in ["'", "\""] {
+            if let value = tag.range(of: "\(name)=\(quote)") {
+                let after = tag[value.upperBound...]
+                if let close = after.firstIndex(of: Character(quote)) { return unescape(String(after[..<close])) }
+            }
+        }
+        return nil
+    }
+
+    static func text(in xml: String, element: String) -> String? {
+        guard let open = xml.range(of: "<\(element)>"),
+              let close = xml.range(of: "</\(element)>", range: open.upperBound..<xml.endIndex) else { return nil }
+        return unescape(String(xml[open.upperBound..<close.lowerBound]))
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
+
+/// Transfers between a device's volume and a local file, with SHA-256 on the way.
+enum VolumeTransfer {
+    /// Downloads the whole volume into `path` (0600), hashing as it goes.
+    static func download(_ volume: StorageVolume, to path: String) throws -> (bytes: UInt64, sha256: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw LCMError(.cannotWrite, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var hasher = SHA256()
+        let bytes = try volume.download { chunk in
+            hasher.update(bufferPointer: chunk)
+            var written = 0
+            while written < chunk.count {
+                let rc = write(fd, chunk.baseAddress! + written, chunk.count - written)
+                if rc < 0 {
+                    if errno == EINTR { continue }
+                    throw LCMError(.cannotWrite, "cannot write \(path): \(String(cString: strerror(errno)))",
+                                   hint: "free space in lcm's home")
+                }
+                written += rc
+            }
+        }
+        guard fsync(fd) == 0 else { throw LCMError(.cannotWrite, "cannot flush \(path)") }
+        return (bytes, Array(hasher.finalize()))
+    }
+
+    /// The SHA-256 of the volume's bytes as the device holds them (first `length` bytes, or all).
+    static func remoteHash(_ volume: StorageVolume, length: UInt64 = 0) throws -> (bytes: UInt64, sha256: [UInt8]) {
+        var hasher = SHA256()
+        let bytes = try volume.download(length: length) { hasher.update(bufferPointer: $0) }
+        return (bytes, Array(hasher.finalize()))
+    }
+
+    /// The SHA-256 of a local file.
+    static func localHash(_ path: String) throws -> (bytes: UInt64, sha256: [UInt8]) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw LCMError(.notFound, "cannot read \(path)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var total: UInt64 = 0
+        while let block = try handle.read(upToCount: 4 << 20), !block.isEmpty {
+            hasher.update(data: block)
+            total += UInt64(block.count)
+        }
+        return (total, Array(hasher.finalize()))
+    }
+
+    /// Names of running domains on `connection` whose definition mentions `path`.
+    static func activeDomains(on connection: Connection, using path: String) throws -> [String] {
+        try connection.listAllDomains().compactMap { domain in
+            guard (try? domain.isActive) == true, let xml = try? domain.xmlDescription() else { return nil }
+            return xml.contains("'\(XMLText.escape(path))'") || xml.contains("\"\(XMLText.escape(path))\"")
+                ? (try? domain.name) : nil
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import GRDB
+import Libvirt
+
+extension Doctor {
+    /// `lcm doctor`'s disk encryption check: every desktop volume the inventory knows must be
+    /// LUKS-encrypted in every layer that can hold its data (a shared golden base may be plain),
+    /// as the volume's device reports it through libvirt; every live desktop key must still have
+    /// its escrow; no temporary key file may lie in `$LCM_HOME/run`.
+    ///
+    /// Reads the inventory read-only and changes nothing. `connect` opens a device by URI.
+    public func encryptionCheck(connect: (String) throws -> Connection = { try Connection(uri: $0) }) -> DoctorCheck {
+        let started = Date()
+        var check = EncryptionCheck(home: settings.home, defaultURI: settings.connectURI).run(connect: connect)
+        check.seconds = Date().timeIntervalSince(started)
+        return check
+    }
+}
+
+/// The work behind `Doctor.encryptionCheck`.
+struct EncryptionCheck {
+    let home: LCMHome
+    let defaultURI: String
+
+    struct DesktopVolume {
+        var desktop: String
+        var uri: String
+        var pool: String
+        var name: String
+    }
+
+    func run(connect: (String) throws -> Connection) -> DoctorCheck {
+        let name = "disk encryption"
+        let leftoverKeys = ((try? FileManager.default.contentsOfDirectory(atPath: home.runURL.path)) ?? [])
+            .filter { $0.hasPrefix("key-") && $0.hasSuffix(".secret") }
+        guard FileManager.default.fileExists(atPath: home.databaseURL.path) else {
+            return DoctorCheck(name: name, required: false, status: .pass, detail: "no inventory yet: no desktop disks to check")
+        }
+        let volumes: [DesktopVolume]
+        let keysWithoutEscrow: [String]
+        do {
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(Inventory.busyTimeout)
+            let queue = try DatabaseQueue(path: home.databaseURL.path, configuration: configuration)
+            (volumes, keysWithoutEscrow) = try queue.read { db in
+                guard try db.tableExists("desktopKey") else { return ([], []) }
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT d.name AS desktop, v.pool, v.name, dev.libvirtURI AS uri
+                    FROM volume v JOIN desktop d ON d.id = v.desktopID LEFT JOIN device dev ON dev.id = d.deviceID
+                    WHERE v.pool IS NOT NULL AND (v.format IS NULL OR v.format IN ('qcow2', 'raw', 'luks'))
+                    ORDER BY d.name, v.name
+                    """)
+                let volumes = rows.map {
+                    DesktopVolume(desktop: $0["desktop"], uri: ($0["uri"] as String?) ?? defaultURI,
+                                  pool: $0["pool"], name: $0["name"])
+                }
+                let orphans = try String.fetchAll(db, sql: """
+                    SELECT k.id FROM desktopKey k LEFT JOIN keyEscrow e ON e.keyID = k.id
+                    WHERE k.destroyedAt IS NULL AND e.keyID IS NULL
+                    """)
+                return (volumes, orphans)
+            }
+        } catch {
+            return DoctorCheck(name: name, required: true, status: .fail, detail: "cannot read the inventory: \(error)",
+                               fix: "see the inventory check")
+        }
+
+        var problems: [String] = []
+        var unreachable: [String] = []
+        var connections: [String: Connection] = [:]
+        // A layer owned by a desktop is data; any other plain layer at the bottom is a shared base.
+        let desktopVolumeKeys = Set(volumes.map { "\($0.uri)#\($0.pool)/\($0.name)" })
+        for volume in volumes {
+            do {
+                let connection = try connections[volume.uri] ?? connect(volume.uri)
+                connections[volume.uri] = connection
+                guard let pool = try connection.lookupStoragePool(name: volume.pool),
+                      let handle = try pool.lookupVolume(name: volume.name) else {
+                    problems.append("\(volume.desktop): volume \(volume.pool)/\(volume.name) not found on \(volume.uri)")
+                    continue
+                }
+                let layers = try EncryptionAudit.layers(of: handle)
+                var owned = Set<String>()
+                for layer in layers {
+                    if let backing = try connection.lookupStorageVolume(path: layer.path),
+                       let poolName = try? backing.pool().name,
+                       desktopVolumeKeys.contains("\(volume.uri)#\(poolName)/\(try backing.name)") {
+                        owned.insert(layer.path)
+                    }
+                }
+                let report = EncryptionAudit.check(layers: layers) { layer, position, _ in
+                    position > 0 && !owned.contains(layer.path)
+                }
+                problems += report.problems.map { "\(volume.desktop): \($0)" }
+            } catch {
+                unreachable.append("\(volume.desktop) (\(volume.uri)): \(error)")
+            }
+        }
+        for key in keysWithoutEscrow { problems.append("disk key \(key) has no escrowed copy: its disks cannot be recovered") }
+        for file in leftoverKeys { problems.append("temporary key file \(home.runURL.path)/\(file) was left behind") }
+
+        if !problems.isEmpty {
+            return DoctorCheck(name: name, required: true, status: .fail,
+                               detail: problems.joined(separator: "; "),
+                               fix: "re-create the named volumes as encrypted overlays (desktop data must never be stored plain); run `lcm recover` to remove leftover key files")
+        }
+        if !unreachable.isEmpty {
+            return DoctorCheck(name: name, required: true, status: .warn,
+                               detail: "\(volumes.count - unreachable.count) of \(volumes.count) desktop volume(s) checked; not reachable: \(unreachable.joined(separator: "; "))",
+                               fix: "check the devices' libvirtd and rerun doctor")
+        }
+        return DoctorCheck(name: name, required: true, status: .pass,
+                           detail: volumes.isEmpty ? "no desktop volumes yet"
+                               : "\(volumes.count) desktop volume(s): every data layer is LUKS-encrypted")
+    }
+}
