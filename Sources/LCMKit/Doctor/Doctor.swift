@@ -91,7 +91,14 @@ public struct Doctor: Sendable {
                 checks.append(DoctorCheck(name: name, required: true, status: .skip, detail: "needs a libvirt connection"))
             }
         }
-        checks.append(applianceCheck(accelerator: accelerator ?? (settings.accelerator == .kvm ? .kvm : .tcg)))
+        if settings.accelerator == .kvm, checks.contains(where: { $0.name == "accelerator" && $0.status == .fail }) {
+            // The appliance is a guest too: under a KVM that hangs guests it would hang doctor.
+            checks.append(DoctorCheck(name: "libguestfs appliance", required: true, status: .skip,
+                                      detail: "not launched: the forced accelerator kvm failed its probe",
+                                      fix: "use --accel tcg or --accel auto"))
+        } else {
+            checks.append(applianceCheck(accelerator: accelerator ?? (settings.accelerator == .kvm ? .kvm : .tcg)))
+        }
         checks.append(homeCheck())
         checks.append(databaseCheck())
         // Reuses the connection above for the default device; other devices are opened by URI.

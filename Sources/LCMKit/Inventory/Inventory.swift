@@ -23,6 +23,18 @@ public final class Inventory: Sendable {
     public static func open(home: LCMHome, actor: AuditActor = .current()) throws -> Inventory {
         try home.prepare()
         let path = home.databaseURL.path
+        // Until the file is a migrated WAL database, concurrent first runs can deadlock in SQLite's
+        // rollback-journal locking (switching to WAL needs an exclusive lock), which returns BUSY
+        // without waiting. So the first opens are serialized; later ones skip the lock.
+        var setupLock: FileLock?
+        if !isSettledDatabase(at: path) {
+            let lock = FileLock(path: home.locksURL.appendingPathComponent("migrate.lock").path)
+            guard try lock.lock(timeout: busyTimeout) else {
+                throw LCMError(.busy, "another lcm run is creating or upgrading the inventory", hint: "retry in a moment")
+            }
+            setupLock = lock
+        }
+        defer { setupLock?.unlock() }
         try checkExistingFile(at: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
@@ -76,7 +88,9 @@ public final class Inventory: Sendable {
             let queue = try readOnlyQueue(path)
             try queue.read { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-                let tableCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                // GRDB creates grdb_migrations before the first migration's transaction (which sets
+                // application_id), so a concurrent first run can see that table alone: not foreign.
+                let tableCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name <> 'grdb_migrations'") ?? 0
                 if applicationID != InventorySchema.applicationID && (applicationID != 0 || tableCount > 0) {
                     throw LCMError(.databaseError, "\(path) is an SQLite database that lcm did not create",
                                    hint: "move it away or point --home at another directory")
@@ -97,16 +111,27 @@ public final class Inventory: Sendable {
         }
     }
 
-    /// Applies pending migrations under a file lock, so concurrent first runs do not race.
+    /// True when the file is already in WAL mode with every known migration applied: opening it
+    /// needs no serialization. Any doubt (missing, empty, unreadable, behind) answers false.
+    private static func isSettledDatabase(at path: String) -> Bool {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              ((attributes[.size] as? NSNumber)?.intValue ?? 0) > 0,
+              let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        // SQLite header bytes 18-19 are 2 in WAL mode; checked from the file so no lock is taken.
+        guard let header = try? handle.read(upToCount: 20), header.count == 20, header[18] == 2, header[19] == 2 else {
+            return false
+        }
+        guard let queue = try? readOnlyQueue(path),
+              let done = try? queue.read({ try InventorySchema.migrator.hasCompletedMigrations($0) }) else { return false }
+        return done
+    }
+
+    /// Applies pending migrations. The caller holds the setup lock whenever any could be pending.
     private func migrateIfNeeded() throws {
         let migrator = InventorySchema.migrator
         do {
             if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
-            let lock = FileLock(path: home.locksURL.appendingPathComponent("migrate.lock").path)
-            guard try lock.lock(timeout: Self.busyTimeout) else {
-                throw LCMError(.busy, "another lcm run is upgrading the inventory schema", hint: "retry in a moment")
-            }
-            defer { lock.unlock() }
             try migrator.migrate(pool)
         } catch let error as LCMError {
             throw error
