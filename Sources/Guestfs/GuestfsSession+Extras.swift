@@ -19,3 +19,39 @@ extension GuestfsSession {
         try call("mount_options") { guestfs_mount_options($0, options, device, mountpoint) }
     }
 }
+
+extension GuestfsSession {
+    /// Up to `count` bytes of a file from `offset`: PE headers and hibernation-file signatures
+    /// without reading whole files.
+    public func pread(_ path: String, count: Int, offset: Int64) throws -> [UInt8] {
+        let c = try cInt(count, "pread")
+        return try callBuffer("pread") { guestfs_pread($0, path, c, offset, $1) }
+    }
+
+    /// Up to `count` bytes of a block device from `offset` (e.g. the MBR disk signature).
+    public func preadDevice(_ device: String, count: Int, offset: Int64) throws -> [UInt8] {
+        let c = try cInt(count, "pread_device")
+        return try callBuffer("pread_device") { guestfs_pread_device($0, device, c, offset, $1) }
+    }
+
+    /// Whether ntfs-3g would mount the NTFS volume (read-write when `readWrite`). A hibernated or
+    /// Fast Startup volume is refused read-write; libguestfs's mount would silently fall back to
+    /// read-only, so offline writers ask this first.
+    public func ntfs3gProbe(_ device: String, readWrite: Bool) throws -> Bool {
+        try withHandle("ntfs_3g_probe") { g in
+            let rc = guestfs_ntfs_3g_probe(g, readWrite ? 1 : 0, device)
+            if rc == -1 { throw Self.lastError(g, "ntfs_3g_probe") }
+            return rc == 0
+        }
+    }
+
+    /// The SHA-256 of a file inside the appliance, as hex.
+    public func sha256(_ path: String) throws -> String {
+        try callString("checksum") { guestfs_checksum($0, "sha256", path) }
+    }
+
+    /// Every path below `directory`, relative to it (directories included).
+    public func find(_ directory: String) throws -> [String] {
+        try callStringList("find") { guestfs_find($0, directory) }
+    }
+}

@@ -108,6 +108,14 @@ public struct ImageVersion: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var producedBy: String?
     public var `operator`: String?
     public var createdAt: Date
+    /// `WindowsInspection` as JSON.
+    public var inspection: String?
+    public var fileSize: Int64?
+    public var compressed: Bool = false
+    public var sourceFormat: String?
+    public var note: String?
+    public var removedAt: Date?
+    public var verifiedAt: Date?
 
     public init(imageID: Int64, version: String, path: String, format: String = "qcow2", createdAt: Date = Date()) {
         self.imageID = imageID; self.version = version; self.path = path; self.format = format; self.createdAt = createdAt

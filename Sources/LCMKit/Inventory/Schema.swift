@@ -199,6 +199,7 @@ enum InventorySchema {
                 """)
         }
         registerDiskMigrations(&migrator)
+        registerImageMigrations(&migrator)
         return migrator
     }
 }

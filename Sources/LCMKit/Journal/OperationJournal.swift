@@ -68,6 +68,31 @@ public final class OperationContext: @unchecked Sendable {
     public func release(resourceID: Int64) throws {
         try OperationJournal.release(resourceIDs: [resourceID], inventory: inventory)
     }
+
+    /// Merges `changes` into the stored parameters: for a value a step settles (a version number,
+    /// a destination path) that recovery must know to undo it. Record it before acting on it.
+    public func updateParameters(_ changes: [String: String]) throws {
+        try inventory.write { db in
+            var current = try Self.decodeParameters(String.fetchOne(db, sql: "SELECT parameters FROM operation WHERE id = ?",
+                                                                    arguments: [operationID]))
+            current.merge(changes) { $1 }
+            try db.execute(sql: "UPDATE operation SET parameters = ?, updatedAt = ? WHERE id = ?",
+                           arguments: [OperationJournal.json(current), Date(), operationID])
+        }
+    }
+
+    /// The parameters as stored now (including updates by earlier steps, of this run or a dead one).
+    public func parameters() throws -> [String: String] {
+        try inventory.read { db in
+            try Self.decodeParameters(String.fetchOne(db, sql: "SELECT parameters FROM operation WHERE id = ?",
+                                                      arguments: [operationID]))
+        }
+    }
+
+    static func decodeParameters(_ text: String?) throws -> [String: String] {
+        guard let text else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+    }
 }
 
 /// The operations journal: every multi-step operation records its plan and each step before

@@ -4,6 +4,7 @@ extension OperationRegistry {
     public static var standard: OperationRegistry {
         var registry = OperationRegistry()
         registry.register(DiskBatchOperation.self)
+        registry.register(ImageImportOperation.self)
         return registry
     }
 }

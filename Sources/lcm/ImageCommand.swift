@@ -1,0 +1,261 @@
+import ArgumentParser
+import Foundation
+import LCMKit
+
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Import, inspect, check and catalog golden Windows images.",
+        discussion: """
+            Images live in lcm's store ($LCM_HOME/images) as immutable qcow2 versions with their \
+            provenance (source file and checksum, operator, time) and lineage (the version each was made \
+            from). Everything is read offline through one libguestfs appliance launch per batch of disks. \
+            A reference is NAME (the newest version) or NAME:VERSION.
+            """,
+        subcommands: [Import.self, Inspect.self, Check.self, List.self, Show.self, Verify.self, Remove.self])
+
+    static func engineOptions(_ context: LCMContext) -> DiskEngine.Options {
+        DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: context.settings.accelerator))
+    }
+}
+
+extension ImageCommand {
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import a disk image (qcow2, raw, vmdk, vhd/vhdx, vdi) as a new cataloged version.",
+            discussion: """
+                The file is converted to qcow2 in the store while its SHA-256 is computed, then inspected; \
+                a disk without Windows, a damaged or truncated file, or a name:version that exists already \
+                is refused with nothing left behind. Exit codes: 4 version exists, 65 bad or non-Windows \
+                image, 66 file missing or unreadable.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The image file.")
+        var file: String
+        @Option(help: "Image name.")
+        var name: String
+        @Option(help: "Version (default: the next whole number).")
+        var version: String?
+        @Option(help: "A line describing the image (kept for a new image).")
+        var description: String?
+        @Flag(help: "Store the qcow2 compressed (smaller, slower to convert).")
+        var compress = false
+        @Flag(name: .customLong("allow-non-windows"), help: "Import a disk even when no Windows is found on it.")
+        var allowNonWindows = false
+
+        func run() throws {
+            try global.run { context in
+                Terminal.message("importing \(file) as \(name)...", settings: context.settings)
+                let report = try ImageImport.run(
+                    ImageImportRequest(source: file, name: name, version: version, description: description,
+                                       compress: compress, allowNonWindows: allowNonWindows),
+                    inventory: try context.inventory(), engineOptions: ImageCommand.engineOptions(context))
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(report))
+                } else {
+                    Terminal.output(String(format: "imported %@:%@ (%@, sha256 %@) in %.1f s\n", report.name, report.version,
+                                           report.inspection.osName ?? "no Windows", String(report.sha256.prefix(16)), report.secondsTotal))
+                    let problems = ImageReadiness.problems(report.inspection)
+                    if !problems.isEmpty && !context.settings.quiet {
+                        Terminal.output(ImageReports.text(problems, title: "readiness"))
+                    }
+                }
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what is in images, read offline: OS, build, apps, updates, drivers, generalization, hibernation, BitLocker.",
+            discussion: "Several images share one appliance launch. Exit code 2 when some could not be inspected.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Catalog references (NAME[:VERSION]) or image files.")
+        var images: [String]
+
+        func validate() throws {
+            if images.isEmpty { throw ValidationError("name at least one image (NAME[:VERSION] or a file)") }
+        }
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                let catalog = ImageCatalog(inventory: inventory)
+                let targets = try images.map { try InspectTarget.resolve($0, catalog: catalog) }
+                let (outcomes, launches, timing) = try ImageInspect.run(targets, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
+                Terminal.message("inspected \(outcomes.count) image(s) in \(launches) appliance launch(es) (\(timing))", settings: context.settings)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(outcomes))
+                } else {
+                    for outcome in outcomes {
+                        if let inspection = outcome.inspection {
+                            Terminal.output(ImageReports.text(inspection, title: outcome.reference ?? outcome.label))
+                        } else {
+                            Terminal.output("\(outcome.label)\n  error: \(outcome.error ?? "unknown")\n")
+                        }
+                    }
+                }
+                if outcomes.contains(where: { $0.inspection == nil }) { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List what stands between images and a safe fleet rollout, each with its fix.",
+            discussion: "Exit code 0 when every image is ready (warnings allowed), 3 when any has a blocker.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Catalog references (NAME[:VERSION]) or image files.")
+        var images: [String]
+
+        func validate() throws {
+            if images.isEmpty { throw ValidationError("name at least one image (NAME[:VERSION] or a file)") }
+        }
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                let catalog = ImageCatalog(inventory: inventory)
+                let targets = try images.map { try InspectTarget.resolve($0, catalog: catalog) }
+                // A cataloged version was inspected at import: no appliance needed for it.
+                var outcomes: [InspectOutcome] = []
+                var toInspect: [InspectTarget] = []
+                for target in targets {
+                    if let reference = target.catalogReference,
+                       let inspection = try catalog.resolve(try ImageReference(parsing: reference)).inspection {
+                        outcomes.append(InspectOutcome(label: target.label, path: target.path, reference: reference,
+                                                       inspection: inspection, problems: ImageReadiness.problems(inspection)))
+                    } else {
+                        toInspect.append(target)
+                    }
+                }
+                if !toInspect.isEmpty {
+                    outcomes += try ImageInspect.run(toInspect, inventory: inventory, engineOptions: ImageCommand.engineOptions(context)).outcomes
+                }
+                let order = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($0.element.label, $0.offset) })
+                outcomes.sort { (order[$0.label] ?? 0) < (order[$1.label] ?? 0) }
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(outcomes))
+                } else {
+                    for outcome in outcomes {
+                        if let problems = outcome.problems {
+                            Terminal.output(ImageReports.text(problems, title: outcome.reference ?? outcome.label))
+                        } else {
+                            Terminal.output("\(outcome.label): cannot inspect: \(outcome.error ?? "unknown")\n")
+                        }
+                    }
+                }
+                if outcomes.contains(where: { $0.problems == nil }) { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
+                if outcomes.contains(where: { $0.problems?.contains { $0.severity == .blocker } == true }) {
+                    throw ExitCode(LCMExitCode.checkFailed.rawValue)
+                }
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List image versions (all images, or one).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Only this image.")
+        var name: String?
+        @Flag(help: "Include removed versions (kept for lineage).")
+        var all = false
+
+        func run() throws {
+            try global.run { context in
+                let entries = try ImageCatalog(inventory: try context.inventory()).entries(name: name, includeRemoved: all)
+                Terminal.output(ImageReports.catalogTable(entries).render(context.settings.format))
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one version: provenance, lineage, inspection, readiness.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "NAME[:VERSION]")
+        var reference: String
+
+        func run() throws {
+            try global.run { context in
+                let catalog = ImageCatalog(inventory: try context.inventory())
+                let entry = try catalog.resolve(try ImageReference(parsing: reference))
+                let lineage = try catalog.lineage(of: entry)
+                if context.settings.format == .json {
+                    struct Shown: Encodable { var entry: CatalogEntry; var lineage: [String]; var problems: [ReadinessProblem] }
+                    Terminal.output(try Terminal.json(Shown(entry: entry, lineage: lineage,
+                                                            problems: entry.inspection.map(ImageReadiness.problems) ?? [])))
+                    return
+                }
+                var text = ""
+                func field(_ name: String, _ value: String?) { text += "\(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value ?? "-")\n" }
+                field("image", entry.reference)
+                field("state", entry.state)
+                field("path", entry.path)
+                field("sha256", entry.sha256)
+                field("virtual size", entry.virtualSize.map { ByteSize.format(UInt64($0)) })
+                field("file size", entry.fileSize.map { ByteSize.format(UInt64($0)) })
+                field("produced by", entry.producedBy)
+                field("note", entry.note)
+                field("source", entry.source)
+                field("source format", entry.sourceFormat)
+                field("source sha256", entry.sourceSHA256)
+                field("operator", entry.operator)
+                field("created", ISO8601DateFormatter().string(from: entry.createdAt))
+                field("verified", entry.verifiedAt.map { ISO8601DateFormatter().string(from: $0) })
+                field("lineage", lineage.joined(separator: " -> "))
+                field("desktops", entry.desktops.isEmpty ? "none" : entry.desktops.joined(separator: ", "))
+                Terminal.output(text)
+                if let inspection = entry.inspection {
+                    Terminal.output(ImageReports.text(inspection, title: "inspection"))
+                    Terminal.output(ImageReports.text(ImageReadiness.problems(inspection), title: "readiness"))
+                }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute stored versions' SHA-256 and compare with the catalog.",
+            discussion: "Exit code 3 when any file differs or is missing.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "NAME[:VERSION] (default: every present version).")
+        var references: [String] = []
+
+        func run() throws {
+            try global.run { context in
+                let catalog = ImageCatalog(inventory: try context.inventory())
+                let entries = references.isEmpty ? try catalog.entries()
+                    : try references.map { try catalog.resolve(try ImageReference(parsing: $0)) }
+                let results = try catalog.verify(entries)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(results))
+                } else {
+                    for result in results {
+                        Terminal.output("\(result.reference): \(result.ok ? "ok" : "FAILED: \(result.problem ?? "")")\n")
+                    }
+                }
+                if results.contains(where: { !$0.ok }) { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm",
+            abstract: "Delete a version's file; its catalog row stays (marked removed) for lineage and audit.",
+            discussion: "Refused (exit 4) while a desktop uses the version; the desktops are named.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "NAME:VERSION")
+        var reference: String
+
+        func run() throws {
+            try global.run { context in
+                let removed = try ImageCatalog(inventory: try context.inventory()).remove(try ImageReference(parsing: reference))
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(removed))
+                } else {
+                    Terminal.output("removed \(removed.reference) (\(removed.path))\n")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import GRDB
+import LCMKit
+import LCMTestSupport
+import Testing
+
+/// The disks the image tests use, built once (one appliance launch, none when cached).
+enum ImageFixture {
+    enum Disk: String, CaseIterable, Sendable {
+        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware
+
+        var spec: WindowsDiskSpec {
+            switch self {
+            case .clean:
+                return WindowsDiskSpec { $0.computerName = "LCM-IMG-CLEAN" }
+            case .mbrRaw:
+                return WindowsDiskSpec {
+                    $0.format = .raw
+                    $0.partitioning = .mbr
+                    $0.productName = "Windows 10 Enterprise"
+                    $0.editionID = "Enterprise"
+                    $0.buildNumber = 19045
+                    $0.ubr = 4651
+                    $0.displayVersion = "22H2"
+                    $0.computerName = "LCM-IMG-MBR"
+                    $0.hostname = "lcm-img-mbr-host"
+                    $0.controlSet = 2
+                    $0.servicingPackages = [
+                        .init(name: "Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4651.1.11", state: .installPending, kb: "KB5040427"),
+                        .init(name: "Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4529.1.9", state: .installed, kb: "KB5039211"),
+                    ]
+                }
+            case .ready:
+                return WindowsDiskSpec { $0.computerName = "LCM-IMG-READY"; $0.generalized = true; $0.virtioDrivers = true }
+            case .hibernated:
+                return WindowsDiskSpec { $0.fault = .hibernated; $0.computerName = "LCM-IMG-HIBR"; $0.generalized = true; $0.virtioDrivers = true }
+            case .fastStartup:
+                return WindowsDiskSpec { $0.fault = .fastStartup; $0.computerName = "LCM-IMG-FAST"; $0.generalized = true; $0.virtioDrivers = true }
+            case .noWindows:
+                return WindowsDiskSpec { $0.fault = .noWindows; $0.computerName = "LCM-IMG-NOWIN" }
+            case .truncated:
+                return WindowsDiskSpec { $0.fault = .truncatedImage; $0.computerName = "LCM-IMG-TRUNC" }
+            case .corruptSoftware:
+                return WindowsDiskSpec { $0.fault = .corruptSoftwareHive; $0.computerName = "LCM-IMG-BADSOFT" }
+            }
+        }
+    }
+
+    /// Built on first use; later tests reuse the same files (read-only: the cache must not change).
+    static let disks: Result<[Disk: URL], any Error> = Result {
+        let builder = WindowsDiskBuilder(log: { print("image-tests: \($0)") })
+        let images = try builder.images(for: Disk.allCases.map(\.spec))
+        return Dictionary(uniqueKeysWithValues: zip(Disk.allCases, images.map(\.url)))
+    }
+
+    static func url(_ disk: Disk) throws -> URL { try disks.get()[disk]! }
+
+    static func runner(_ home: String) -> LCMRunner {
+        LCMRunner(home: home, environment: ["LCM_ACCEL": LCMRunner.testAccelerator,
+                                            "LIBGUESTFS_BACKEND_SETTINGS": LCMRunner.testAccelerator == "tcg" ? "force_tcg" : ""])
+    }
+}
+
+/// `lcm image` against real qemu-img, a real appliance and the project's Windows-shaped disks.
+/// Serialized: each test launches appliances, and two at once on a small machine only slow both.
+@Suite("lcm image (real qemu-img and libguestfs)", .serialized)
+struct ImageCommandTests {
+    // MARK: Inspect and readiness
+
+    @Test func inspectsManyImagesInOneLaunchAndJudgesReadiness() throws {
+        let scratch = ScratchDirectory()
+        let lcm = ImageFixture.runner(scratch.file("home").path)
+        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw, .ready, .hibernated, .fastStartup, .noWindows]
+        let start = ContinuousClock.now
+        let run = try lcm.run(["image", "inspect", "--format", "json"] + disks.map { try ImageFixture.url($0).path })
+        print("image-tests: inspect of \(disks.count) images took \(ContinuousClock.now - start)")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("inspected \(disks.count) image(s) in 1 appliance launch(es)"), "\(run.stderr)")
+        let outcomes = try JSONDecoder().decode([InspectOutcome].self, from: Data(run.stdout.utf8))
+        try #require(outcomes.count == disks.count)
+        let byDisk = Dictionary(uniqueKeysWithValues: zip(disks, outcomes))
+
+        for disk in disks where disk.spec.hasWindows {
+            let spec = disk.spec
+            let inspection = try #require(byDisk[disk]?.inspection, "\(disk)")
+            #expect(inspection.isWindows)
+            #expect(inspection.productName == spec.productName)
+            #expect(inspection.editionID == spec.editionID)
+            #expect(inspection.installationType == spec.installationType)
+            #expect(inspection.majorVersion == spec.majorVersion && inspection.minorVersion == spec.minorVersion)
+            #expect(inspection.buildNumber == spec.buildNumber && inspection.ubr == spec.ubr)
+            #expect(inspection.displayVersion == spec.displayVersion)
+            #expect(inspection.osName == (spec.buildNumber >= 22000 ? "Windows 11" : "Windows 10"))
+            #expect(inspection.architecture == spec.architecture.rawValue)
+            #expect(inspection.hostname == spec.resolvedHostname)
+            #expect(inspection.computerName == spec.computerName)
+            #expect(inspection.controlSet == spec.controlSetName)
+            #expect(inspection.driveLetters.map(\.letter) == ["C"])
+            #expect(Set(inspection.applications.compactMap(\.displayName)) == Set(spec.applications.map(\.displayName)))
+            let installedKBs = Set(spec.servicingPackages.filter { $0.state == .installed || $0.state == .permanent }.map(\.kb).filter { !$0.isEmpty })
+            #expect(Set(inspection.servicing.installedUpdates) == installedKBs)
+            #expect(inspection.servicing.rebootPending == spec.servicingPackages.contains { $0.state == .installPending })
+            #expect(inspection.virtio.hasStorageDriver == spec.virtioDrivers)
+            #expect(inspection.generalization.generalized == spec.generalized)
+            #expect(inspection.hibernation.hibernated == (spec.fault == .hibernated || spec.fault == .fastStartup))
+            #expect(inspection.hibernation.writableOffline == (spec.fault != .hibernated && spec.fault != .fastStartup))
+            #expect(inspection.hibernation.fastStartupEnabled == (spec.fault == .fastStartup))
+        }
+        #expect(byDisk[.noWindows]?.inspection?.isWindows == false)
+
+        func ids(_ disk: ImageFixture.Disk) -> Set<String> { Set(byDisk[disk]?.problems?.map(\.id) ?? ["<none>"]) }
+        #expect(ids(.clean) == ["not-generalized", "no-virtio-storage", "no-virtio-network"])
+        #expect(ids(.ready) == ["no-virtio-network"])
+        #expect(ids(.hibernated) == ["hibernated", "no-virtio-network"])
+        #expect(ids(.fastStartup) == ["hibernated", "fast-startup", "no-virtio-network"])
+        #expect(ids(.mbrRaw).isSuperset(of: ["not-generalized", "no-virtio-storage", "servicing-pending"]))
+        #expect(ids(.noWindows) == ["no-windows"])
+        #expect(byDisk[.ready]?.problems?.allSatisfy { $0.severity == .warning } == true)
+
+        // `check` exit codes: 3 with a blocker, 0 with warnings only.
+        #expect(try lcm.run(["image", "check", try ImageFixture.url(.ready).path]).status == 0)
+    }
+
+    @Test func inspectionAgreesWithVirtInspector() throws {
+        let scratch = ScratchDirectory()
+        let lcm = ImageFixture.runner(scratch.file("home").path)
+        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw]
+        let run = try lcm.run(["image", "inspect", "--format", "json"] + disks.map { try ImageFixture.url($0).path })
+        #expect(run.status == 0, "\(run.stderr)")
+        let outcomes = try JSONDecoder().decode([InspectOutcome].self, from: Data(run.stdout.utf8))
+        // virt-inspector on the same disks in one run: each disk becomes one root, in order.
+        var arguments: [String] = []
+        for disk in disks { arguments += ["--format=\(disk.spec.format.rawValue)", "-a", try ImageFixture.url(disk).path] }
+        let start = ContinuousClock.now
+        let reference = try ProgramRun.run("/usr/bin/virt-inspector", ["--no-icon"] + arguments,
+                                           environment: ["LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"])
+        print("image-tests: virt-inspector on \(disks.count) disks took \(ContinuousClock.now - start)")
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let systems = try VirtInspectorReport.parse(reference.stdout)
+        try #require(systems.count == disks.count)
+        for (outcome, system) in zip(outcomes, systems.sorted { $0.root < $1.root }) {
+            let mine = try #require(outcome.inspection)
+            #expect(system.root == mine.windowsPartition)
+            #expect(system.productName == mine.productName)
+            #expect(system.arch == mine.architecture)
+            #expect(system.majorVersion == mine.majorVersion && system.minorVersion == mine.minorVersion)
+            #expect(system.hostname == mine.hostname)
+            #expect(system.productVariant == mine.installationType)
+            // libguestfs 1.48 reports no build_id; newer ones do.
+            if let buildID = system.buildID { #expect(buildID == mine.buildNumber.map(String.init)) }
+            #expect(system.driveMappings == Dictionary(uniqueKeysWithValues: mine.driveLetters.map { ($0.letter, $0.partition) }))
+            #expect(Set(system.applicationNames) == Set(mine.applications.compactMap(\.displayName)))
+        }
+    }
+
+    // MARK: Import and catalog
+
+    @Test func importsQcow2RawAndVmdkAsCatalogedVersions() throws {
+        let scratch = ScratchDirectory()
+        let home = scratch.file("home").path
+        let lcm = ImageFixture.runner(home)
+        let clean = try ImageFixture.url(.clean)
+
+        let first = try lcm.run(["image", "import", clean.path, "--name", "win11", "--format", "json"])
+        try #require(first.status == 0, "\(first.stderr)")
+        let report = try JSONDecoder().decode(ImageImportReport.self, from: Data(first.stdout.utf8))
+        print(String(format: "image-tests: import qcow2 %.1f s (convert %.1f, inspect %.1f)",
+                     report.secondsTotal, report.secondsConverting, report.secondsInspecting))
+        #expect(report.version == "1")
+        #expect(report.path == "\(home)/images/win11/1.qcow2")
+        #expect(report.sourceSHA256 == (try FileDigest.sha256(path: clean.path)))
+        #expect(report.sha256 == (try FileDigest.sha256(path: report.path)))
+        #expect(report.inspection.computerName == ImageFixture.Disk.clean.spec.computerName)
+        let attributes = try FileManager.default.attributesOfItem(atPath: report.path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o444)
+        let info = try QemuImage.info(path: report.path, forceShare: true, backingChain: false)
+        #expect(info.first?.format == "qcow2" && info.first?.backingFilename == nil)
+
+        // raw, MBR: another image
+        let raw = try lcm.run(["image", "import", try ImageFixture.url(.mbrRaw).path, "--name", "win10-ent", "--version", "2026.12"])
+        #expect(raw.status == 0, "\(raw.stderr)")
+
+        // vmdk: made from the clean disk here, imported as the next version of win11
+        let vmdk = scratch.file("clean.vmdk").path
+        let made = try ProgramRun.run("/usr/bin/qemu-img", ["convert", "-f", "qcow2", "-O", "vmdk", clean.path, vmdk])
+        try #require(made.status == 0, "\(made.stderr)")
+        let second = try lcm.run(["image", "import", vmdk, "--name", "win11", "--format", "json"])
+        try #require(second.status == 0, "\(second.stderr)")
+        let secondReport = try JSONDecoder().decode(ImageImportReport.self, from: Data(second.stdout.utf8))
+        #expect(secondReport.version == "2" && secondReport.sourceFormat == "vmdk")
+        #expect(secondReport.inspection.productName == report.inspection.productName)
+
+        let list = try lcm.run(["image", "list", "--format", "json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.map { "\($0["image"]!):\($0["version"]!)" } == ["win10-ent:2026.12", "win11:1", "win11:2"])
+
+        // show: provenance
+        let show = try lcm.run(["image", "show", "win11", "--format", "json"])
+        #expect(show.status == 0)
+        #expect(show.stdout.contains("\"sourceFormat\" : \"vmdk\""))
+        #expect(show.stdout.contains(vmdk))
+
+        // verify: matches, then a changed file is caught (exit 3)
+        #expect(try lcm.run(["image", "verify"]).status == 0)
+        let handle = try #require(FileHandle(forWritingAtPath: report.path))
+        try handle.seekToEnd(); try handle.write(contentsOf: Data([0x42])); try handle.close()
+        let tampered = try lcm.run(["image", "verify", "win11:1"])
+        #expect(tampered.status == LCMExitCode.checkFailed.rawValue)
+        #expect(tampered.stdout.contains("checksum differs"))
+
+        // rm: refused while a desktop uses the version, names it; then removes the file, keeps the row
+        let inventory = try Inventory.open(home: LCMHome(url: URL(fileURLWithPath: home)))
+        let versionID = try inventory.read { try Int64.fetchOne($0, sql: "SELECT id FROM imageVersion WHERE path = ?", arguments: [secondReport.path]) }
+        try inventory.write { db in
+            var desktop = Desktop(name: "desk-anna", deviceID: nil, imageVersionID: versionID)
+            try desktop.insert(db)
+        }
+        let refused = try lcm.run(["image", "rm", "win11:2"])
+        #expect(refused.status == LCMExitCode.conflict.rawValue)
+        #expect(refused.stderr.contains("desk-anna"))
+        #expect(FileManager.default.fileExists(atPath: secondReport.path))
+        let removed = try lcm.run(["image", "rm", "win11:1"])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: report.path))
+        let all = try lcm.run(["image", "list", "win11", "--all", "--format", "json"])
+        #expect(all.stdout.contains("\"removed\""))
+        // A removed version's number is not reused.
+        let reuse = try lcm.run(["image", "import", clean.path, "--name", "win11", "--version", "1"])
+        #expect(reuse.status == LCMExitCode.conflict.rawValue)
+    }
+
+    @Test func badInputIsRefusedAndChangesNothing() throws {
+        let scratch = ScratchDirectory()
+        let home = scratch.file("home").path
+        let lcm = ImageFixture.runner(home)
+        let good = try lcm.run(["image", "import", try ImageFixture.url(.ready).path, "--name", "base", "--version", "1"])
+        try #require(good.status == 0, "\(good.stderr)")
+
+        func snapshot() throws -> [String] {
+            let inventory = try Inventory.open(home: LCMHome(url: URL(fileURLWithPath: home)))
+            let rows = try inventory.read { db in
+                try String.fetchAll(db, sql: "SELECT i.name || ':' || v.version || ':' || v.sha256 FROM imageVersion v JOIN image i ON i.id = v.imageID")
+                    + String.fetchAll(db, sql: "SELECT 'running:' || id FROM operation WHERE state = 'running'")
+            }
+            let files = (FileManager.default.enumerator(atPath: "\(home)/images")?.allObjects as? [String]) ?? []
+            return rows.sorted() + files.sorted()
+        }
+        let before = try snapshot()
+        let directory = scratch.file("a-directory")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let cases: [(String, [String], LCMExitCode, String)] = [
+            ("truncated", [try ImageFixture.url(.truncated).path, "--name", "t"], .dataError, "damaged"),
+            ("no windows", [try ImageFixture.url(.noWindows).path, "--name", "t"], .dataError, "no Windows"),
+            ("corrupt hive", [try ImageFixture.url(.corruptSoftware).path, "--name", "t"], .dataError, "cannot inspect"),
+            ("missing", [scratch.file("nothing.qcow2").path, "--name", "t"], .notFound, "does not exist"),
+            ("directory", [directory.path, "--name", "t"], .notFound, "is a directory"),
+            ("duplicate", [try ImageFixture.url(.ready).path, "--name", "base", "--version", "1"], .conflict, "already has a version 1"),
+            ("bad name", [try ImageFixture.url(.ready).path, "--name", "../etc"], .usage, "invalid image name"),
+        ]
+        for (label, arguments, code, message) in cases {
+            let run = try lcm.run(["image", "import"] + arguments)
+            #expect(run.status == code.rawValue, "\(label): \(run.status) \(run.stderr)")
+            #expect(run.stderr.contains(message), "\(label): \(run.stderr)")
+            #expect(run.stderr.contains("hint:"), "\(label): no hint in \(run.stderr)")
+            #expect(try snapshot() == before, "\(label) changed the catalog or the store")
+        }
+    }
+}
+
+/// The fields of virt-inspector's XML that lcm also reports.
+struct VirtInspectorReport {
+    var root: String
+    var productName: String?
+    var productVariant: String?
+    var arch: String?
+    var majorVersion: Int?
+    var minorVersion: Int?
+    var hostname: String?
+    var buildID: String?
+    var driveMappings: [String: String] = [:]
+    var applicationNames: [String] = []
+
+    static func parse(_ xml: String) throws -> [VirtInspectorReport] {
+        let document = try XMLDocument(xmlString: xml)
+        return try document.nodes(forXPath: "//operatingsystem").map { node in
+            func text(_ path: String) throws -> String? { try node.nodes(forXPath: path).first?.stringValue }
+            var report = VirtInspectorReport(root: try text("root") ?? "")
+            report.productName = try text("product_name")
+            report.productVariant = try text("product_variant")
+            report.arch = try text("arch")
+            report.majorVersion = try text("major_version").flatMap { Int($0) }
+            report.minorVersion = try text("minor_version").flatMap { Int($0) }
+            report.hostname = try text("hostname")
+            report.buildID = try text("build_id")
+            for mapping in try node.nodes(forXPath: "drive_mappings/drive_mapping") {
+                if let element = mapping as? XMLElement, let name = element.attribute(forName: "name")?.stringValue {
+                    report.driveMappings[name] = element.stringValue
+                }
+            }
+            report.applicationNames = try node.nodes(forXPath: "applications/application/display_name").compactMap(\.stringValue)
+            return report
+        }
+    }
+}
