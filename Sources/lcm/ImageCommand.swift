@@ -12,10 +12,11 @@ struct ImageCommand: ParsableCommand {
             from). Everything is read offline through one libguestfs appliance launch per batch of disks. \
             A reference is NAME (the newest version) or NAME:VERSION.
             """,
-        subcommands: [Import.self, Inspect.self, Check.self, List.self, Show.self, Verify.self, Remove.self])
+        subcommands: [Import.self, Inspect.self, Check.self, Drivers.self, List.self, Show.self, Verify.self, Remove.self])
 
     static func engineOptions(_ context: LCMContext) -> DiskEngine.Options {
-        DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: context.settings.accelerator))
+        let accelerator = context.settings.accelerator.resolved(home: context.settings.home)
+        return DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: accelerator))
     }
 }
 
@@ -42,6 +43,9 @@ extension ImageCommand {
         var compress = false
         @Flag(name: .customLong("allow-non-windows"), help: "Import a disk even when no Windows is found on it.")
         var allowNonWindows = false
+        @Option(name: .customLong("inject-virtio"), help: ArgumentHelp(
+            "Then add the virtio drivers from this virtio-win ISO or directory, as the next version.", valueName: "iso-or-dir"))
+        var injectVirtio: String?
 
         func run() throws {
             try global.run { context in
@@ -55,11 +59,64 @@ extension ImageCommand {
                 } else {
                     Terminal.output(String(format: "imported %@:%@ (%@, sha256 %@) in %.1f s\n", report.name, report.version,
                                            report.inspection.osName ?? "no Windows", String(report.sha256.prefix(16)), report.secondsTotal))
-                    let problems = ImageReadiness.problems(report.inspection)
-                    if !problems.isEmpty && !context.settings.quiet {
-                        Terminal.output(ImageReports.text(problems, title: "readiness"))
+                    if injectVirtio == nil {
+                        let problems = ImageReadiness.problems(report.inspection)
+                        if !problems.isEmpty && !context.settings.quiet {
+                            Terminal.output(ImageReports.text(problems, title: "readiness"))
+                        }
                     }
                 }
+                if let injectVirtio {
+                    try Drivers.add(parent: ImageReference(name: report.name, version: report.version), media: injectVirtio,
+                                    version: nil, context: context)
+                }
+            }
+        }
+    }
+
+    struct Drivers: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make images fit generic virtual hardware: add virtio drivers offline.",
+            subcommands: [DriversAdd.self])
+
+        static func add(parent: ImageReference, media: String, version: String?, context: LCMContext) throws {
+            let report = try DriverInjection.run(parent: parent, media: media, version: version,
+                                                 inventory: try context.inventory(), engineOptions: ImageCommand.engineOptions(context))
+            if context.settings.format == .json {
+                Terminal.output(try Terminal.json(report))
+            } else {
+                Terminal.output(String(format: "%@:%@ made from %@ with %@ in %.1f s\n", report.name, report.version, report.parent,
+                                       report.summary.folders.joined(separator: ", "), report.secondsTotal))
+                let problems = ImageReadiness.problems(report.inspection)
+                if !problems.isEmpty && !context.settings.quiet {
+                    Terminal.output(ImageReports.text(problems, title: "readiness"))
+                }
+            }
+        }
+    }
+
+    struct DriversAdd: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add",
+            abstract: "Inject virtio storage and network drivers into a new version of an image.",
+            discussion: """
+                The drivers for the image's Windows version and architecture are taken from the virtio-win \
+                media (ISO or unpacked directory): files to Windows\\Drivers\\VirtIO (storage drivers also to \
+                System32\\drivers), boot-start services, the PCI IDs registered (DriverDatabase on Windows 8 and \
+                later, CriticalDeviceDatabase before), DevicePath extended, and pnputil queued for the first boot \
+                (SetupComplete.cmd and lcm's boot queue). The version it is made from is not changed.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "NAME[:VERSION] to start from.")
+        var reference: String
+        @Option(help: ArgumentHelp("The virtio-win ISO or its unpacked directory.", valueName: "iso-or-dir"))
+        var virtio: String
+        @Option(help: "Version of the result (default: the next whole number).")
+        var version: String?
+
+        func run() throws {
+            try global.run { context in
+                try Drivers.add(parent: try ImageReference(parsing: reference), media: virtio, version: version, context: context)
             }
         }
     }

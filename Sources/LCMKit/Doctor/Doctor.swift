@@ -84,6 +84,7 @@ public struct Doctor: Sendable {
             let (accelCheck, resolved) = acceleratorCheck(connection: connection, pool: pool)
             checks.append(accelCheck)
             accelerator = resolved
+            if let resolved, !quick { Accelerator.remember(resolved, home: settings.home) }
             checks.append(firmwareCheck(connection: connection, accelerator: resolved))
             checks.append(tpmCheck(connection: connection, accelerator: resolved))
         } else {

@@ -64,9 +64,11 @@ public enum ImageReadiness {
                 "\(file.path) holds \(file.secrets.joined(separator: ", ")) in clear text, copied to every desktop",
                 "delete it from the source system before capturing (sysprep leaves it in Windows\\Panther), then import again")
         }
-        if inspection.lcmQueue.pendingItems > 0 {
+        // lcm's own first-boot setup (pnputil for injected drivers) is meant to run on every desktop.
+        let patches = inspection.lcmQueue.pendingItemNames.filter { !$0.hasSuffix(VirtioDriverInjector.queueItemSuffix) }
+        if !patches.isEmpty {
             add("lcm-queue-pending", .warning,
-                "\(inspection.lcmQueue.pendingItems) offline patch item(s) are staged and not yet run",
+                "\(patches.count) offline patch item(s) are staged and not yet run: \(patches.joined(separator: ", "))",
                 "boot the image once so the runner empties the queue, then capture it as a new version")
         }
         if inspection.servicing.rebootPending || !inspection.servicing.pendingPackages.isEmpty {

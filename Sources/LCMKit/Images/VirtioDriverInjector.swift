@@ -24,11 +24,13 @@ public struct DriverInjectionSummary: Codable, Sendable, Equatable {
 /// to install the packages properly. Works on the Windows volume mounted read-write at `/`.
 public enum VirtioDriverInjector {
     static let driverDirectory = "/Windows/Drivers/VirtIO"
+    /// The boot-queue item that runs pnputil, "NNN-virtio-drivers.cmd".
+    static let queueItemSuffix = "-virtio-drivers.cmd"
     static let scsiAdapterClass = "{4D36E97B-E325-11CE-BFC1-08002BE10318}"
     static let pnputilLine = "pnputil /add-driver C:\\Windows\\Drivers\\VirtIO\\*.inf /subdirs /install"
     static let legacyPnputilLine = "for %%f in (C:\\Windows\\Drivers\\VirtIO\\*.inf) do pnputil -i -a \"%%f\""
 
-    public static func inject(_ drivers: [VirtioDriverMedia.Driver], session g: GuestfsSession,
+    public static func inject(_ drivers: [VirtioDriverSource.Driver], session g: GuestfsSession,
                               inspection: WindowsInspection) throws -> DriverInjectionSummary {
         guard let root = inspection.systemRoot, let controlSet = inspection.controlSet else {
             throw LCMError(.dataError, "no Windows system root to put drivers in")
@@ -106,7 +108,7 @@ public enum VirtioDriverInjector {
     }
 
     /// Windows 8 and later: the driver store's database in SYSTEM maps device IDs to INF packages.
-    static func registerInDriverDatabase(_ g: GuestfsSession, driver: VirtioDriverMedia.Driver) throws {
+    static func registerInDriverDatabase(_ g: GuestfsSession, driver: VirtioDriverSource.Driver) throws {
         let inf = (driver.infName ?? "\(driver.service).inf").lowercased()
         let package = "\(inf)_amd64_lcm\(driver.service)"
         if let key = try g.node(atPath: "DriverDatabase\\DriverInfFiles\\\(inf)", create: true) {
@@ -125,7 +127,7 @@ public enum VirtioDriverInjector {
     }
 
     /// Windows 7 and older: CriticalDeviceDatabase tells the boot loader which service drives a device.
-    static func registerInCriticalDeviceDatabase(_ g: GuestfsSession, driver: VirtioDriverMedia.Driver, controlSet: String) throws {
+    static func registerInCriticalDeviceDatabase(_ g: GuestfsSession, driver: VirtioDriverSource.Driver, controlSet: String) throws {
         for id in driver.pciIDs {
             let name = "PCI#" + id.replacingOccurrences(of: "\\", with: "#")
             if let key = try g.node(atPath: "\(controlSet)\\Control\\CriticalDeviceDatabase\\\(name)", create: true) {
@@ -142,12 +144,12 @@ public enum VirtioDriverInjector {
         let manifestPath = WindowsInspector.queueManifestPath
         var manifest = (try? g.isFile(manifestPath)) == true ? try g.readString(manifestPath)
             : "# lcm boot-time queue: order, item, kind, options\n"
-        if manifest.contains("virtio-drivers.cmd") { return }
+        if manifest.contains(queueItemSuffix) { return }
         let orders = manifest.split(whereSeparator: \.isNewline).compactMap { line -> Int? in
             line.hasPrefix("#") ? nil : Int(line.split(separator: "\t").first ?? "")
         }
         let order = (orders.max() ?? 0) + 1
-        let item = String(format: "%03d-virtio-drivers.cmd", order)
+        let item = String(format: "%03d", order) + queueItemSuffix
         try g.writeString(queue + "/" + item, "@echo off\r\n" + command + "\r\n")
         if !manifest.hasSuffix("\n") { manifest += "\n" }
         manifest += "\(order)\t\(item)\tcmd\t-\n"
@@ -155,9 +157,19 @@ public enum VirtioDriverInjector {
     }
 
     /// The directory's actual path, created (with parents) when missing.
+    /// Walks component by component: existing ones keep their on-disk case (NTFS is
+    /// case-insensitive to Windows, but not to the appliance), missing ones are made.
     static func ensureDirectory(_ g: GuestfsSession, _ path: String) throws -> String {
-        let actual = try g.caseSensitivePath(path)
-        if try !g.isDir(actual) { try g.mkdirP(actual) }
-        return actual
+        var current = ""
+        for component in path.split(separator: "/") {
+            let candidate = current + "/" + component
+            if let actual = try? g.caseSensitivePath(candidate), (try? g.isDir(actual)) == true {
+                current = actual
+            } else {
+                try g.mkdirP(candidate)
+                current = candidate
+            }
+        }
+        return current
     }
 }

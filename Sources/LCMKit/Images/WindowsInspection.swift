@@ -153,6 +153,8 @@ public struct AnswerFile: Codable, Sendable, Equatable {
 public struct LCMQueueState: Codable, Sendable, Equatable {
     /// Items listed in the queue manifest whose files are still there (not yet run).
     public var pendingItems: Int = 0
+    /// Their file names, e.g. "001-virtio-drivers.cmd".
+    public var pendingItemNames: [String] = []
     /// Result lines in the runner log.
     public var results: Int = 0
     /// Result lines whose exit code means failure.

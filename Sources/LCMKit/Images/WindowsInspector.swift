@@ -289,7 +289,10 @@ public enum WindowsInspector {
             for line in try g.readString(manifest).split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
                 let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
                 guard fields.count >= 3 else { continue }
-                if (try? g.isFile(queueDirectory + "/" + fields[1])) == true { state.pendingItems += 1 }
+                if (try? g.isFile(queueDirectory + "/" + fields[1])) == true {
+                    state.pendingItems += 1
+                    state.pendingItemNames.append(String(fields[1]))
+                }
             }
         }
         if let log = try? g.caseSensitivePath(runnerLogPath), (try? g.isFile(log)) == true {

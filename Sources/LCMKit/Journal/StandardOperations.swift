@@ -5,6 +5,7 @@ extension OperationRegistry {
         var registry = OperationRegistry()
         registry.register(DiskBatchOperation.self)
         registry.register(ImageImportOperation.self)
+        registry.register(DriverInjectionOperation.self)
         return registry
     }
 }

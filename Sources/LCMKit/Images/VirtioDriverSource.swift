@@ -3,7 +3,7 @@ import Foundation
 
 /// The virtio-win driver media (the ISO or its unpacked tree): `<driver>/<os>/<arch>/` folders
 /// with each driver's .sys, .inf and .cat. Picks the folder that fits an inspected Windows.
-public struct VirtioDriverMedia: Sendable {
+public struct VirtioDriverSource: Sendable {
     /// The drivers lcm installs, as the media names their folders, and their role.
     public static let drivers: [(folder: String, service: String, storage: Bool)] = [
         ("viostor", "viostor", true), ("vioscsi", "vioscsi", true), ("NetKVM", "netkvm", false),
