@@ -292,7 +292,8 @@ public final class WindowsDiskBuilder: Sendable {
             job.files[name] = url
         }
         try stage("BCD", RegistryHive.build(root: WindowsRegistryContent.bootConfiguration()))
-        if spec.hasWindows {
+        // An encrypted Windows volume gets no files, so no hives either.
+        if spec.hasWindows && !spec.windowsVolumeIsEncrypted {
             let start = ContinuousClock.now
             var software = WindowsRegistryContent.software(spec)
             var system = WindowsRegistryContent.system(spec)
@@ -340,7 +341,16 @@ public final class WindowsDiskBuilder: Sendable {
         let handle = try FileHandle(forWritingTo: job.raw)
         defer { try? handle.close() }
         try handle.truncate(atOffset: UInt64(spec.virtualSize))
-        for write in spec.layout.tableWrites {
+        var writes = spec.layout.tableWrites
+        if spec.windowsVolumeIsEncrypted {
+            // Written here rather than in the appliance: the volume gets no filesystem at all,
+            // only the BitLocker header, metadata blocks and "ciphertext".
+            let windows = spec.layout.windowsPartition
+            writes += BitLockerVolume.writes(volumeSize: windows.size, hiddenSectors: UInt32(windows.startSector),
+                                             seed: spec.identitySeed, description: BitLockerVolume.description(for: spec))
+                .map { (windows.startOffset + $0.offset, $0.bytes) }
+        }
+        for write in writes {
             try handle.seek(toOffset: UInt64(write.offset))
             try handle.write(contentsOf: Data(write.bytes))
         }
@@ -377,6 +387,8 @@ public final class WindowsDiskBuilder: Sendable {
                 try g.upload(job.files["BCD"]!.path, to: "/Boot/BCD")
                 try g.write("/bootmgr", [UInt8](repeating: 0, count: 512))
             case .windows:
+                // createImage already made it look encrypted.
+                if spec.windowsVolumeIsEncrypted { continue }
                 try g.mkfs("ntfs", device: dev)
                 try g.mount(dev, at: "/")
                 if spec.hasWindows {
@@ -423,6 +435,11 @@ public final class WindowsDiskBuilder: Sendable {
             }
         }
         if !spec.queue.isEmpty { try BootRunnerContract.stage(spec.queue, on: g) }
+        if spec.fault == .leftoverAnswerFile {
+            let path = WindowsDiskSpec.leftoverAnswerFilePath
+            try g.mkdirP(String(path[..<path.lastIndex(of: "/")!]))
+            try g.writeString(path, UnattendAnswerFile.xml(for: spec))
+        }
         if spec.fault == .hibernated || spec.fault == .fastStartup {
             // ntfs-3g reads the first 4 KiB of hiberfil.sys and refuses a read-write mount when
             // they start with "hibr" or "HIBR".

@@ -46,6 +46,15 @@ public struct WindowsDiskSpec: Codable, Hashable, Sendable {
         case corruptSystemHive
         /// The same partitions and an NTFS volume with user data, but no `\Windows`.
         case noWindows
+        /// The Windows volume (C:) is BitLocker-encrypted: its header carries the BitLocker
+        /// signature (libguestfs `vfs_type` says "BitLocker"), the rest is unreadable, so offline
+        /// inspection finds no Windows. The boot partitions stay as they are; the fields that
+        /// describe the installation have no visible effect. See `BitLockerVolume`.
+        case bitLocker
+        /// A normal Windows disk that still has the answer file Setup ran with, passwords and
+        /// product key in plain text, at `WindowsDiskSpec.leftoverAnswerFilePath`; the secrets are
+        /// `answerFileSecrets`.
+        case leftoverAnswerFile
     }
 
     /// An installed application, as an `Uninstall` key.
@@ -204,8 +213,12 @@ public struct WindowsDiskSpec: Codable, Hashable, Sendable {
         generalized ? "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE" : "IMAGE_STATE_COMPLETE"
     }
 
-    /// True when the disk holds a Windows installation (every spec but the no-Windows fault).
+    /// True when the disk holds a Windows installation (every spec but the no-Windows fault;
+    /// on a BitLocker disk it is there, but offline tools cannot read it).
     public var hasWindows: Bool { fault != .noWindows }
+
+    /// True when the Windows volume is BitLocker-encrypted (the `bitLocker` fault).
+    public var windowsVolumeIsEncrypted: Bool { fault == .bitLocker }
 
     /// The partitions, in table order.
     public var layout: DiskLayout { DiskLayout(spec: self) }
@@ -244,6 +257,10 @@ public struct WindowsDiskSpec: Codable, Hashable, Sendable {
         func fail(_ message: String) -> WindowsDiskError { WindowsDiskError.invalidSpec(message) }
         if bootable && partitioning != .gpt { throw fail("a bootable disk needs GPT (it boots under OVMF)") }
         if fault == .truncatedImage && format != .qcow2 { throw fail("the truncated-image fault applies to qcow2 only") }
+        // Nothing can be written to an encrypted volume offline: no stand-in runner, no queue.
+        if fault == .bitLocker && (bootable || !queue.isEmpty) {
+            throw fail("a BitLocker-encrypted disk can be neither bootable nor have staged items")
+        }
         if virtualSize < 512 << 20 || virtualSize % (1 << 20) != 0 {
             throw fail("virtual size must be a whole number of MiB, at least 512 MiB")
         }
@@ -338,5 +355,47 @@ extension WindowsDiskSpec {
         queue = try take(.queue, queue)
         diskSignature = try c.decodeIfPresent(UInt32.self, forKey: .diskSignature)
         windowsPartitionGUID = try c.decodeIfPresent(String.self, forKey: .windowsPartitionGUID)
+    }
+}
+
+// MARK: The leftover answer file
+
+/// The secrets in the answer file the `leftoverAnswerFile` fault leaves on the disk: what a
+/// scanner must find (and a report must never print). Derived from the spec, so two disks never
+/// share them and tests compare against these values, never against literals.
+public struct AnswerFileSecrets: Sendable, Hashable {
+    /// `UserAccounts\AdministratorPassword\Value`, with `PlainText` true.
+    public let administratorPassword: String
+    /// `AutoLogon\Username`.
+    public let autoLogonUsername: String
+    /// `AutoLogon\Password\Value`, with `PlainText` true.
+    public let autoLogonPassword: String
+    /// The product key, in `UserData\ProductKey\Key` (windowsPE) and `ProductKey` (specialize).
+    /// Shaped like a Windows key but made up: it activates nothing.
+    public let productKey: String
+}
+
+extension WindowsDiskSpec {
+    /// Where the `leftoverAnswerFile` fault puts the answer file (a path on the Windows volume).
+    public static let leftoverAnswerFilePath = "/Windows/Panther/unattend.xml"
+
+    /// Where Windows Setup and sysprep leave answer files behind; a scanner must look at all of
+    /// them (the fault fills only the first).
+    public static let answerFileLocations = [
+        "/Windows/Panther/unattend.xml",
+        "/Windows/System32/Sysprep/unattend.xml",
+    ]
+
+    /// The secrets of this disk's leftover answer file.
+    public var answerFileSecrets: AnswerFileSecrets {
+        var rng = SplitMix64(seed: identitySeed ^ 0xA115_0E55)
+        // The characters Windows product keys use (no vowels, no look-alikes).
+        let keyAlphabet = Array("BCDFGHJKMPQRTVWXY2346789")
+        let groups = (0..<5).map { _ in
+            String((0..<5).map { _ in keyAlphabet[Int(rng.next() % UInt64(keyAlphabet.count))] })
+        }
+        func token() -> String { String(format: "%08x", UInt32(truncatingIfNeeded: rng.next())) }
+        return AnswerFileSecrets(administratorPassword: "Adm1n!\(token())", autoLogonUsername: "lcmsetup",
+                                 autoLogonPassword: "AutoL0gon!\(token())", productKey: groups.joined(separator: "-"))
     }
 }
