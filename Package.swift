@@ -45,7 +45,7 @@ let package = Package(
 
         // Test support: fixtures (Windows-shaped disks, registry hives) and a helper executable that
         // tests run as separate processes (concurrency, crash injection).
-        .target(name: "LCMTestSupport", dependencies: ["LCMKit", "Guestfs"]),
+        .target(name: "LCMTestSupport", dependencies: ["LCMKit", "Guestfs", "Archive"]),
         .executableTarget(name: "lcm-testkit", dependencies: [
             "LCMKit", "LCMTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "GuestfsTests", dependencies: ["Guestfs", "LCMTestSupport"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
-        .testTarget(name: "LCMTestSupportTests", dependencies: ["LCMTestSupport", "Guestfs", "Libvirt"]),
+        .testTarget(name: "LCMTestSupportTests", dependencies: ["LCMTestSupport", "Guestfs", "Libvirt", "Archive"]),
         .testTarget(name: "LCMKitTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm-testkit"]),
         .testTarget(name: "lcmTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm", "lcm-testkit"]),
     ]
