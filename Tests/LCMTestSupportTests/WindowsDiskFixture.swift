@@ -3,8 +3,13 @@ import Guestfs
 import LCMTestSupport
 import Libvirt
 
+/// A set of disks a suite reads, one case per disk.
+protocol FixtureDisk: Hashable, Sendable {
+    var spec: WindowsDiskSpec { get }
+}
+
 /// The disks the integration tests use: one of each kind the builder makes.
-enum Variant: String, CaseIterable, Sendable {
+enum Variant: String, CaseIterable, Sendable, FixtureDisk {
     case gptQcow2, mbrRaw, server, legacy32, bootable, realistic
     case hibernated, fastStartup, truncated, corruptSoftware, corruptSystem, noWindows
 
@@ -106,17 +111,35 @@ struct BootOutcome: Sendable {
 }
 
 /// One appliance with every disk the tests read (read-only: writes go to a throw-away overlay),
-/// plus the overlay the stand-in booted from. Tests take turns on it.
-final class VerificationAppliance: @unchecked Sendable {
+/// plus any other images (such as the overlay the stand-in booted from). Tests take turns on it.
+final class VerificationAppliance<Disk: FixtureDisk>: @unchecked Sendable {
     let session: GuestfsSession
-    let devices: [Variant: String]
-    let bootedDevice: String
+    let devices: [Disk: String]
+    /// The devices of `extraImages`, in the order given to `launch`.
+    let extraDevices: [String]
     private let lock = NSLock()
 
-    init(session: GuestfsSession, devices: [Variant: String], bootedDevice: String) {
+    private init(session: GuestfsSession, devices: [Disk: String], extraDevices: [String]) {
         self.session = session
         self.devices = devices
-        self.bootedDevice = bootedDevice
+        self.extraDevices = extraDevices
+    }
+
+    /// Adds `disks` (in order) and then `extraImages` (qcow2) read-only to a new appliance and
+    /// launches it under TCG.
+    static func launch(_ disks: [(disk: Disk, image: CachedDisk)], extraImages: [URL] = [], name: String) throws
+        -> VerificationAppliance {
+        let g = try GuestfsSession(backendSettings: GuestfsSession.tcgBackendSettings, memsizeMiB: 1024)
+        for (disk, image) in disks {
+            try g.addDrive(path: image.url.path, format: disk.spec.format.rawValue, readonly: true)
+        }
+        for image in extraImages { try g.addDrive(path: image.path, format: "qcow2", readonly: true) }
+        let start = ContinuousClock.now
+        try g.launch()
+        print(String(format: "%@: verification appliance launched in %.1f s", name, secondsSince(start)))
+        let listed = try g.listDevices()
+        return VerificationAppliance(session: g, devices: Dictionary(uniqueKeysWithValues: zip(disks.map(\.disk), listed)),
+                                     extraDevices: Array(listed.dropFirst(disks.count)))
     }
 
     /// Runs `body` alone on the appliance, with nothing mounted before or after.
@@ -128,9 +151,23 @@ final class VerificationAppliance: @unchecked Sendable {
         return try body(session)
     }
 
-    func partition(_ variant: Variant, _ role: DiskLayout.Role) -> String {
-        devices[variant]! + String(variant.spec.layout.partition(role)!.number)
+    func partition(_ disk: Disk, _ role: DiskLayout.Role) -> String {
+        devices[disk]! + String(disk.spec.layout.partition(role)!.number)
     }
+}
+
+extension VerificationAppliance where Disk == Variant {
+    /// The overlay the stand-in booted from.
+    var bootedDevice: String { extraDevices[0] }
+}
+
+/// The cached images of `disks` (built in one appliance launch when missing), logged as `name`.
+func fixtureImages<Disk: FixtureDisk>(_ disks: [Disk], builder: WindowsDiskBuilder, name: String) throws -> [Disk: CachedDisk] {
+    let start = ContinuousClock.now
+    let images = try builder.images(for: disks.map(\.spec))
+    print(String(format: "%@: %d disks ready in %.1f s (%d built now)",
+                 name, images.count, secondsSince(start), images.filter(\.builtNow).count))
+    return Dictionary(uniqueKeysWithValues: zip(disks, images))
 }
 
 /// The fixture's files (the booted overlay, its console log). Statics are never deinitialized,
@@ -150,19 +187,13 @@ actor WindowsDiskFixture {
     nonisolated var scratch: ScratchDirectory { fixtureScratch }
     private var buildTask: Task<[Variant: CachedDisk], any Error>?
     private var bootTask: Task<BootOutcome, any Error>?
-    private var applianceTask: Task<VerificationAppliance, any Error>?
+    private var applianceTask: Task<VerificationAppliance<Variant>, any Error>?
 
     func disks() async throws -> [Variant: CachedDisk] {
         if buildTask == nil {
             let builder = self.builder
             buildTask = Task {
-                try await offThePool {
-                    let start = ContinuousClock.now
-                    let images = try builder.images(for: Variant.allCases.map(\.spec))
-                    print(String(format: "windows-disks: %d variants ready in %.1f s (%d built now)",
-                                 images.count, secondsSince(start), images.filter(\.builtNow).count))
-                    return Dictionary(uniqueKeysWithValues: zip(Variant.allCases, images))
-                }
+                try await offThePool { try fixtureImages(Variant.allCases, builder: builder, name: "windows-disks") }
             }
         }
         return try await buildTask!.value
@@ -185,26 +216,16 @@ actor WindowsDiskFixture {
         return try await bootTask!.value
     }
 
-    func appliance() async throws -> VerificationAppliance {
+    func appliance() async throws -> VerificationAppliance<Variant> {
         if applianceTask == nil {
             applianceTask = Task {
                 let disks = try await self.disks()
                 let booted = try await self.boot()
                 return try await offThePool {
-                    let g = try GuestfsSession(backendSettings: GuestfsSession.tcgBackendSettings, memsizeMiB: 1024)
                     // A truncated qcow2 is left out: reading past its end fails the whole launch.
                     let variants = Variant.allCases.filter { $0 != .truncated }
-                    for variant in variants {
-                        try g.addDrive(path: disks[variant]!.url.path, format: variant.spec.format.rawValue, readonly: true)
-                    }
-                    try g.addDrive(path: booted.overlay.path, format: "qcow2", readonly: true)
-                    let start = ContinuousClock.now
-                    try g.launch()
-                    print(String(format: "windows-disks: verification appliance launched in %.1f s", secondsSince(start)))
-                    let devices = try g.listDevices()
-                    return VerificationAppliance(
-                        session: g, devices: Dictionary(uniqueKeysWithValues: zip(variants, devices)),
-                        bootedDevice: devices[variants.count])
+                    return try VerificationAppliance.launch(variants.map { ($0, disks[$0]!) }, extraImages: [booted.overlay],
+                                                            name: "windows-disks")
                 }
             }
         }
