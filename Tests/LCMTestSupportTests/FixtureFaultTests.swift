@@ -127,7 +127,8 @@ struct FixtureFaultTests {
     /// The raw volume header carries what libblkid checks, read here without libblkid: the
     /// signature at offset 3, a metadata offset at 176 that is a non-zero multiple of 64, and a
     /// metadata block there with the signature again. The host's blkid, probing the volume in
-    /// the raw image, agrees and sees no partition table inside it.
+    /// the raw image, agrees and sees no partition table inside it; cryptsetup reads the
+    /// metadata entries.
     @Test func bitLockerHeaderHasTheSignatureAndMetadata() async throws {
         let disk = try await fixture.disks()[.bitLockerMBR]!
         let partition = disk.spec.layout.windowsPartition
@@ -160,6 +161,28 @@ struct FixtureFaultTests {
         #expect(fields["TYPE"] == BitLockerVolume.blkidType, "\(probe.stdout) \(probe.stderr)")
         #expect(fields["USAGE"] == "crypto")
         #expect(fields["PTTYPE"] == nil, "\(probe.stdout)")
+
+        // cryptsetup's BITLK support reads the whole metadata (key protectors, volume key,
+        // description); it needs the volume as a file of its own, whose first part is enough.
+        guard findTool("cryptsetup") != nil else { return }
+        let dir = try makeTemporaryDirectory("lcm-bitlocker")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let volume = dir.appendingPathComponent("volume.img").path
+        let length = BitLockerVolume.metadataOffsets(volumeSize: partition.size)[0] + (1 << 20)
+        try runTool("qemu-img", ["convert", "-q", "--image-opts",
+                                 "driver=raw,offset=\(partition.startOffset),size=\(length),file.driver=file,file.filename=\(disk.url.path)",
+                                 "-O", "raw", volume])
+        let dump = try runTool("cryptsetup", ["bitlkDump", volume], check: false)
+        #expect(dump.status == 0, "\(dump.stdout) \(dump.stderr)")
+        #expect(dump.stdout.contains("Description:  \t\(BitLockerVolume.description(for: disk.spec))"), "\(dump.stdout)")
+        #expect(dump.stdout.contains("VMK protected with TPM"), "\(dump.stdout)")
+        #expect(dump.stdout.contains("VMK protected with recovery passphrase"), "\(dump.stdout)")
+        #expect(dump.stdout.contains("FVEK"), "\(dump.stdout)")
+        let areas = dump.stdout.components(separatedBy: "FVE metadata area").dropFirst().compactMap { area in
+            area.split(separator: "\n").first { $0.contains("Offset:") }?.split(separator: "\t").dropFirst().first
+                .flatMap { Int64($0.split(separator: " ")[0]) }
+        }
+        #expect(areas == BitLockerVolume.metadataOffsets(volumeSize: partition.size), "\(dump.stdout)")
     }
 
     /// The answer file is in Panther (and only there), with the spec's secrets where Windows
