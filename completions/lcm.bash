@@ -173,13 +173,13 @@ _lcm() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    doctor|procure|inventory|recover|help)
+    doctor|procure|image|inventory|recover|help)
         # Offer subcommand argument completions
         "_lcm_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'doctor procure inventory recover help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'doctor procure image inventory recover help' -- "${cur}"))
         ;;
     esac
 }
@@ -1043,6 +1043,278 @@ _lcm_procure_report_seats() {
     repeating_options=()
     non_repeating_options=(--connect --home --format --accel)
     __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_image() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    import|inspect|check|drivers|list|show|verify|rm)
+        # Offer subcommand argument completions
+        "_lcm_image_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'import inspect check drivers list show verify rm' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_image_import() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --compress --allow-non-windows --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --name --version --description --inject-virtio)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--name')
+        return
+        ;;
+    '--version')
+        return
+        ;;
+    '--description')
+        return
+        ;;
+    '--inject-virtio')
+        return
+        ;;
+    esac
+}
+
+_lcm_image_inspect() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_image_check() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_image_drivers() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    add)
+        # Offer subcommand argument completions
+        "_lcm_image_drivers_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'add' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_image_drivers_add() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --virtio --version)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--virtio')
+        return
+        ;;
+    '--version')
+        return
+        ;;
+    esac
+}
+
+_lcm_image_list() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --all --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_image_show() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_image_verify() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_image_rm() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in

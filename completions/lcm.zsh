@@ -52,6 +52,7 @@ _lcm() {
         local -ar subcommands=(
             'doctor:Check every prerequisite of lcm and say how to fix what fails.'
             'procure:Define device requirements, check devices, take assets in, and track status, users, warranty and licenses.'
+            'image:Import, inspect, check and catalog golden Windows images.'
             'inventory:Report devices, desktops, users, images, licenses and audit events.'
             'recover:Finish or undo operations that a killed lcm run left unfinished.'
             'help:Show subcommand help information.'
@@ -60,7 +61,7 @@ _lcm() {
         ;;
     arg)
         case "${words[1]}" in
-        doctor|procure|inventory|recover|help)
+        doctor|procure|image|inventory|recover|help)
             "_lcm_${words[1]}" && ret=0
             ;;
         esac
@@ -745,6 +746,238 @@ _lcm_procure_report_seats() {
         '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
         '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
         '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'import:Import a disk image (qcow2, raw, vmdk, vhd/vhdx, vdi) as a new cataloged version.'
+            'inspect:Show what is in images, read offline: OS, build, apps, updates, drivers, generalization, hibernation, BitLocker.'
+            'check:List what stands between images and a safe fleet rollout, each with its fix.'
+            'drivers:Make images fit generic virtual hardware: add virtio drivers offline.'
+            'list:List image versions (all images, or one).'
+            'show:Show one version: provenance, lineage, inspection, readiness.'
+            'verify:Recompute stored versions'\'' SHA-256 and compare with the catalog.'
+            'rm:Delete a version'\''s file; its catalog row stays (marked removed) for lineage and audit.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        import|inspect|check|drivers|list|show|verify|rm)
+            "_lcm_image_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_image_import() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':file:'
+        '--name[Image name.]:name:'
+        '--version[Version (default\: the next whole number).]:version:'
+        '--description[A line describing the image (kept for a new image).]:description:'
+        '--compress[Store the qcow2 compressed (smaller, slower to convert).]'
+        '--allow-non-windows[Import a disk even when no Windows is found on it.]'
+        '--inject-virtio[Then add the virtio drivers from this virtio-win ISO or directory, as the next version.]:iso-or-dir:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_inspect() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:images:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_check() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:images:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_drivers() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'add:Inject virtio storage and network drivers into a new version of an image.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        add)
+            "_lcm_image_drivers_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_image_drivers_add() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':reference:'
+        '--virtio[The virtio-win ISO or its unpacked directory.]:iso-or-dir:'
+        '--version[Version of the result (default\: the next whole number).]:version:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_list() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':name:'
+        '--all[Include removed versions (kept for lineage).]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_show() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':reference:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_verify() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:references:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_image_rm() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':reference:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

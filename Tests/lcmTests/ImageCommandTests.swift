@@ -10,7 +10,7 @@ import Testing
 /// The disks the image tests use, built once (one appliance launch, none when cached).
 enum ImageFixture {
     enum Disk: String, CaseIterable, Sendable {
-        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware
+        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware, bitLocker, answerFile
 
         var spec: WindowsDiskSpec {
             switch self {
@@ -45,6 +45,10 @@ enum ImageFixture {
                 return WindowsDiskSpec { $0.fault = .truncatedImage; $0.computerName = "LCM-IMG-TRUNC" }
             case .corruptSoftware:
                 return WindowsDiskSpec { $0.fault = .corruptSoftwareHive; $0.computerName = "LCM-IMG-BADSOFT" }
+            case .bitLocker:
+                return WindowsDiskSpec { $0.fault = .bitLocker; $0.computerName = "LCM-IMG-FVE"; $0.generalized = true; $0.virtioDrivers = true }
+            case .answerFile:
+                return WindowsDiskSpec { $0.fault = .leftoverAnswerFile; $0.computerName = "LCM-IMG-ANSWER"; $0.generalized = true; $0.virtioDrivers = true }
             }
         }
     }
@@ -73,7 +77,7 @@ struct ImageCommandTests {
     @Test func inspectsManyImagesInOneLaunchAndJudgesReadiness() throws {
         let scratch = ScratchDirectory()
         let lcm = ImageFixture.runner(scratch.file("home").path)
-        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw, .ready, .hibernated, .fastStartup, .noWindows]
+        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw, .ready, .hibernated, .fastStartup, .noWindows, .bitLocker, .answerFile]
         let start = ContinuousClock.now
         let run = try lcm.run(["image", "inspect", "--format", "json"] + disks.map { try ImageFixture.url($0).path })
         print("image-tests: inspect of \(disks.count) images took \(ContinuousClock.now - start)")
@@ -83,7 +87,7 @@ struct ImageCommandTests {
         try #require(outcomes.count == disks.count)
         let byDisk = Dictionary(uniqueKeysWithValues: zip(disks, outcomes))
 
-        for disk in disks where disk.spec.hasWindows {
+        for disk in disks where disk.spec.hasWindows && !disk.spec.windowsVolumeIsEncrypted {
             let spec = disk.spec
             let inspection = try #require(byDisk[disk]?.inspection, "\(disk)")
             #expect(inspection.isWindows)
@@ -118,6 +122,17 @@ struct ImageCommandTests {
         #expect(ids(.fastStartup) == ["hibernated", "fast-startup", "no-virtio-network"])
         #expect(ids(.mbrRaw).isSuperset(of: ["not-generalized", "no-virtio-storage", "servicing-pending"]))
         #expect(ids(.noWindows) == ["no-windows"])
+        #expect(ids(.bitLocker) == ["bitlocker"])
+        #expect(byDisk[.bitLocker]?.inspection?.isWindows == false)
+        #expect(byDisk[.bitLocker]?.inspection?.bitLockerPartitions.count == 1)
+        #expect(ids(.answerFile) == ["answer-file-secrets", "no-virtio-network"])
+        let answerFiles = byDisk[.answerFile]?.inspection?.answerFiles ?? []
+        #expect(answerFiles.map(\.path) == [WindowsDiskSpec.leftoverAnswerFilePath])
+        let secretKinds = Set(answerFiles.first?.secrets ?? [])
+        #expect(secretKinds.isSuperset(of: ["password", "product key"]))
+        // The secrets themselves never reach lcm's output.
+        #expect(!run.stdout.contains(ImageFixture.Disk.answerFile.spec.answerFileSecrets.administratorPassword))
+        for disk in disks where disk != .answerFile { #expect(byDisk[disk]?.inspection?.answerFiles.isEmpty == true, "\(disk)") }
         #expect(byDisk[.ready]?.problems?.allSatisfy { $0.severity == .warning } == true)
 
         // `check` exit codes: 3 with a blocker, 0 with warnings only.
@@ -255,6 +270,7 @@ struct ImageCommandTests {
             ("truncated", [try ImageFixture.url(.truncated).path, "--name", "t"], .dataError, "damaged"),
             ("no windows", [try ImageFixture.url(.noWindows).path, "--name", "t"], .dataError, "no Windows"),
             ("corrupt hive", [try ImageFixture.url(.corruptSoftware).path, "--name", "t"], .dataError, "cannot inspect"),
+            ("bitlocker", [try ImageFixture.url(.bitLocker).path, "--name", "t"], .dataError, "BitLocker"),
             ("missing", [scratch.file("nothing.qcow2").path, "--name", "t"], .notFound, "does not exist"),
             ("directory", [directory.path, "--name", "t"], .notFound, "is a directory"),
             ("duplicate", [try ImageFixture.url(.ready).path, "--name", "base", "--version", "1"], .conflict, "already has a version 1"),
@@ -267,6 +283,94 @@ struct ImageCommandTests {
             #expect(run.stderr.contains("hint:"), "\(label): no hint in \(run.stderr)")
             #expect(try snapshot() == before, "\(label) changed the catalog or the store")
         }
+    }
+}
+
+extension ImageCommandTests {
+    // MARK: Drivers
+
+    @Test func driversAddMakesANewVersionAndLeavesTheParentAlone() throws {
+        let scratch = ScratchDirectory()
+        let home = scratch.file("home").path
+        let lcm = ImageFixture.runner(home)
+        let spec = ImageFixture.Disk.clean.spec
+        let imported = try lcm.run(["image", "import", try ImageFixture.url(.clean).path, "--name", "gen", "--format", "json"])
+        try #require(imported.status == 0, "\(imported.stderr)")
+        let parent = try JSONDecoder().decode(ImageImportReport.self, from: Data(imported.stdout.utf8))
+        #expect(!parent.inspection.virtio.hasStorageDriver)
+
+        // Media without drivers for this Windows: refused before anything is copied.
+        let empty = scratch.file("empty-media")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let refused = try lcm.run(["image", "drivers", "add", "gen", "--virtio", empty.path])
+        #expect(refused.status == LCMExitCode.dataError.rawValue, "\(refused.stderr)")
+        #expect(refused.stderr.contains("no virtio storage driver"))
+
+        let media = VirtioDriverMedia()
+        let iso = scratch.file("virtio-win.iso")
+        try media.writeISO(to: iso)
+        let added = try lcm.run(["image", "drivers", "add", "gen", "--virtio", iso.path, "--format", "json"])
+        try #require(added.status == 0, "\(added.stderr)")
+        let report = try JSONDecoder().decode(DriverInjectionReport.self, from: Data(added.stdout.utf8))
+        print(String(format: "image-tests: drivers add %.1f s", report.secondsTotal))
+        #expect(report.parent == "gen:1" && report.version == "2")
+        #expect(report.summary.registration == "DriverDatabase")
+        let expectedIDs = Set((VirtioDriverMedia.Driver.viostor.deviceIDs + VirtioDriverMedia.Driver.vioscsi.deviceIDs).map { $0.uppercased() })
+        #expect(Set(report.summary.pciIDs.map { $0.uppercased() }).isSuperset(of: expectedIDs), "\(report.summary.pciIDs)")
+        #expect(report.inspection.virtio.storageDrivers == ["viostor", "vioscsi"])
+        #expect(report.inspection.virtio.networkDrivers == ["netkvm"])
+        #expect(report.inspection.virtio.devicePathIncludesDrivers)
+        #expect(!ImageReadiness.problems(report.inspection).contains { $0.id.hasPrefix("no-virtio") })
+
+        // The parent is unchanged byte for byte.
+        #expect(try FileDigest.sha256(path: parent.path) == parent.sha256)
+        #expect(try lcm.run(["image", "verify", "gen:1"]).status == 0)
+        let show = try lcm.run(["image", "show", "gen:2"])
+        #expect(show.stdout.contains("gen:1 -> gen:2"), "\(show.stdout)")
+        #expect(show.stdout.contains("drivers add"))
+
+        // Read back outside lcm: guestfish for the files, hivexget for the registry.
+        let windows = "/dev/sda\(spec.layout.partition(.windows)!.number)"
+        let system = scratch.file("SYSTEM").path, software = scratch.file("SOFTWARE").path
+        let fish = try ProgramRun.run("/usr/bin/guestfish", [
+            "--ro", "--format=qcow2", "-a", report.path, "-m", windows,
+            "download", "/Windows/System32/config/SYSTEM", system, ":",
+            "download", "/Windows/System32/config/SOFTWARE", software, ":",
+            "is-file", "/Windows/Drivers/VirtIO/viostor.sys", ":",
+            "is-file", "/Windows/System32/drivers/viostor.sys", ":",
+            "is-file", "/Windows/Drivers/VirtIO/netkvm.inf", ":",
+            "cat", "/Windows/Setup/Scripts/SetupComplete.cmd",
+        ], environment: ["LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"])
+        try #require(fish.status == 0, "\(fish.stderr)")
+        let lines = fish.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(Array(lines.prefix(3)) == ["true", "true", "true"], "\(fish.stdout)")
+        #expect(fish.stdout.contains("pnputil /add-driver"))
+        func hivexget(_ hive: String, _ key: String, _ value: String) throws -> String {
+            let run = try ProgramRun.run("/usr/bin/hivexget", [hive, key, value])
+            return run.status == 0 ? run.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "<exit \(run.status)>"
+        }
+        #expect(try hivexget(system, "\(spec.controlSetName)\\Services\\viostor", "Start") == "0")
+        #expect(try hivexget(system, "\(spec.controlSetName)\\Services\\vioscsi", "Group") == "SCSI miniport")
+        #expect(try hivexget(system, "\(spec.controlSetName)\\Services\\viostor", "ImagePath") == "system32\\drivers\\viostor.sys")
+        for id in VirtioDriverMedia.Driver.viostor.deviceIDs {
+            let key = "DriverDatabase\\DeviceIds\\PCI\\\(id.uppercased())"
+            #expect(try ProgramRun.run("/usr/bin/hivexget", [system, key, "viostor.inf"]).status == 0, "\(key)")
+        }
+        #expect(try hivexget(software, "Microsoft\\Windows\\CurrentVersion", "DevicePath").contains("Drivers\\VirtIO"))
+    }
+
+    @Test func importCanInjectDriversFromADirectory() throws {
+        let scratch = ScratchDirectory()
+        let lcm = ImageFixture.runner(scratch.file("home").path)
+        let directory = scratch.file("virtio-win")
+        _ = try VirtioDriverMedia().write(to: directory)
+        let run = try lcm.run(["image", "import", try ImageFixture.url(.mbrRaw).path, "--name", "w10", "--inject-virtio", directory.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("w10:2 made from w10:1 with viostor/w10/amd64"), "\(run.stdout)")
+        let list = try lcm.run(["image", "list", "w10", "--format", "json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["virtio"] as? Bool } == [false, true])
+        #expect(rows.last?["parent"] as? String == "w10:1")
     }
 }
 

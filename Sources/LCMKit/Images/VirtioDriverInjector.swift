@@ -53,7 +53,10 @@ public enum VirtioDriverInjector {
         // SYSTEM: services and PCI IDs.
         let config = try g.caseSensitivePath(root + "/System32/config")
         try g.withHive(try g.caseSensitivePath(config + "/SYSTEM"), write: true) { g in
-            let usesDriverDatabase = try g.node(atPath: "DriverDatabase") != nil
+            // By version, not by looking for the key: Windows 8 (6.2) and later keep the driver
+            // store's database in SYSTEM, and a missing key there is created, not taken as Windows 7.
+            let major = inspection.majorVersion ?? 0, minor = inspection.minorVersion ?? 0
+            let usesDriverDatabase = major > 6 || (major == 6 && minor >= 2)
             summary.registration = usesDriverDatabase ? "DriverDatabase" : "CriticalDeviceDatabase"
             for driver in drivers {
                 guard let service = try g.node(atPath: "\(controlSet)\\Services\\\(driver.service)", create: true) else { continue }
