@@ -20,6 +20,22 @@ struct ImageCommand: ParsableCommand {
     }
 }
 
+/// The images `inspect` and `check` read: catalog references or files.
+struct ImageTargets: ParsableArguments {
+    @Argument(help: "Catalog references (NAME[:VERSION]) or image files.")
+    var images: [String]
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("name at least one image (NAME[:VERSION] or a file)") }
+    }
+
+    func resolve(_ context: LCMContext) throws -> (Inventory, [InspectTarget]) {
+        let inventory = try context.inventory()
+        let catalog = ImageCatalog(inventory: inventory)
+        return (inventory, try images.map { try InspectTarget.resolve($0, catalog: catalog) })
+    }
+}
+
 extension ImageCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -126,18 +142,11 @@ extension ImageCommand {
             abstract: "Show what is in images, read offline: OS, build, apps, updates, drivers, generalization, hibernation, BitLocker.",
             discussion: "Several images share one appliance launch. Exit code 2 when some could not be inspected.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Catalog references (NAME[:VERSION]) or image files.")
-        var images: [String]
-
-        func validate() throws {
-            if images.isEmpty { throw ValidationError("name at least one image (NAME[:VERSION] or a file)") }
-        }
+        @OptionGroup var images: ImageTargets
 
         func run() throws {
             try global.run { context in
-                let inventory = try context.inventory()
-                let catalog = ImageCatalog(inventory: inventory)
-                let targets = try images.map { try InspectTarget.resolve($0, catalog: catalog) }
+                let (inventory, targets) = try images.resolve(context)
                 let (outcomes, launches, timing) = try ImageInspect.run(targets, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
                 Terminal.message("inspected \(outcomes.count) image(s) in \(launches) appliance launch(es) (\(timing))", settings: context.settings)
                 if context.settings.format == .json {
@@ -161,24 +170,17 @@ extension ImageCommand {
             abstract: "List what stands between images and a safe fleet rollout, each with its fix.",
             discussion: "Exit code 0 when every image is ready (warnings allowed), 3 when any has a blocker.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Catalog references (NAME[:VERSION]) or image files.")
-        var images: [String]
-
-        func validate() throws {
-            if images.isEmpty { throw ValidationError("name at least one image (NAME[:VERSION] or a file)") }
-        }
+        @OptionGroup var images: ImageTargets
 
         func run() throws {
             try global.run { context in
-                let inventory = try context.inventory()
-                let catalog = ImageCatalog(inventory: inventory)
-                let targets = try images.map { try InspectTarget.resolve($0, catalog: catalog) }
+                let (inventory, targets) = try images.resolve(context)
                 // A cataloged version was inspected at import: no appliance needed for it.
                 var outcomes: [InspectOutcome] = []
                 var toInspect: [InspectTarget] = []
                 for target in targets {
                     if let reference = target.catalogReference,
-                       let inspection = try catalog.resolve(try ImageReference(parsing: reference)).inspection {
+                       let inspection = try ImageCatalog(inventory: inventory).resolve(try ImageReference(parsing: reference)).inspection {
                         outcomes.append(InspectOutcome(label: target.label, path: target.path, reference: reference,
                                                        inspection: inspection, problems: ImageReadiness.problems(inspection)))
                     } else {

@@ -159,6 +159,17 @@ public struct LCMQueueState: Codable, Sendable, Equatable {
     public var results: Int = 0
     /// Result lines whose exit code means failure.
     public var failedResults: Int = 0
+
+    public init() {}
+
+    // Inspections are stored in the catalog: a field added later must decode from older rows.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pendingItems = try c.decodeIfPresent(Int.self, forKey: .pendingItems) ?? 0
+        pendingItemNames = try c.decodeIfPresent([String].self, forKey: .pendingItemNames) ?? []
+        results = try c.decodeIfPresent(Int.self, forKey: .results) ?? 0
+        failedResults = try c.decodeIfPresent(Int.self, forKey: .failedResults) ?? 0
+    }
 }
 
 public struct PartitionSummary: Codable, Sendable, Equatable {
