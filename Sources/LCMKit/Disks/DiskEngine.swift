@@ -142,9 +142,9 @@ public final class DiskEngine: @unchecked Sendable {
         }
         let report = DiskBatchReport(
             plan: plan, results: results, launches: tally.launches, failedLaunches: tally.failedLaunches,
-            transfer: state.transfer, secondsPreparing: Self.seconds(staged - start),
-            secondsLaunching: state.launchSeconds, secondsWorking: Self.seconds(worked - staged) - state.launchSeconds,
-            secondsFinishing: Self.seconds(end - worked), secondsTotal: Self.seconds(end - start))
+            transfer: state.transfer, secondsPreparing: (staged - start).seconds,
+            secondsLaunching: state.launchSeconds, secondsWorking: (worked - staged).seconds - state.launchSeconds,
+            secondsFinishing: (end - worked).seconds, secondsTotal: (end - start).seconds)
         try? inventory.recordEvent(
             objectKind: "disk-batch", objectID: batchID, action: "disk batch",
             outcome: report.failed.isEmpty ? "ok" : "partial",
@@ -180,10 +180,10 @@ public final class DiskEngine: @unchecked Sendable {
         do {
             try session.launch()
         } catch {
-            state.addLaunchSeconds(Self.seconds(clock.now - launchStart))
+            state.addLaunchSeconds((clock.now - launchStart).seconds)
             throw error
         }
-        state.addLaunchSeconds(Self.seconds(clock.now - launchStart))
+        state.addLaunchSeconds((clock.now - launchStart).seconds)
         // libguestfs's own recovery process kills the appliance if lcm dies, but only after it
         // notices; recording the pid lets the next run kill it at once and free the image locks.
         if let pid = try? session.applianceProcessID(), pid > 0 {
@@ -272,10 +272,6 @@ public final class DiskEngine: @unchecked Sendable {
     // MARK: - Helpers
 
     func connection(_ uri: String) throws -> Connection { try connections.get(uri) }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 
     static func message(_ error: Error) -> String {
         if let error = error as? LCMError { return error.message }

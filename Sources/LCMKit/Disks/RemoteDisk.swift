@@ -85,17 +85,8 @@ enum VolumeTransfer {
 
     /// The SHA-256 of a local file.
     static func localHash(_ path: String) throws -> (bytes: UInt64, sha256: [UInt8]) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw LCMError(.notFound, "cannot read \(path)")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        var total: UInt64 = 0
-        while let block = try handle.read(upToCount: 4 << 20), !block.isEmpty {
-            hasher.update(data: block)
-            total += UInt64(block.count)
-        }
-        return (total, Array(hasher.finalize()))
+        let result = try FileDigest.sha256Bytes(path: path)
+        return (result.bytes, result.digest)
     }
 
     /// Names of running domains on `connection` whose definition mentions `path`.

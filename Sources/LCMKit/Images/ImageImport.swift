@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 
@@ -254,31 +253,6 @@ struct ImageImportOperation: JournaledOperation {
     }
 }
 
-/// SHA-256 of whole files, read in large blocks.
-public enum FileDigest {
-    public static func sha256(path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LCMError(.notFound, "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        // Sequential hint: the kernel reads ahead aggressively, which matters on a cold cache.
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var hasher = SHA256()
-        let size = 4 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(fd, buffer.baseAddress, size)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw LCMError(.failure, "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
-        return Array(hasher.finalize()).hexString
-    }
-}
-
 /// A value computed on a thread of its own (not GCD's pool, which `Parallel` also avoids).
 final class Concurrent<Value>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
@@ -298,10 +272,6 @@ final class Concurrent<Value>: @unchecked Sendable {
         done.signal()
         return try result!.get()
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 extension JSONEncoder {
