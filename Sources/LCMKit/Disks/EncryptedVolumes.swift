@@ -17,17 +17,15 @@ public struct EncryptedVolume: Codable, Sendable, Equatable {
     /// The engine's handle on it.
     public var diskVolume: DiskVolume { .libvirt(uri: uri, pool: pool, volume: name, keyID: keyID) }
 
-    /// A `<disk>` element for a domain: qcow2 over virtio, unlocked by the device's secret.
-    public func domainDiskXML(target: String = "vda", bus: String = "virtio") -> String {
-        """
-        <disk type='file' device='disk'>
-          <driver name='qemu' type='qcow2'/>
-          <source file='\(XMLText.escape(path))'>
-            <encryption format='luks'><secret type='passphrase' uuid='\(secretUUID)'/></encryption>
-          </source>
-          <target dev='\(XMLText.escape(target))' bus='\(XMLText.escape(bus))'/>
-        </disk>
-        """
+    /// This volume as a desktop's disk: its path on the device, unlocked by the device's secret.
+    public func desktopDisk(bus: DesktopDomain.DiskBus = .virtio, discard: Bool = true) -> DesktopDomain.Disk {
+        DesktopDomain.Disk(path: path, bus: bus, luksSecretUUID: secretUUID, discard: discard)
+    }
+
+    /// A `<disk>` element for a domain (qcow2, unlocked by the device's secret); the same element
+    /// `DesktopDomain.xml()` writes.
+    public func domainDiskXML(target: String = "vda", bus: DesktopDomain.DiskBus = .virtio) throws -> String {
+        try DesktopDomain.diskXML(desktopDisk(bus: bus, discard: false), target: target)
     }
 }
 

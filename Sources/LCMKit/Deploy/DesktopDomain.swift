@@ -1,0 +1,510 @@
+import Foundation
+import Libvirt
+
+/// The generic virtual hardware of a deployed desktop and the libvirt domain XML for it.
+///
+/// The XML names nothing that depends on the device's file layout except the disk paths: the
+/// firmware is chosen by libvirt (`<os firmware='efi'>`) and the NVRAM is created from the
+/// firmware's template at libvirt's default place, so the same definition works on a local and a
+/// remote device. Call `xml()` to validate and render; every user-supplied string is escaped.
+public struct DesktopDomain: Sendable, Equatable {
+    /// libvirt's domain type: hardware virtualisation or software emulation (TCG).
+    public enum DomainType: String, Sendable, Equatable, CaseIterable {
+        case kvm, qemu
+
+        /// The domain type for a resolved accelerator; `auto` must be resolved first
+        /// (`Accelerator.resolved(home:)`), since guessing would put a desktop on slow emulation.
+        public init(_ accelerator: Accelerator) throws {
+            switch accelerator {
+            case .kvm: self = .kvm
+            case .tcg: self = .qemu
+            case .auto:
+                throw LCMError(.usage, "the accelerator 'auto' has not been resolved for this device",
+                               hint: "run 'lcm doctor' on the device first, or pass --accel kvm (or tcg)")
+            }
+        }
+    }
+
+    /// The bus a disk is attached to. SATA is the fallback for an image without virtio storage
+    /// drivers (Windows would stop with INACCESSIBLE_BOOT_DEVICE on a virtio disk).
+    public enum DiskBus: String, Sendable, Equatable, CaseIterable {
+        case virtio, sata
+
+        /// Prefix of the guest device names libvirt expects on this bus (vda, sda).
+        var targetPrefix: String { self == .virtio ? "vd" : "sd" }
+    }
+
+    /// One qcow2 disk of the desktop; the first in `disks` is the boot disk.
+    public struct Disk: Sendable, Equatable {
+        /// The image's path on the device (where libvirt evaluates the XML).
+        public var path: String
+        public var bus: DiskBus
+        /// The libvirt secret (on the device) that unlocks the image's LUKS layer, if it is encrypted.
+        public var luksSecretUUID: String?
+        /// Pass the guest's TRIM through, so space freed in Windows is freed in the qcow2 file.
+        public var discard: Bool
+        /// The guest device name; nil numbers the disks per bus (vda, vdb, ... / sda, sdb, ...).
+        public var target: String?
+
+        public init(path: String, bus: DiskBus = .virtio, luksSecretUUID: String? = nil,
+                    discard: Bool = true, target: String? = nil) {
+            self.path = path
+            self.bus = bus
+            self.luksSecretUUID = luksSecretUUID
+            self.discard = discard
+            self.target = target
+        }
+    }
+
+    /// Where the desktop's network card is plugged in on the device.
+    public enum NetworkSource: Sendable, Equatable {
+        /// A libvirt virtual network by name ("default" is libvirt's NAT network).
+        case network(String)
+        /// An existing Linux bridge on the device, e.g. "br0" (the desktop gets a LAN address).
+        case bridge(String)
+    }
+
+    /// The emulated network card. e1000e is the fallback for an image without NetKVM.
+    public enum NetworkModel: String, Sendable, Equatable, CaseIterable {
+        case virtio, e1000e
+    }
+
+    public struct Network: Sendable, Equatable {
+        public var source: NetworkSource
+        public var model: NetworkModel
+        /// A fixed MAC address (for DHCP reservations); nil lets libvirt pick and keep one.
+        public var macAddress: String?
+
+        public init(source: NetworkSource = .network("default"), model: NetworkModel = .virtio,
+                    macAddress: String? = nil) {
+            self.source = source
+            self.model = model
+            self.macAddress = macAddress
+        }
+    }
+
+    /// The remote display. Either way it listens on the device's loopback only: an admin reaches
+    /// it through an SSH tunnel, never over the network unauthenticated.
+    public enum Graphics: String, Sendable, Equatable, CaseIterable {
+        case vnc, spice
+    }
+
+    /// A TPM 2.0 emulated by swtpm on the device (Windows 11 requires one).
+    public struct TPM: Sendable, Equatable {
+        /// A libvirt secret of usage type vtpm; swtpm then keeps the TPM state encrypted under it
+        /// (see `DesktopKey.installTPMSecret`). nil keeps the state in clear on the device.
+        public var encryptionSecretUUID: String?
+
+        public init(encryptionSecretUUID: String? = nil) {
+            self.encryptionSecretUUID = encryptionSecretUUID
+        }
+    }
+
+    /// The domain name on the device; see `validateName`.
+    public var name: String
+    /// The domain's UUID (any case; rendered lower-case). swtpm's state directory is named after it.
+    public var uuid: String
+    /// A one-line label shown by virsh and virt-manager, e.g. the user's full name. Free text:
+    /// line breaks and other control characters become spaces (libvirt requires one line).
+    public var title: String?
+    /// Free text (several lines allowed); characters XML cannot carry become U+FFFD.
+    public var description: String?
+    public var vcpus: Int
+    public var memoryMiB: Int
+    public var domainType: DomainType
+    /// The first disk is the boot disk.
+    public var disks: [Disk]
+    /// nil: no network card.
+    public var network: Network?
+    /// nil: no TPM (Windows 11 refuses to install or upgrade without one).
+    public var tpm: TPM?
+    /// Off by default: lcm's bootable test stand-in (an unsigned EFI-stub kernel) would be refused
+    /// by enrolled Secure Boot keys. Windows images boot either way; turn it on for production
+    /// desktops that need it (BitLocker with Secure Boot PCR binding, Windows 11 compliance).
+    public var secureBoot: Bool
+    public var graphics: Graphics
+
+    public init(name: String, uuid: String = UUID().uuidString.lowercased(), title: String? = nil,
+                description: String? = nil, vcpus: Int = 2, memoryMiB: Int = 4096, domainType: DomainType,
+                disks: [Disk], network: Network? = Network(), tpm: TPM? = TPM(), secureBoot: Bool = false,
+                graphics: Graphics = .vnc) {
+        self.name = name
+        self.uuid = uuid
+        self.title = title
+        self.description = description
+        self.vcpus = vcpus
+        self.memoryMiB = memoryMiB
+        self.domainType = domainType
+        self.disks = disks
+        self.network = network
+        self.tpm = tpm
+        self.secureBoot = secureBoot
+        self.graphics = graphics
+    }
+
+    /// The storage bus and network card an image can run on, from its inspection: virtio where
+    /// it has the drivers, SATA and e1000e where it does not.
+    public static func hardware(for drivers: VirtioDriverState) -> (bus: DiskBus, network: NetworkModel) {
+        (drivers.hasStorageDriver ? .virtio : .sata, drivers.hasNetworkDriver ? .virtio : .e1000e)
+    }
+
+    // MARK: - Validation
+
+    public static let maximumNameLength = 64
+    static let nameRule = "use 1 to \(maximumNameLength) characters: ASCII letters, digits, '.', '-' or '_', "
+        + "starting with a letter or digit (for example desk-jdoe-01)"
+
+    /// Checks a domain name. Allowed: 1 to 64 ASCII letters, digits, '.', '-' and '_', starting with
+    /// a letter or digit. The name becomes part of file names on the device (NVRAM, logs, swtpm
+    /// log) and of virsh command lines, so anything that could be a path separator, an option, a
+    /// hidden file or a control sequence is refused rather than escaped.
+    public static func validateName(_ name: String) throws {
+        guard !name.isEmpty else {
+            throw LCMError(.usage, "a desktop's domain name cannot be empty", hint: nameRule)
+        }
+        let count = name.unicodeScalars.count
+        guard count <= maximumNameLength else {
+            throw LCMError(.usage, "the domain name \(shown(name)) is \(count) characters long; at most \(maximumNameLength) are allowed",
+                           hint: nameRule)
+        }
+        for scalar in name.unicodeScalars where !isAllowedNameScalar(scalar) {
+            throw LCMError(.usage, "the domain name \(shown(name)) contains \(describe(scalar)), which is not allowed",
+                           hint: nameRule)
+        }
+        guard let first = name.unicodeScalars.first, isASCIIAlphanumeric(first) else {
+            throw LCMError(.usage, "the domain name \(shown(name)) must start with a letter or digit", hint: nameRule)
+        }
+    }
+
+    static func isASCIIAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "a"..."z", "A"..."Z", "0"..."9": return true
+        default: return false
+        }
+    }
+
+    static func isAllowedNameScalar(_ scalar: Unicode.Scalar) -> Bool {
+        isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "-" || scalar == "_"
+    }
+
+    /// A hostile string made safe to print in a message: control characters escaped, long ones cut.
+    static func shown(_ text: String) -> String {
+        let cut = text.count > 40 ? String(text.prefix(40)) + "..." : text
+        return cut.debugDescription
+    }
+
+    static func describe(_ scalar: Unicode.Scalar) -> String {
+        let code = "U+" + String(format: "%04X", scalar.value)
+        switch scalar {
+        case "/": return "'/' (a path separator)"
+        case " ": return "a space"
+        case _ where scalar.properties.generalCategory == .control: return "a control character (\(code))"
+        case _ where scalar.isASCII: return "'\(Character(scalar))'"
+        default: return "the non-ASCII character '\(Character(scalar))' (\(code))"
+        }
+    }
+
+    /// A canonical (lower-case) UUID, or a usage error naming the field.
+    static func canonicalUUID(_ text: String, what: String) throws -> String {
+        guard let uuid = UUID(uuidString: text) else {
+            throw LCMError(.usage, "\(what) \(shown(text)) is not a UUID",
+                           hint: "give it in the form 8-4-4-4-12 hexadecimal digits, e.g. \(UUID().uuidString.lowercased())")
+        }
+        return uuid.uuidString.lowercased()
+    }
+
+    /// Rejects an empty value or one with control characters or '/', for names libvirt and the
+    /// kernel use as identifiers (network, bridge).
+    static func validateIdentifier(_ value: String, what: String, maximumLength: Int) throws {
+        let rule = "use 1 to \(maximumLength) characters without spaces, '/' or control characters"
+        guard !value.isEmpty, value.unicodeScalars.count <= maximumLength else {
+            throw LCMError(.usage, "\(what) \(shown(value)) must have 1 to \(maximumLength) characters", hint: rule)
+        }
+        if let bad = value.unicodeScalars.first(where: {
+            $0 == "/" || $0 == " " || $0.properties.generalCategory == .control
+        }) {
+            throw LCMError(.usage, "\(what) \(shown(value)) contains \(describe(bad))", hint: rule)
+        }
+    }
+
+    /// The guest device names of the disks, in order.
+    func diskTargets() throws -> [String] {
+        var next: [DiskBus: Int] = [:]
+        var targets: [String] = []
+        for disk in disks {
+            let target: String
+            if let explicit = disk.target {
+                // Only names libvirt maps to the bus ("vdb" on virtio, "sdc" on SATA).
+                let suffix = explicit.dropFirst(2)
+                guard explicit.hasPrefix(disk.bus.targetPrefix), !suffix.isEmpty, suffix.count <= 3,
+                      suffix.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) }) else {
+                    throw LCMError(.usage, "disk target \(Self.shown(explicit)) does not fit bus \(disk.bus.rawValue)",
+                                   hint: "use \(disk.bus.targetPrefix) followed by letters, e.g. \(disk.bus.targetPrefix)b, or leave it unset")
+                }
+                target = explicit
+            } else {
+                let index = next[disk.bus, default: 0]
+                next[disk.bus] = index + 1
+                target = disk.bus.targetPrefix + Self.driveLetters(index)
+            }
+            guard !targets.contains(target) else {
+                throw LCMError(.usage, "two disks use the guest device name \(target)",
+                               hint: "give each disk its own target, or leave targets unset")
+            }
+            targets.append(target)
+        }
+        return targets
+    }
+
+    /// a, b, ..., z, aa, ab, ... (the kernel's sd/vd naming).
+    static func driveLetters(_ index: Int) -> String {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        var index = index
+        var result = ""
+        repeat {
+            result = String(letters[index % 26]) + result
+            index = index / 26 - 1
+        } while index >= 0
+        return result
+    }
+
+    // MARK: - XML
+
+    /// Validates every field and renders the domain XML; throws `LCMError(.usage, ...)` naming the
+    /// first bad field.
+    public func xml() throws -> String {
+        try Self.validateName(name)
+        let uuid = try Self.canonicalUUID(uuid, what: "the domain UUID")
+        guard vcpus >= 1, vcpus <= 255 else {
+            throw LCMError(.usage, "a desktop needs 1 to 255 virtual CPUs, not \(vcpus)")
+        }
+        guard memoryMiB >= 64 else {
+            throw LCMError(.usage, "a desktop needs at least 64 MiB of memory, not \(memoryMiB) MiB",
+                           hint: "Windows 11 needs 4096 MiB")
+        }
+        guard !disks.isEmpty else {
+            throw LCMError(.usage, "a desktop needs at least one disk (its boot disk)")
+        }
+        let targets = try diskTargets()
+        var diskElements: [String] = []
+        for (index, disk) in disks.enumerated() {
+            diskElements.append(try Self.diskXML(disk, target: targets[index], bootOrder: index == 0 ? 1 : nil))
+        }
+        let networkElement = try network.map(Self.networkXML)
+        let tpmElement = try tpm.map(Self.tpmXML)
+        let titleText = title.map(Self.oneLine) ?? ""
+        let descriptionText = description ?? ""
+        let isKVM = domainType == .kvm
+        let firmwareFeatures = secureBoot ? "yes" : "no"
+
+        // No <nvram> path: libvirt creates <name>_VARS.fd from the chosen firmware's template at its
+        // own place on the device, and removes it with VIR_DOMAIN_UNDEFINE_NVRAM.
+        let os = [
+            "<os firmware='efi'>",
+            "  <type arch='x86_64' machine='q35'>hvm</type>",
+            "  <firmware>",
+            "    <feature enabled='\(firmwareFeatures)' name='secure-boot'/>",
+            "    <feature enabled='\(firmwareFeatures)' name='enrolled-keys'/>",
+            "  </firmware>",
+            "</os>",
+        ]
+        let features = ["<features>", "  <acpi/>", "  <apic/>"]
+            // The Secure Boot firmware builds need SMM to protect their variable store.
+            + (secureBoot ? ["  <smm state='on'/>"] : [])
+            + (isKVM ? Self.indent(Self.hypervEnlightenments) : [])
+            + ["</features>"]
+        let cpu = isKVM
+            ? "<cpu mode='host-passthrough' check='none' migratable='on'/>"
+            // TCG cannot pass the host CPU through; 'maximum' is the newest model it emulates
+            // (Windows 11 24H2 refuses CPUs without SSE4.2 and POPCNT, which qemu64 lacks).
+            : "<cpu mode='maximum' check='none'/>"
+        // Windows keeps the RTC in local time unless told otherwise.
+        let clock = ["<clock offset='localtime'>",
+                     "  <timer name='rtc' tickpolicy='catchup'/>",
+                     "  <timer name='pit' tickpolicy='delay'/>",
+                     "  <timer name='hpet' present='no'/>"]
+            + (isKVM ? ["  <timer name='hypervclock' present='yes'/>"] : [])
+            + ["</clock>"]
+        var devices: [String] = diskElements.flatMap { Self.indent($0) }
+        if let networkElement { devices.append("  " + networkElement) }
+        devices += [
+            "  <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
+            "  <serial type='pty'><target port='0'/></serial>",
+            "  <console type='pty'><target type='serial' port='0'/></console>",
+            "  " + graphicsXML,
+            // Plain VGA: Windows' basic display driver runs it without extra drivers.
+            "  <video><model type='vga'/></video>",
+            "  <input type='tablet' bus='usb'/>",
+        ]
+        if let tpmElement { devices.append("  " + tpmElement) }
+        devices += [
+            "  <memballoon model='virtio'/>",
+            "  <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>",
+            "  <panic model='isa'/>",
+        ]
+        if isKVM { devices.append("  <panic model='hyperv'/>") }
+
+        var lines = ["<domain type='\(domainType.rawValue)'>", "  <name>\(name)</name>", "  <uuid>\(uuid)</uuid>"]
+        // libvirt's schema wants a non-empty title, so empty text leaves the element out.
+        if !titleText.isEmpty { lines.append("  <title>\(Self.escapedText(titleText))</title>") }
+        if !descriptionText.isEmpty { lines.append("  <description>\(Self.escapedText(descriptionText))</description>") }
+        lines += [
+            "  <memory unit='MiB'>\(memoryMiB)</memory>",
+            "  <currentMemory unit='MiB'>\(memoryMiB)</currentMemory>",
+            "  <vcpu placement='static'>\(vcpus)</vcpu>",
+        ]
+        lines += Self.indent(os.joined(separator: "\n")) + Self.indent(features.joined(separator: "\n"))
+        lines += ["  " + cpu] + Self.indent(clock.joined(separator: "\n"))
+        lines += [
+            "  <on_poweroff>destroy</on_poweroff>",
+            "  <on_reboot>restart</on_reboot>",
+            "  " + Self.crashPolicy,
+            // Sleep states only confuse a managed desktop: lcm starts and stops it.
+            "  <pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>",
+            "  <devices>",
+        ]
+        lines += Self.indent(devices.joined(separator: "\n"))
+        lines += ["  </devices>", "</domain>"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The lines of an element block, two spaces deeper. Text content never spans lines here
+    /// except a description, which is on the `<description>` line itself and not re-indented.
+    static func indent(_ block: String) -> [String] {
+        block.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+    }
+
+    /// What happens when the guest reports a crash. QEMU's libvirt driver offers destroy, restart,
+    /// preserve, coredump-destroy and coredump-restart. `preserve` keeps the crashed guest paused
+    /// in libvirt's "crashed" state with its memory intact, so an admin can look at the screen and
+    /// take a dump before destroying it; restart would hide crash loops, and the coredump actions
+    /// would write the guest's memory (decrypted data, key material) in clear to the device's disk.
+    ///
+    /// A crash only reaches libvirt through a panic device: the ISA pvpanic device (port 0x505,
+    /// Windows needs virtio-win's pvpanic driver for it, ACPI id QEMU0001) under any accelerator,
+    /// and under KVM also the Hyper-V crash MSRs, which Windows writes its bugcheck to without a
+    /// driver. Without either, a blue screen reboots inside the guest and libvirt never notices.
+    /// Windows signals before it writes its own MEMORY.DMP, so under `preserve` that file is not
+    /// written: take the dump from the host (`virsh dump --memory-only`) before destroying.
+    static let crashPolicy = "<on_crash>preserve</on_crash>"
+
+    /// Paravirtual interfaces Windows uses when it sees Hyper-V; KVM implements them, TCG does not.
+    static let hypervEnlightenments = """
+        <hyperv mode='custom'>
+          <relaxed state='on'/>
+          <vapic state='on'/>
+          <spinlocks state='on' retries='8191'/>
+          <vpindex state='on'/>
+          <synic state='on'/>
+          <stimer state='on'/>
+          <reset state='on'/>
+          <frequencies state='on'/>
+        </hyperv>
+        """
+
+    var graphicsXML: String {
+        // The listen address is fixed, never user input: loopback only.
+        "<graphics type='\(graphics.rawValue)' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>"
+    }
+
+    /// A `<disk>` element: qcow2, with its LUKS secret when encrypted, TRIM passed through when asked.
+    public static func diskXML(_ disk: Disk, target: String, bootOrder: Int? = nil) throws -> String {
+        guard disk.path.hasPrefix("/"),
+              !disk.path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw LCMError(.usage, "disk path \(shown(disk.path)) must be an absolute path without control characters")
+        }
+        let encryption = try disk.luksSecretUUID.map {
+            let secret = try canonicalUUID($0, what: "the disk's LUKS secret")
+            return "<encryption format='luks'><secret type='passphrase' uuid='\(secret)'/></encryption>"
+        } ?? ""
+        let source = encryption.isEmpty
+            ? "<source file='\(XMLText.escape(disk.path))'/>"
+            : "<source file='\(XMLText.escape(disk.path))'>\(encryption)</source>"
+        let discard = disk.discard ? " discard='unmap'" : ""
+        var lines = [
+            "<disk type='file' device='disk'>",
+            "  <driver name='qemu' type='qcow2'\(discard)/>",
+            "  " + source,
+            "  <target dev='\(XMLText.escape(target))' bus='\(disk.bus.rawValue)'/>",
+        ]
+        if let bootOrder { lines.append("  <boot order='\(bootOrder)'/>") }
+        lines.append("</disk>")
+        return lines.joined(separator: "\n")
+    }
+
+    static func networkXML(_ network: Network) throws -> String {
+        let source: String
+        switch network.source {
+        case .network(let name):
+            try validateIdentifier(name, what: "the libvirt network name", maximumLength: 64)
+            source = "<interface type='network'><source network='\(XMLText.escape(name))'/>"
+        case .bridge(let name):
+            // Linux interface names are at most 15 bytes (IFNAMSIZ 16 with the terminator).
+            try validateIdentifier(name, what: "the bridge name", maximumLength: 15)
+            source = "<interface type='bridge'><source bridge='\(XMLText.escape(name))'/>"
+        }
+        var mac = ""
+        if let address = network.macAddress {
+            let octets = address.split(separator: ":", omittingEmptySubsequences: false)
+            guard octets.count == 6, octets.allSatisfy({ $0.count == 2 && UInt8($0, radix: 16) != nil }),
+                  let first = UInt8(octets[0], radix: 16), first & 1 == 0 else {
+                throw LCMError(.usage, "MAC address \(shown(address)) is not a unicast address like 52:54:00:12:34:56")
+            }
+            mac = "<mac address='\(address.lowercased())'/>"
+        }
+        return "\(source)\(mac)<model type='\(network.model.rawValue)'/></interface>"
+    }
+
+    static func tpmXML(_ tpm: TPM) throws -> String {
+        let encryption = try tpm.encryptionSecretUUID.map {
+            "<encryption secret='\(try canonicalUUID($0, what: "the vTPM secret"))'/>"
+        } ?? ""
+        return "<tpm model='tpm-crb'><backend type='emulator' version='2.0'>\(encryption)</backend></tpm>"
+    }
+
+    // MARK: - Free text
+
+    /// Title text on one line: libvirt rejects a title with a line break.
+    static func oneLine(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map {
+            $0.properties.generalCategory == .control ? " " : $0
+        }))
+    }
+
+    /// Escapes text for element content. XML 1.0 cannot carry most C0 controls (even as character
+    /// references) nor U+FFFE/U+FFFF: they become U+FFFD. A carriage return is written as a
+    /// character reference, because a parser turns a literal one into a line feed.
+    static func escapedText(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\t", "\n": out.unicodeScalars.append(scalar)
+            case "\r": out += "&#13;"
+            case "\u{FFFE}", "\u{FFFF}": out += "\u{FFFD}"
+            case _ where scalar.value < 0x20: out += "\u{FFFD}"
+            default: out += XMLText.escape(String(scalar))
+            }
+        }
+        return out
+    }
+
+    // MARK: - Reading back
+
+    /// The NVRAM file libvirt chose for a domain, from its XML: the live definition when it runs,
+    /// else the persistent one. libvirt 9.0 resolves the firmware (and so the NVRAM path) at each
+    /// start and shows it only in the live XML; later versions resolve it at define time and keep
+    /// it. nil when it is not known (a 9.0 domain that is not running): the file is still removed
+    /// by `undefine(removeNVRAM: true, ...)`, which derives the path itself.
+    public static func nvramPath(of domain: Domain) throws -> String? {
+        let xml = try domain.isActive ? domain.xmlDescription() : domain.xmlDescription(flags: .inactive)
+        return nvramPath(inDomainXML: xml)
+    }
+
+    /// The text of `<nvram>` in a domain's XML (nil when absent or without a path).
+    public static func nvramPath(inDomainXML xml: String) -> String? {
+        guard let text = CapabilityXML(xml).text(of: "nvram"), !text.isEmpty else { return nil }
+        return text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}
