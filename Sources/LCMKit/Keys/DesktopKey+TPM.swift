@@ -1,0 +1,59 @@
+import Foundation
+import Libvirt
+
+/// The desktop key as the key of the desktop's vTPM state.
+///
+/// swtpm keeps a TPM's state (its endorsement seed, and the BitLocker or Windows Hello keys sealed
+/// to it) in files on the device; with `<encryption secret=.../>` in the domain's `<tpm>` it keeps
+/// them encrypted under a libvirt secret of usage type vtpm. Using the desktop key there too means
+/// destroying that one key (`DesktopKey.destroyAll`, which undefines every registered secret by
+/// UUID) makes the TPM state unreadable along with the disks.
+extension DesktopKey {
+    /// The vTPM secret's usage name on a device: unique per key, and apart from the volume secret's.
+    public static func tpmSecretUsageName(_ keyID: String) -> String { "lcm-desktop-tpm/\(keyID)" }
+
+    /// Defines the key as a private, persistent libvirt secret of usage type vtpm on a device
+    /// (idempotent: an existing one gets its value set again) and returns its UUID, for
+    /// `DesktopDomain.TPM(encryptionSecretUUID:)`. The secret and libvirtd's file behind it are
+    /// registered as copies of the key before either exists. The value goes to libvirt through the
+    /// API only: never an argument, a log line or a file lcm writes.
+    @discardableResult
+    public func installTPMSecret(on connection: Connection, inventory: Inventory,
+                                 passphrase known: DiskPassphrase? = nil) throws -> String {
+        let uri = try connection.uri
+        let usage = Self.tpmSecretUsageName(id)
+        let existing = try connection.lookupSecret(usageType: .vtpm, usageID: usage)
+        let uuid = try existing?.uuidString ?? UUID().uuidString.lowercased()
+        // Registered before it exists: a crash after defining can never leave an unknown copy.
+        try inventory.write { db in
+            try KeyCopyRegistry.register(db, keyID: id, location: .libvirtSecret, hostURI: uri, detail: uuid)
+            if let file = Self.secretFilePath(uri: uri, uuid: uuid) {
+                try KeyCopyRegistry.register(db, keyID: id, location: .libvirtSecretFile, hostURI: uri, detail: file)
+            }
+        }
+        let secret: Secret
+        if let existing {
+            secret = existing
+        } else {
+            secret = try connection.defineSecret(xml: """
+                <secret ephemeral='no' private='yes'>
+                  <uuid>\(uuid)</uuid>
+                  <description>lcm vTPM key \(XMLText.escape(id)) of \(XMLText.escape(ownerKind)) \(XMLText.escape(ownerID))</description>
+                  <usage type='vtpm'><name>\(XMLText.escape(usage))</name></usage>
+                </secret>
+                """)
+        }
+        let passphrase = try known ?? Self.passphrase(keyID: id, inventory: inventory)
+        var value = passphrase.bytes()
+        defer { DiskPassphrase.wipe(&value) }
+        do {
+            try secret.setValue(value)
+        } catch {
+            if existing == nil { try? secret.undefine() }
+            throw error
+        }
+        try inventory.recordEvent(objectKind: "key", objectID: id, action: "libvirt vTPM secret installed",
+                                  details: ["host": uri, "secret": uuid])
+        return uuid
+    }
+}
