@@ -1,0 +1,517 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Guestfs
+
+/// Who a deployed desktop is, written into its disk before its first boot: the computer name,
+/// the registered owner and organization, the time zone, and optionally an offline domain join.
+/// Every field is validated when the value is made, so a bad name fails before any disk is opened.
+public struct DesktopPersonalization: Sendable, CustomStringConvertible {
+    /// The NetBIOS and DNS host name (1-15 letters, digits and hyphens, not all digits).
+    public let computerName: String
+    public let registeredOwner: String
+    public let registeredOrganization: String
+    /// A Windows time zone ID, e.g. "W. Europe Standard Time" (not an IANA name).
+    public let timeZone: String
+    /// What `djoin /provision /savefile` produced; consumed by Windows Setup's specialize pass.
+    public let domainJoin: OfflineDomainJoinBlob?
+
+    public init(computerName: String, registeredOwner: String, registeredOrganization: String = "",
+                timeZone: String, domainJoin: OfflineDomainJoinBlob? = nil) throws {
+        try Self.validateComputerName(computerName)
+        try Self.validateFreeText(registeredOwner, field: "registered owner", allowEmpty: false)
+        try Self.validateFreeText(registeredOrganization, field: "registered organization", allowEmpty: true)
+        try Self.validateTimeZone(timeZone)
+        self.computerName = computerName
+        self.registeredOwner = registeredOwner
+        self.registeredOrganization = registeredOrganization
+        self.timeZone = timeZone
+        self.domainJoin = domainJoin
+    }
+
+    public var description: String {
+        var text = "computer \(computerName), owner \"\(registeredOwner)\", organization \"\(registeredOrganization)\", time zone \(timeZone)"
+        if let domainJoin { text += ", domain join blob: \(domainJoin)" }
+        return text
+    }
+
+    // MARK: Rules
+
+    public static let computerNameRule =
+        "a computer name is 1 to 15 characters, only ASCII letters, digits and hyphens, and not only digits"
+
+    public static func validateComputerName(_ name: String) throws {
+        let scalars = name.unicodeScalars
+        let allowed = scalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+        guard (1...15).contains(scalars.count), allowed, !scalars.allSatisfy({ ("0"..."9").contains($0) }) else {
+            throw LCMError(.usage, "invalid computer name \"\(printable(name))\": \(computerNameRule)")
+        }
+    }
+
+    /// Windows Setup's limit for RegisteredOwner and RegisteredOrganization.
+    public static let freeTextMaximumLength = 256
+
+    static func validateFreeText(_ text: String, field: String, allowEmpty: Bool) throws {
+        if text.isEmpty && !allowEmpty {
+            throw LCMError(.usage, "the \(field) must not be empty")
+        }
+        guard text.count <= freeTextMaximumLength else {
+            throw LCMError(.usage, "the \(field) is longer than \(freeTextMaximumLength) characters")
+        }
+        // Control characters cannot appear in XML 1.0 and would corrupt what Windows shows.
+        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw LCMError(.usage, "the \(field) \"\(printable(text))\" contains control characters; only printable text is allowed")
+        }
+    }
+
+    public static let timeZoneRule =
+        "a Windows time zone ID (e.g. \"W. Europe Standard Time\", see `tzutil /l`) of 1 to 127 ASCII letters, digits, spaces and . - + _ ( )"
+
+    static func validateTimeZone(_ id: String) throws {
+        let allowed = id.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || " .-+_()".unicodeScalars.contains($0))
+        }
+        guard (1...127).contains(id.unicodeScalars.count), allowed, id.first != " ", id.last != " " else {
+            throw LCMError(.usage, "invalid time zone \"\(printable(id))\": \(timeZoneRule)")
+        }
+    }
+
+    /// Common Windows time zone IDs, for checking when the image carries no time zone list.
+    public static let commonTimeZoneIDs: Set<String> = [
+        "Dateline Standard Time", "UTC-11", "Hawaiian Standard Time", "Alaskan Standard Time",
+        "Pacific Standard Time", "US Mountain Standard Time", "Mountain Standard Time",
+        "Central America Standard Time", "Central Standard Time", "Canada Central Standard Time",
+        "Eastern Standard Time", "US Eastern Standard Time", "Atlantic Standard Time",
+        "Newfoundland Standard Time", "E. South America Standard Time", "Argentina Standard Time",
+        "UTC-02", "Azores Standard Time", "UTC", "GMT Standard Time", "Greenwich Standard Time",
+        "W. Europe Standard Time", "Central Europe Standard Time", "Romance Standard Time",
+        "Central European Standard Time", "W. Central Africa Standard Time", "GTB Standard Time",
+        "E. Europe Standard Time", "FLE Standard Time", "South Africa Standard Time", "Israel Standard Time",
+        "Turkey Standard Time", "Russian Standard Time", "Arab Standard Time", "Arabian Standard Time",
+        "Iran Standard Time", "Pakistan Standard Time", "India Standard Time", "Nepal Standard Time",
+        "Bangladesh Standard Time", "SE Asia Standard Time", "China Standard Time", "Singapore Standard Time",
+        "W. Australia Standard Time", "Taipei Standard Time", "Tokyo Standard Time", "Korea Standard Time",
+        "Cen. Australia Standard Time", "AUS Eastern Standard Time", "E. Australia Standard Time",
+        "New Zealand Standard Time", "UTC+12", "Tonga Standard Time",
+    ]
+
+    /// Text for an error message: control characters shown as escapes, long text cut.
+    static func printable(_ text: String) -> String {
+        let shown = text.unicodeScalars.prefix(64).map { scalar -> String in
+            scalar.properties.generalCategory == .control ? String(format: "\\u{%X}", scalar.value) : String(scalar)
+        }.joined()
+        return text.unicodeScalars.count > 64 ? shown + "..." : shown
+    }
+}
+
+/// The offline domain join blob (`djoin /provision /savefile`): base64 text that carries the
+/// machine account's password. Like `DiskPassphrase` it prints as `<redacted>`, is not
+/// `Codable`, and its buffer is zeroed when released; it reaches only the answer file on the disk.
+public final class OfflineDomainJoinBlob: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    private let storage: UnsafeMutableRawBufferPointer
+    /// Length of the base64 text in bytes.
+    public let count: Int
+
+    /// The base64 text itself (whitespace and a trailing NUL are dropped).
+    public convenience init(base64Text: String) throws {
+        var bytes = Array(base64Text.utf8)
+        defer { DiskPassphrase.wipe(&bytes) }
+        try self.init(asciiText: bytes)
+    }
+
+    /// The contents of the file `djoin /provision /savefile` wrote: UTF-16LE (with or without a
+    /// byte order mark) as djoin writes it, or plain ASCII.
+    public convenience init(savefileContents raw: [UInt8]) throws {
+        var bytes = raw
+        if bytes.starts(with: [0xFF, 0xFE]) { bytes.removeFirst(2) }
+        let looksUTF16 = bytes.count >= 2 && bytes.count % 2 == 0
+            && stride(from: 1, to: bytes.count, by: 2).allSatisfy { bytes[$0] == 0 }
+        if looksUTF16 { bytes = stride(from: 0, to: bytes.count, by: 2).map { bytes[$0] } }
+        defer { DiskPassphrase.wipe(&bytes) }
+        try self.init(asciiText: bytes)
+    }
+
+    private init(asciiText: [UInt8]) throws {
+        var text = asciiText.filter { !($0 == 0 || $0 == 0x20 || (0x09...0x0D).contains($0)) }
+        defer { DiskPassphrase.wipe(&text) }
+        let alphabet = Set(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".utf8))
+        // The error never quotes the text: it is a credential.
+        guard !text.isEmpty, text.count % 4 == 0, text.allSatisfy(alphabet.contains),
+              !text.dropLast(2).contains(UInt8(ascii: "=")) else {
+            throw LCMError(.dataError, "the offline domain join blob is not base64 text as `djoin /provision /savefile` writes it",
+                           hint: "pass the file djoin wrote, unchanged")
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: text.count, alignment: 1)
+        text.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        storage = buffer
+        count = text.count
+    }
+
+    deinit {
+        memset_s_portable(storage.baseAddress, storage.count)
+        storage.deallocate()
+    }
+
+    /// Runs `body` with the base64 bytes; do not let them escape.
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(storage))
+    }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "OfflineDomainJoinBlob(<redacted>, \(count) bytes)" }
+}
+
+/// The `processorArchitecture` of the answer file's components: that of the Windows image.
+public enum UnattendArchitecture: String, Sendable, Codable, CaseIterable {
+    case amd64
+    case x86
+
+    /// From `WindowsInspection.architecture` ("x86_64", "i386").
+    public init?(inspectedArchitecture: String?) {
+        switch inspectedArchitecture {
+        case "x86_64": self = .amd64
+        case "i386": self = .x86
+        default: return nil
+        }
+    }
+}
+
+/// What `DesktopPersonalizer.apply` set. Names only: the join blob appears as its size.
+public struct PersonalizationReport: Sendable, Codable, Equatable, CustomStringConvertible {
+    public var windowsPartition: String
+    /// `ControlSet00N`, from `Select\Current`.
+    public var controlSet: String
+    /// Upper case, as Windows keeps the NetBIOS name.
+    public var computerName: String
+    /// As given, as Windows keeps the DNS host name.
+    public var hostname: String
+    public var registeredOwner: String
+    public var registeredOrganization: String
+    public var timeZone: String
+    /// Where the ID was checked: "image" (the image's own list, whose offsets were copied too),
+    /// "built-in list", or "unchecked".
+    public var timeZoneCheckedAgainst: String
+    /// The answer file written for the specialize pass (volume path), nil when not generalized.
+    public var answerFile: String?
+    /// True when an answer file was already there and the specialize settings were merged in.
+    public var answerFileMerged: Bool
+    /// Size of the domain join blob written, nil without one.
+    public var domainJoinBlobBytes: Int?
+
+    public var description: String {
+        var lines = [
+            "Windows volume: \(windowsPartition) (control set \(controlSet))",
+            "computer name: \(computerName) (host name \(hostname))",
+            "registered owner: \(registeredOwner)",
+            "registered organization: \(registeredOrganization)",
+            "time zone: \(timeZone) (checked against: \(timeZoneCheckedAgainst))",
+        ]
+        if let answerFile { lines.append("answer file: \(answerFile)\(answerFileMerged ? " (merged into the existing one)" : "")") }
+        lines.append("join blob: " + (domainJoinBlobBytes.map { "present, \($0) bytes" } ?? "none"))
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Writes a `DesktopPersonalization` into a Windows disk offline, before its first boot.
+public enum DesktopPersonalizer {
+    enum Paths {
+        static let select = "Select"
+        static let computerName = "Control\\ComputerName\\ComputerName"
+        static let tcpip = "Services\\Tcpip\\Parameters"
+        static let timeZoneInformation = "Control\\TimeZoneInformation"
+        static let currentVersion = "Microsoft\\Windows NT\\CurrentVersion"
+        static let timeZones = "Microsoft\\Windows NT\\CurrentVersion\\Time Zones"
+        static let setupState = "Microsoft\\Windows\\CurrentVersion\\Setup\\State"
+        static let setup = "Setup"
+    }
+
+    /// Answer files Windows Setup reads from the Windows directory, highest precedence first
+    /// (relative to the system root). Writing a lower one while a higher one exists would be ignored.
+    static let answerFileCandidates = [
+        "/Panther/Unattend/unattend.xml", "/Panther/Unattend/autounattend.xml",
+        "/Panther/unattend.xml", "/Panther/autounattend.xml",
+    ]
+
+    /// Personalizes the Windows installation on `access`'s disk. Mounts its Windows volume
+    /// read-write, writes the registry (current control set), and for a `generalized` image
+    /// the specialize-pass answer file; leaves nothing mounted and no hive open.
+    ///
+    /// Everything is checked before the first write: a hibernated or Fast Startup volume, a
+    /// join blob on an image that is not generalized, `generalized` contradicting the image's
+    /// ImageState, a time zone the image does not know, an answer file that cannot be merged.
+    ///
+    /// - Parameter architecture: the image's architecture, for the answer file's components.
+    public static func apply(_ personalization: DesktopPersonalization, to access: DiskAccess, generalized: Bool,
+                             architecture: UnattendArchitecture = .amd64) throws -> PersonalizationReport {
+        let g = access.session
+        if personalization.domainJoin != nil && !generalized {
+            throw LCMError(.usage, "an offline domain join blob needs a generalized image: only Windows Setup's specialize pass consumes it",
+                           hint: "deploy from a sysprep-generalized image, or join the desktop after its first boot")
+        }
+        let partition = try windowsPartition(access)
+        // ntfs-3g refuses a hibernated or Fast Startup volume read-write, and libguestfs would
+        // then mount it read-only without saying so: ask first.
+        guard try g.ntfs3gProbe(partition, readWrite: true) else {
+            throw LCMError(.conflict, "the Windows volume \(partition) of \(access.volume.name) is hibernated or was shut down with Fast Startup; it cannot be written offline",
+                           hint: "boot it and shut it down fully (shutdown /s /t 0), or disable Fast Startup in the image")
+        }
+        try g.mount(partition, options: "big_writes")
+        defer { try? g.umountAll() }
+        guard let root = try WindowsInspector.systemRoot(g) else {
+            throw LCMError(.notFound, "the Windows directory on \(partition) disappeared")
+        }
+        let config = try g.caseSensitivePath(root + "/System32/config")
+        let systemHive = try g.caseSensitivePath(config + "/SYSTEM")
+        let softwareHive = try g.caseSensitivePath(config + "/SOFTWARE")
+
+        // Checks that need SYSTEM, before anything is written.
+        let (controlSet, unattendFileOverride) = try g.withHive(systemHive) { g in
+            guard let select = try g.node(atPath: Paths.select), let current = try g.value(select, "Current")?.integerValue else {
+                throw LCMError(.dataError, "the SYSTEM hive of \(access.volume.name) has no Select\\Current value")
+            }
+            let name = String(format: "ControlSet%03d", current)
+            guard try g.node(atPath: name) != nil else {
+                throw LCMError(.dataError, "Select\\Current names \(name), which the SYSTEM hive of \(access.volume.name) does not have")
+            }
+            let override = try g.node(atPath: Paths.setup).flatMap { try g.value($0, "UnattendFile")?.stringValue }
+            return (name, override.flatMap { $0.isEmpty ? nil : $0 })
+        }
+        if generalized, let unattendFileOverride {
+            throw LCMError(.conflict, "the image names its own answer file (SYSTEM\\Setup\\UnattendFile = \(unattendFileOverride)); Windows Setup would ignore lcm's",
+                           hint: "remove that value from the golden image before generalizing it")
+        }
+
+        var answerFile: (path: String, bytes: [UInt8], merged: Bool)?
+        if generalized {
+            answerFile = try specializeAnswerFile(personalization, g: g, root: root, architecture: architecture)
+        }
+        defer { if answerFile != nil { DiskPassphrase.wipe(&answerFile!.bytes) } }
+
+        // SOFTWARE: the time zone is checked against the image's own list before the commit.
+        let zone = try g.withHive(softwareHive, write: true) { g -> TimeZoneRecord in
+            if let state = try g.node(atPath: Paths.setupState), let imageState = try g.value(state, "ImageState")?.stringValue {
+                let imageIsGeneralized = imageState != "IMAGE_STATE_COMPLETE"
+                if imageIsGeneralized != generalized {
+                    throw LCMError(.conflict, "the image's ImageState is \(imageState), which contradicts generalized = \(generalized)",
+                                   hint: "pass what `lcm image inspect` reports for the image")
+                }
+            }
+            let zone = try timeZoneRecord(personalization.timeZone, g: g)
+            guard let currentVersion = try g.node(atPath: Paths.currentVersion, create: true) else { throw missingKey(Paths.currentVersion) }
+            try g.nodeSetValue(currentVersion, key: "RegisteredOwner", .string(personalization.registeredOwner))
+            try g.nodeSetValue(currentVersion, key: "RegisteredOrganization", .string(personalization.registeredOrganization))
+            return zone
+        }
+
+        try g.withHive(systemHive, write: true) { g in
+            let netBIOSName = personalization.computerName.uppercased()
+            guard let computerName = try g.node(atPath: controlSet + "\\" + Paths.computerName, create: true),
+                  let tcpip = try g.node(atPath: controlSet + "\\" + Paths.tcpip, create: true),
+                  let timeZone = try g.node(atPath: controlSet + "\\" + Paths.timeZoneInformation, create: true) else {
+                throw missingKey(controlSet)
+            }
+            try g.nodeSetValue(computerName, key: "ComputerName", .string(netBIOSName))
+            try g.nodeSetValue(tcpip, key: "Hostname", .string(personalization.computerName))
+            try g.nodeSetValue(tcpip, key: "NV Hostname", .string(personalization.computerName))
+            try g.nodeSetValue(timeZone, key: "TimeZoneKeyName", .string(personalization.timeZone))
+            if let details = zone.details {
+                // Without these the clock runs on the old zone's offsets until Windows refreshes them.
+                try g.nodeSetValue(timeZone, key: "Bias", .dword(details.bias))
+                try g.nodeSetValue(timeZone, key: "StandardBias", .dword(details.standardBias))
+                try g.nodeSetValue(timeZone, key: "DaylightBias", .dword(details.daylightBias))
+                try g.nodeSetValue(timeZone, key: "StandardStart", .binary(details.standardStart))
+                try g.nodeSetValue(timeZone, key: "DaylightStart", .binary(details.daylightStart))
+                if let name = details.standardName { try g.nodeSetValue(timeZone, key: "StandardName", .string(name)) }
+                if let name = details.daylightName { try g.nodeSetValue(timeZone, key: "DaylightName", .string(name)) }
+            }
+        }
+
+        if let answerFile {
+            try g.mkdirP(String(answerFile.path[..<answerFile.path.lastIndex(of: "/")!]))
+            // Straight from memory into the volume: no copy of the join blob on the host.
+            try g.writeUntraced(answerFile.path, answerFile.bytes)
+        }
+        return PersonalizationReport(
+            windowsPartition: partition, controlSet: controlSet, computerName: personalization.computerName.uppercased(),
+            hostname: personalization.computerName, registeredOwner: personalization.registeredOwner,
+            registeredOrganization: personalization.registeredOrganization, timeZone: personalization.timeZone,
+            timeZoneCheckedAgainst: zone.checkedAgainst, answerFile: answerFile?.path, answerFileMerged: answerFile?.merged ?? false,
+            domainJoinBlobBytes: generalized ? personalization.domainJoin?.count : nil)
+    }
+
+    /// The NTFS partition holding a Windows system root, found the way `WindowsInspector` does.
+    static func windowsPartition(_ access: DiskAccess) throws -> String {
+        let g = access.session
+        let partitions = try access.partitions()
+        for partition in partitions.isEmpty ? [access.device] : partitions where (try? g.vfsType(partition)) == "ntfs" {
+            guard (try? g.mountReadOnly(partition)) != nil else { continue }
+            defer { try? g.umountAll() }
+            if try WindowsInspector.systemRoot(g) != nil { return partition }
+        }
+        if partitions.contains(where: { (try? g.vfsType($0))?.caseInsensitiveCompare("BitLocker") == .orderedSame }) {
+            throw LCMError(.conflict, "the Windows volume of \(access.volume.name) is BitLocker-encrypted and cannot be personalized offline")
+        }
+        throw LCMError(.notFound, "no Windows installation on \(access.volume.name)")
+    }
+
+    static func missingKey(_ path: String) -> LCMError {
+        LCMError(.failure, "cannot create registry key \(path)")
+    }
+
+    // MARK: Time zone
+
+    struct TimeZoneRecord {
+        struct Details {
+            var bias: UInt32, standardBias: UInt32, daylightBias: UInt32
+            var standardStart: [UInt8], daylightStart: [UInt8]
+            var standardName: String?, daylightName: String?
+        }
+        var details: Details?
+        var checkedAgainst: String
+    }
+
+    /// Checks the ID against the image's `Time Zones` list when it has one (and reads the
+    /// zone's offsets from its `TZI`), else against the built-in list.
+    static func timeZoneRecord(_ id: String, g: GuestfsSession) throws -> TimeZoneRecord {
+        guard let zones = try g.node(atPath: Paths.timeZones), !(try g.nodeChildren(zones)).isEmpty else {
+            return TimeZoneRecord(details: nil,
+                                  checkedAgainst: DesktopPersonalization.commonTimeZoneIDs.contains(id) ? "built-in list" : "unchecked")
+        }
+        guard let zone = try g.nodeGetChild(zones, id) else {
+            throw LCMError(.usage, "the image does not know the time zone \"\(id)\"",
+                           hint: "use an ID from HKLM\\\(Paths.timeZones) of the image (`tzutil /l` on Windows)")
+        }
+        // TZI: Bias, StandardBias, DaylightBias (LONG each), StandardDate, DaylightDate (SYSTEMTIME).
+        guard case .binary(let tzi)? = try g.value(zone, "TZI"), tzi.count == 44 else {
+            return TimeZoneRecord(details: nil, checkedAgainst: "image")
+        }
+        func long(_ offset: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(tzi[offset + $1]) << (8 * $1) } }
+        let standardName = try g.value(zone, "MUI_Std")?.stringValue ?? g.value(zone, "Std")?.stringValue
+        let daylightName = try g.value(zone, "MUI_Dlt")?.stringValue ?? g.value(zone, "Dlt")?.stringValue
+        let details = TimeZoneRecord.Details(bias: long(0), standardBias: long(4), daylightBias: long(8),
+                                             standardStart: Array(tzi[12..<28]), daylightStart: Array(tzi[28..<44]),
+                                             standardName: standardName, daylightName: daylightName)
+        return TimeZoneRecord(details: details, checkedAgainst: "image")
+    }
+
+    // MARK: Answer file
+
+    /// The answer file Windows Setup will read at specialize, with this personalization merged in.
+    static func specializeAnswerFile(_ personalization: DesktopPersonalization, g: GuestfsSession, root: String,
+                                     architecture: UnattendArchitecture) throws -> (path: String, bytes: [UInt8], merged: Bool) {
+        for candidate in answerFileCandidates {
+            guard let path = try? g.caseSensitivePath(root + candidate), (try? g.isFile(path)) == true else { continue }
+            var existing = try g.read(path)
+            defer { DiskPassphrase.wipe(&existing) }
+            let bytes = try SpecializeAnswerFile.merge(personalization, architecture: architecture, into: Data(existing), path: path)
+            return (path, bytes, true)
+        }
+        let path = try g.caseSensitivePath(root + "/Panther") + "/unattend.xml"
+        return (path, try SpecializeAnswerFile.merge(personalization, architecture: architecture, into: nil, path: path), false)
+    }
+}
+
+/// Builds the specialize pass of an unattend answer file, or merges it into an existing one
+/// (keeping its other passes, components and settings).
+enum SpecializeAnswerFile {
+    static let namespace = "urn:schemas-microsoft-com:unattend"
+    static let wcmNamespace = "http://schemas.microsoft.com/WMIConfig/2002/State"
+    static let xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
+    static let publicKeyToken = "31bf3856ad364e35"
+    static let shellSetup = "Microsoft-Windows-Shell-Setup"
+    static let unattendedJoin = "Microsoft-Windows-UnattendedJoin"
+
+    static func merge(_ personalization: DesktopPersonalization, architecture: UnattendArchitecture,
+                      into existing: Data?, path: String) throws -> [UInt8] {
+        let document: XMLDocument
+        let root: XMLElement
+        if let existing {
+            guard let parsed = try? XMLDocument(data: existing, options: []), let parsedRoot = parsed.rootElement(),
+                  parsedRoot.localName == "unattend", parsedRoot.uri == namespace else {
+                throw LCMError(.dataError, "the existing answer file \(path) is not an unattend document lcm can merge into",
+                               hint: "fix or remove it in the golden image")
+            }
+            document = parsed
+            root = parsedRoot
+        } else {
+            root = XMLElement(name: "unattend")
+            root.addNamespace(namespaceNode("", namespace))
+            document = XMLDocument(rootElement: root)
+        }
+        document.version = "1.0"
+        document.characterEncoding = "utf-8"
+
+        let settings = child(of: root, named: "settings", where: { SpecializeAnswerFile.attribute($0, "pass") == "specialize" }) {
+            let element = XMLElement(name: "settings")
+            element.addAttribute(attributeNode("pass", "specialize"))
+            return element
+        }
+        let shell = component(shellSetup, in: settings, architecture: architecture)
+        setChild(shell, "ComputerName", personalization.computerName)
+        setChild(shell, "RegisteredOrganization", personalization.registeredOrganization)
+        setChild(shell, "RegisteredOwner", personalization.registeredOwner)
+        setChild(shell, "TimeZone", personalization.timeZone)
+
+        if let blob = personalization.domainJoin {
+            let join = component(unattendedJoin, in: settings, architecture: architecture)
+            // Provisioning replaces any online join (Credentials, JoinDomain) the image carried.
+            for old in join.elements(forLocalName: "Identification", uri: namespace) { old.detach() }
+            let identification = XMLElement(name: "Identification")
+            let provisioning = XMLElement(name: "Provisioning")
+            let accountData = XMLElement(name: "AccountData")
+            accountData.stringValue = blob.withBytes { String(decoding: $0, as: UTF8.self) }
+            provisioning.addChild(accountData)
+            identification.addChild(provisioning)
+            join.addChild(identification)
+        }
+        return Array(document.xmlData(options: [.nodePrettyPrint]))
+    }
+
+    /// The component `name` for `architecture` in `settings`, created when missing.
+    static func component(_ name: String, in settings: XMLElement, architecture: UnattendArchitecture) -> XMLElement {
+        child(of: settings, named: "component", where: {
+            SpecializeAnswerFile.attribute($0, "name") == name
+                && SpecializeAnswerFile.attribute($0, "processorArchitecture") == architecture.rawValue
+        }) {
+            let element = XMLElement(name: "component")
+            for (key, value) in [("name", name), ("processorArchitecture", architecture.rawValue), ("publicKeyToken", publicKeyToken),
+                                 ("language", "neutral"), ("versionScope", "nonSxS")] {
+                element.addAttribute(attributeNode(key, value))
+            }
+            element.addNamespace(namespaceNode("wcm", wcmNamespace))
+            element.addNamespace(namespaceNode("xsi", xsiNamespace))
+            return element
+        }
+    }
+
+    static func child(of parent: XMLElement, named name: String, where matches: (XMLElement) -> Bool,
+                      create: () -> XMLElement) -> XMLElement {
+        if let found = parent.elements(forLocalName: name, uri: namespace).first(where: matches) { return found }
+        let element = create()
+        parent.addChild(element)
+        return element
+    }
+
+    /// Replaces the setting `name` of a component (keeping the component's other settings).
+    static func setChild(_ parent: XMLElement, _ name: String, _ value: String) {
+        for old in parent.elements(forLocalName: name, uri: namespace) { old.detach() }
+        let element = XMLElement(name: name)
+        element.stringValue = value
+        parent.addChild(element)
+    }
+
+    /// An unprefixed attribute's value. `attribute(forName:)` misses these on parsed elements in a
+    /// default namespace (swift-corelibs-foundation looks them up in the element's namespace).
+    static func attribute(_ element: XMLElement, _ name: String) -> String? {
+        element.attributes?.first { $0.name == name }?.stringValue
+    }
+
+    static func namespaceNode(_ prefix: String, _ uri: String) -> XMLNode {
+        XMLNode.namespace(withName: prefix, stringValue: uri) as! XMLNode
+    }
+
+    static func attributeNode(_ name: String, _ value: String) -> XMLNode {
+        XMLNode.attribute(withName: name, stringValue: value) as! XMLNode
+    }
+}
