@@ -21,15 +21,17 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CGuestfs", pkgConfig: "libguestfs", providers: [.apt(["libguestfs-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CHivex", pkgConfig: "hivex", providers: [.apt(["libhivex-dev"])]),
 
         // Thin Swift wrappers, one per C library.
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         .target(name: "Guestfs", dependencies: ["CGuestfs"]),
         .target(name: "Archive", dependencies: ["CArchive"]),
+        .target(name: "Hivex", dependencies: ["CHivex"]),
 
         // The domain: inventory, journal, lifecycle phases.
         .target(name: "LCMKit", dependencies: [
-            "Libvirt", "Guestfs", "Archive",
+            "Libvirt", "Guestfs", "Archive", "Hivex",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),

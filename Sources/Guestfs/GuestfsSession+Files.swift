@@ -1,4 +1,5 @@
 import CGuestfs
+import Foundation
 
 /// Space on a mounted filesystem (`statvfs`).
 public struct FilesystemUsage: Sendable, Equatable {
@@ -177,5 +178,40 @@ extension GuestfsSession {
     /// Moves a file or directory within the appliance.
     public func mv(_ source: String, _ destination: String) throws {
         try call("mv") { guestfs_mv($0, source, destination) }
+    }
+}
+
+/// What `lstat` says about one file inside the appliance.
+public struct FileStatus: Sendable, Equatable {
+    public var size: Int64
+    public var modifiedSeconds: Int64
+    /// The `st_mode` type bits: directory, regular file, symbolic link.
+    public var isDirectory: Bool
+    public var isRegularFile: Bool
+}
+
+extension GuestfsSession {
+    /// `lstat` of many entries of one `directory` (plain names, no slashes), in one round trip per
+    /// chunk: statting a whole tree file by file would cost a round trip each.
+    public func lstatList(_ directory: String, _ names: [String]) throws -> [FileStatus] {
+        var result: [FileStatus] = []
+        result.reserveCapacity(names.count)
+        // libguestfs splits long lists itself, but every name is copied into one C array first.
+        for start in stride(from: 0, to: names.count, by: 2000) {
+            let chunk = Array(names[start..<min(start + 2000, names.count)])
+            let statuses = try withHandle("lstatnslist") { g -> [FileStatus] in
+                var pointers: [UnsafeMutablePointer<CChar>?] = chunk.map { strdup($0) } + [nil]
+                defer { pointers.forEach { free($0) } }
+                guard let list = guestfs_lstatnslist(g, directory, &pointers) else { throw Self.lastError(g, "lstatnslist") }
+                defer { guestfs_free_statns_list(list) }
+                return UnsafeBufferPointer(start: list.pointee.val, count: Int(list.pointee.len)).map { entry in
+                    let type = entry.st_mode & 0o170000
+                    return FileStatus(size: entry.st_size, modifiedSeconds: entry.st_mtime_sec,
+                                      isDirectory: type == 0o040000, isRegularFile: type == 0o100000)
+                }
+            }
+            result += statuses
+        }
+        return result
     }
 }

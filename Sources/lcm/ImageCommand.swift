@@ -12,7 +12,7 @@ struct ImageCommand: ParsableCommand {
             from). Everything is read offline through one libguestfs appliance launch per batch of disks. \
             A reference is NAME (the newest version) or NAME:VERSION.
             """,
-        subcommands: [Import.self, Inspect.self, Check.self, Drivers.self, List.self, Show.self, Verify.self, Remove.self])
+        subcommands: [Import.self, Inspect.self, Check.self, Drivers.self, List.self, Show.self, Diff.self, Verify.self, Remove.self])
 
     static func engineOptions(_ context: LCMContext) -> DiskEngine.Options {
         let accelerator = context.settings.accelerator.resolved(home: context.settings.home)
@@ -161,6 +161,41 @@ extension ImageCommand {
                     }
                 }
                 if outcomes.contains(where: { $0.inspection == nil }) { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
+            }
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List what changed between two images: facts, applications, files and registry values.",
+            discussion: """
+                Both images are read in one appliance launch, read-only. A file counts as changed when its \
+                type, size or modification time differs; the SOFTWARE, SYSTEM and DEFAULT hives are copied \
+                to a private directory under $LCM_HOME and compared value by value (SAM and SECURITY are not \
+                read). Exit code 0 when the images are the same, 3 when they differ.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The older image: NAME[:VERSION] or a file.")
+        var from: String
+        @Argument(help: "The newer image: NAME[:VERSION] or a file.")
+        var to: String
+        @Option(help: "Lines shown per section in text output (0: all).")
+        var limit = 50
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                let catalog = ImageCatalog(inventory: inventory)
+                let old = try InspectTarget.resolve(from, catalog: catalog), new = try InspectTarget.resolve(to, catalog: catalog)
+                let diff = try ImageDiff.run(from: old, to: new, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
+                Terminal.message("compared in \(diff.launches) appliance launch(es); hives compared value by value: \(diff.hivesCompared.isEmpty ? "none" : diff.hivesCompared.joined(separator: ", "))",
+                                 settings: context.settings)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(diff))
+                } else {
+                    Terminal.output(ImageReports.text(diff, limit: limit <= 0 ? Int.max : limit))
+                }
+                if !diff.isEmpty { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
             }
         }
     }

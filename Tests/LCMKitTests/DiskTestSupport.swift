@@ -72,14 +72,7 @@ enum DiskTestTools {
 
     /// Processes whose command line mentions `fragment` (leftover qemu-nbd or appliance qemu).
     static func processes(mentioning fragment: String) -> [(pid: Int32, command: String)] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> (Int32, String)? in
-            guard let pid = Int32(entry), pid != getpid(),
-                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { return nil }
-            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            guard command.contains(fragment), ProcessInfoReader.startTime(of: pid) != nil else { return nil }
-            return (pid, command)
-        }
+        ProcessTable.processes(mentioning: fragment)
     }
 
     /// What lies in `$LCM_HOME/run` (sockets, key files, batch directories).

@@ -1,5 +1,6 @@
 import Foundation
 @testable import LCMKit
+import LCMTestSupport
 import Testing
 
 /// The pure parts of Images/: decisions that need no appliance.
@@ -41,10 +42,25 @@ struct ImageUnitTests {
         #expect(PEHeader.architecture(of: Array("not a PE file at all, just text that is long enough to parse".utf8)) == nil)
     }
 
-    @Test func gptGuidsAreStoredMixedEndianInMountedDevices() {
-        let bytes = WindowsInspector.mixedEndianGUID("01234567-89AB-CDEF-0123-456789ABCDEF")
-        #expect(bytes == [0x67, 0x45, 0x23, 0x01, 0xAB, 0x89, 0xEF, 0xCD, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF])
-        #expect(WindowsInspector.mixedEndianGUID("not-a-guid") == nil)
+    /// The partition table decoder against the bytes the test-disk builder writes (its own code,
+    /// checked against parted and libguestfs inspection in LCMTestSupportTests).
+    @Test(arguments: [WindowsDiskSpec.Partitioning.gpt, .mbr])
+    func partitionTableDecodesWhatWindowsSetupWrites(_ partitioning: WindowsDiskSpec.Partitioning) throws {
+        let layout = WindowsDiskSpec { $0.partitioning = partitioning }.layout
+        var head = [UInt8](repeating: 0, count: 34 * 512)
+        for write in layout.tableWrites where write.offset < head.count {
+            head.replaceSubrange(Int(write.offset)..<Int(write.offset) + write.bytes.count, with: write.bytes)
+        }
+        let table = try #require(PartitionTable.decode(head))
+        #expect(table.kind == (partitioning == .gpt ? .gpt : .mbr))
+        #expect(table.entries.map(\.number) == layout.partitions.map(\.number))
+        #expect(table.entries.map(\.startBytes) == layout.partitions.map { UInt64($0.startOffset) })
+        #expect(table.entries.map(\.sizeBytes) == layout.partitions.map { UInt64($0.size) })
+        let keys = table.mountedDeviceKeys(device: "/dev/sdb")
+        #expect(keys["/dev/sdb\(layout.windowsPartition.number)"] == layout.mountedDevicesValue)
+        #expect(table.entries.filter(\.isMicrosoftReserved).map(\.number) == layout.partition(.microsoftReserved).map { [$0.number] } ?? [])
+        // Not a partition table: no boot signature.
+        #expect(PartitionTable.decode([UInt8](repeating: 0, count: 34 * 512)) == nil)
     }
 
     @Test func answerFileSecretsAreNamedNotCopied() {

@@ -357,6 +357,71 @@ extension ImageCommandTests {
             #expect(try ProgramRun.run("/usr/bin/hivexget", [system, key, "viostor.inf"]).status == 0, "\(key)")
         }
         #expect(try hivexget(software, "Microsoft\\Windows\\CurrentVersion", "DevicePath").contains("Drivers\\VirtIO"))
+
+        // diff: the injection's files, registry values and facts, both versions in one launch;
+        // the added and removed files agree with virt-diff's.
+        let diffRun = try lcm.run(["image", "diff", "gen:1", "gen:2", "--format", "json"])
+        #expect(diffRun.status == LCMExitCode.checkFailed.rawValue, "\(diffRun.stderr)")
+        let diff = try JSONDecoder().decode(ImageDiffReport.self, from: Data(diffRun.stdout.utf8))
+        #expect(diff.launches == 1)
+        let addedFiles = Set(diff.files.filter { $0.change == .added }.map { $0.path.lowercased() })
+        #expect(addedFiles.contains("/windows/system32/drivers/viostor.sys"), "\(addedFiles.sorted())")
+        #expect(addedFiles.contains("/windows/drivers/virtio/netkvm.inf"))
+        #expect(!diff.files.contains { $0.change == .removed })
+        #expect(diff.facts.contains { $0.field == "virtio storage drivers" && $0.old == "" && $0.new == "viostor,vioscsi" }, "\(diff.facts)")
+        #expect(diff.registry.contains { $0.hive == "SYSTEM" && $0.key == "\(spec.controlSetName)\\Services\\viostor" && $0.value == nil && $0.change == .added },
+                "\(diff.registry.filter { $0.hive == "SYSTEM" }.prefix(20))")
+        let devicePath = diff.registry.first { $0.hive == "SOFTWARE" && $0.value == "DevicePath" }
+        #expect(devicePath?.change == .modified && devicePath?.new?.contains("Drivers\\VirtIO") == true, "\(String(describing: devicePath))")
+        #expect(diff.applications.isEmpty)
+        let virtDiff = try ProgramRun.run("/usr/bin/virt-diff", ["--format=qcow2", "-a", parent.path, "-A", report.path],
+                                          environment: ["LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"])
+        #expect(virtDiff.status == 0, "\(virtDiff.stderr)")
+        func paths(_ sign: Character) -> Set<String> {
+            Set(virtDiff.stdout.split(separator: "\n").filter { $0.first == sign }.compactMap { line in
+                line.split(separator: " ", omittingEmptySubsequences: true).last.map { String($0).lowercased() }
+            })
+        }
+        // virt-diff lists a changed directory as "-" then "+": added is "+" without "-".
+        #expect(paths("+").subtracting(paths("-")) == addedFiles, "virt-diff: \(paths("+").sorted())")
+        #expect(paths("-").subtracting(paths("+")).isEmpty)
+        // The imported version against the file it came from: compared, and nothing differs.
+        let same = try lcm.run(["image", "diff", "gen:1", try ImageFixture.url(.clean).path])
+        #expect(same.status == 0, "\(same.stderr)\n\(same.stdout)")
+        #expect(same.stdout.contains("no differences"))
+        #expect(try lcm.run(["image", "diff", "gen:2", "gen:2"]).status == 0)
+    }
+
+    /// kill -9 at each stage of an import (converting, appliance running, inspected, published but
+    /// not yet committed as done): `lcm recover` leaves no catalog row, no store or incoming file and
+    /// no appliance; the import then runs once, cleanly.
+    @Test func killedImportLeavesNothingAndTheNextRunImports() throws {
+        let scratch = ScratchDirectory()
+        let home = scratch.file("home").path
+        let lcm = ImageFixture.runner(home)
+        let source = try ImageFixture.url(.clean).path
+        let images = URL(fileURLWithPath: home).appendingPathComponent("images")
+        func storeFiles() -> [String] {
+            let walker = FileManager.default.enumerator(atPath: images.path)
+            return (walker?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".qcow2") }.sorted()
+        }
+        for failpoint in ["image-import:convert:ran", "disk-engine:launched:ran", "image-import:inspect:ran", "image-import:publish:ran"] {
+            var killer = lcm
+            killer.environment["LCM_FAILPOINT"] = failpoint
+            let killed = try killer.run(["image", "import", source, "--name", "crash"])
+            #expect(killed.signaled && killed.status == SIGKILL, "\(failpoint): not killed: \(killed.stderr)")
+            let recovered = try lcm.run(["recover", "--format", "json"])
+            #expect(recovered.status == 0, "\(failpoint): \(recovered.stderr)")
+            #expect(recovered.stdout.contains("image-import"), "\(failpoint): \(recovered.stdout)")
+            let list = try lcm.run(["image", "list", "--format", "json"])
+            #expect(list.status == 0 && list.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "\(failpoint): \(list.stdout)")
+            #expect(storeFiles().isEmpty, "\(failpoint): left \(storeFiles())")
+            #expect(ProcessTable.processes(mentioning: home).isEmpty, "\(failpoint): a process survived")
+        }
+        let imported = try lcm.run(["image", "import", source, "--name", "crash", "--format", "json"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(storeFiles() == ["crash/1.qcow2"])
+        #expect(try lcm.run(["image", "verify", "crash"]).status == 0)
     }
 
     @Test func importCanInjectDriversFromADirectory() throws {

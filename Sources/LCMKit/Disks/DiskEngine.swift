@@ -199,8 +199,10 @@ public final class DiskEngine: @unchecked Sendable {
         guard devices.count == group.count else {
             throw LCMError(.failure, "the appliance shows \(devices.count) disks for \(group.count) drives")
         }
+        let partitions = try? session.listPartitions()
         for (position, disk) in group.enumerated() {
-            let access = DiskAccess(volume: disk.volume, index: disk.index, session: session, device: devices[position])
+            let access = DiskAccess(volume: disk.volume, index: disk.index, session: session, device: devices[position],
+                                    partitionsAtLaunch: partitions)
             do {
                 let value = try work(access)
                 try? session.hivexClose()

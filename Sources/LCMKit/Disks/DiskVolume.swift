@@ -106,9 +106,19 @@ public struct DiskAccess: @unchecked Sendable {
     /// The whole-disk device in the appliance, e.g. `/dev/sdc`.
     public let device: String
 
-    /// The disk's partitions (`/dev/sdc1`, ...).
+    /// Every partition the appliance showed right after launch, listed once for the whole batch
+    /// (each listing is an appliance round trip of about 0.5 s under TCG).
+    let partitionsAtLaunch: [String]?
+
+    public init(volume: DiskVolume, index: Int, session: GuestfsSession, device: String, partitionsAtLaunch: [String]? = nil) {
+        self.volume = volume; self.index = index; self.session = session; self.device = device
+        self.partitionsAtLaunch = partitionsAtLaunch
+    }
+
+    /// The disk's partitions (`/dev/sdc1`, ...) as they were at launch: work that repartitions the
+    /// disk asks `session.listPartitions()` again.
     public func partitions() throws -> [String] {
-        try session.listPartitions().filter {
+        try (partitionsAtLaunch ?? session.listPartitions()).filter {
             $0.hasPrefix(device) && $0.dropFirst(device.count).allSatisfy(\.isNumber)
         }
     }

@@ -4,6 +4,8 @@ import GRDB
 /// One image version as the catalog shows it: the row, its image's name, its parent's reference,
 /// and the desktops using it.
 public struct CatalogEntry: Codable, Sendable {
+    /// The `imageVersion` row id.
+    public var id: Int64?
     public var name: String
     public var version: String
     public var path: String
@@ -49,24 +51,30 @@ public struct ImageCatalog: Sendable {
     // MARK: Reading
 
     public func entries(name: String? = nil, includeRemoved: Bool = false) throws -> [CatalogEntry] {
-        try inventory.read { db in
-            var sql = "SELECT v.*, i.name AS imageName FROM imageVersion v JOIN image i ON i.id = v.imageID"
-            var conditions: [String] = []
-            var arguments: [DatabaseValueConvertible] = []
-            if let name { conditions.append("i.name = ?"); arguments.append(name) }
-            if !includeRemoved { conditions.append("v.removedAt IS NULL") }
-            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-            sql += " ORDER BY i.name, v.createdAt, v.id"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { try Self.entry(db, row: $0) }
-        }
+        try inventory.read { db in try Self.entries(db, name: name, includeRemoved: includeRemoved) }
+    }
+
+    static func entries(_ db: Database, name: String? = nil, includeRemoved: Bool = false) throws -> [CatalogEntry] {
+        var sql = "SELECT v.*, i.name AS imageName FROM imageVersion v JOIN image i ON i.id = v.imageID"
+        var conditions: [String] = []
+        var arguments: [DatabaseValueConvertible] = []
+        if let name { conditions.append("i.name = ?"); arguments.append(name) }
+        if !includeRemoved { conditions.append("v.removedAt IS NULL") }
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY i.name, v.createdAt, v.id"
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { try entry(db, row: $0) }
     }
 
     /// The version a reference names: `name:version`, or the newest present version of `name`.
     public func resolve(_ reference: ImageReference) throws -> CatalogEntry {
-        let candidates = try entries(name: reference.name)
+        try inventory.read { db in try Self.resolve(db, reference) }
+    }
+
+    static func resolve(_ db: Database, _ reference: ImageReference) throws -> CatalogEntry {
+        let candidates = try entries(db, name: reference.name)
         if let version = reference.version {
             if let match = candidates.first(where: { $0.version == version }) { return match }
-            let removed = try entries(name: reference.name, includeRemoved: true).contains { $0.version == version }
+            let removed = try entries(db, name: reference.name, includeRemoved: true).contains { $0.version == version }
             throw LCMError(.notFound, removed ? "image version \(reference) was removed" : "no image version \(reference)",
                            hint: "`lcm image list \(reference.name)` shows its versions")
         }
@@ -86,7 +94,7 @@ public struct ImageCatalog: Sendable {
                                            arguments: [version.id])
         let inspection = version.inspection.flatMap { try? JSONDecoder().decode(WindowsInspection.self, from: Data($0.utf8)) }
         return CatalogEntry(
-            name: row["imageName"], version: version.version, path: version.path,
+            id: version.id, name: row["imageName"], version: version.version, path: version.path,
             state: version.removedAt == nil ? "present" : "removed", virtualSize: version.virtualSize,
             fileSize: version.fileSize, compressed: version.compressed, sha256: version.sha256, source: version.source,
             sourceFormat: version.sourceFormat, sourceSHA256: version.sourceSHA256, producedBy: version.producedBy,

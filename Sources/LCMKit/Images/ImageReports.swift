@@ -69,3 +69,37 @@ public enum ImageReports {
         return text
     }
 }
+
+extension ImageReports {
+    /// A diff by section; each section shows at most `limit` lines and says how many it left out.
+    public static func text(_ diff: ImageDiffReport, limit: Int) -> String {
+        var lines = ["\(diff.from) -> \(diff.to)"]
+        if diff.isEmpty { return lines[0] + "\n  no differences\n" }
+        func section<T>(_ title: String, _ items: [T], _ line: (T) -> String) {
+            guard !items.isEmpty else { return }
+            lines.append("\(title) (\(items.count))")
+            lines += items.prefix(limit).map { "  " + line($0) }
+            if items.count > limit { lines.append("  ... \(items.count - limit) more (--limit 0 or --format json shows all)") }
+        }
+        func sign(_ change: ChangeKind) -> String { change == .added ? "+" : change == .removed ? "-" : "~" }
+        section("facts", diff.facts) { "\($0.field): \($0.old ?? "-") -> \($0.new ?? "-")" }
+        section("applications", diff.applications) { change in
+            "\(sign(change.change)) \(change.name) \(change.change == .modified ? "\(change.oldVersion ?? "-") -> \(change.newVersion ?? "-")" : (change.newVersion ?? change.oldVersion ?? ""))"
+        }
+        section("files", diff.files) { change in
+            let sizes = change.change == .modified ? " (\(change.oldSize ?? 0) -> \(change.newSize ?? 0) bytes)" : ""
+            return "\(sign(change.change)) \(change.path)\(sizes)"
+        }
+        section("registry", diff.registry) { change in
+            let key = change.key.isEmpty ? change.hive : "\(change.hive)\\\(change.key)"
+            guard let value = change.value else { return "\(sign(change.change)) [\(key)]" }
+            let name = value.isEmpty ? "@" : "\"\(value)\""
+            switch change.change {
+            case .added: return "+ [\(key)] \(name) = \(change.new ?? "")"
+            case .removed: return "- [\(key)] \(name) = \(change.old ?? "")"
+            case .modified: return "~ [\(key)] \(name): \(change.old ?? "") -> \(change.new ?? "")"
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -56,7 +56,7 @@ public struct ImageStore: Sendable {
     }
 }
 
-/// `NAME` (the newest version) or `NAME:VERSION`.
+/// `NAME` (the newest version), `NAME:VERSION` or `NAME@VERSION`.
 public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
     public var name: String
     public var version: String?
@@ -64,7 +64,8 @@ public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
     public init(name: String, version: String? = nil) { self.name = name; self.version = version }
 
     public init(parsing text: String) throws {
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        // NAME:VERSION, or NAME@VERSION as deploy's documentation writes it (names hold neither).
+        let parts = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: { $0 == ":" || $0 == "@" }).map(String.init)
         try ImageNames.validate(name: parts[0])
         if parts.count == 2 { try ImageNames.validate(version: parts[1]) }
         self.init(name: parts[0], version: parts.count == 2 ? parts[1] : nil)

@@ -1,14 +1,17 @@
 import Foundation
 import Guestfs
+import Hivex
 
 /// Reads a disk's Windows installation offline, on an appliance the disk engine launched: which
 /// partition holds Windows, what the registry hives say, and the few files that decide whether
 /// the image is safe to roll out.
 ///
-/// It reads the hives itself (through libguestfs's hivex calls) instead of calling libguestfs
-/// inspection: `inspect_os` probes every filesystem and costs about 12 s per disk under TCG,
-/// and it reads none of the fields readiness needs (ImageState, CBS, drivers, hibernation).
-/// Field by field it follows the same rules, so both report the same values.
+/// It reads the hives itself instead of calling libguestfs inspection: `inspect_os` probes every
+/// filesystem and costs about 12 s per disk under TCG, and it reads none of the fields readiness
+/// needs (ImageState, CBS, drivers, hibernation). Field by field it follows the same rules, so
+/// both report the same values. The two hives are copied out in one call each and read here
+/// with libhivex: read through libguestfs's hivex calls, every key and value is an appliance
+/// round trip (2-10 ms under TCG), and an image with many updates and applications has thousands.
 public enum WindowsInspector {
     /// Registry paths, relative to their hive's root.
     enum Paths {
@@ -49,9 +52,13 @@ public enum WindowsInspector {
         var result = WindowsInspection()
         // A disk without a partition table may carry its filesystem on the whole device.
         let candidates = partitions.isEmpty ? [device] : partitions
+        let table = try? PartitionTable.read(g, device: device)
+        let sizes = Dictionary((table?.entries ?? []).map { ("\(device)\($0.number)", Int64($0.sizeBytes)) }, uniquingKeysWith: { a, _ in a })
+        let reserved = Set((table?.entries ?? []).filter { $0.isMicrosoftReserved }.map { "\(device)\($0.number)" })
         for partition in candidates {
-            let filesystem = (try? g.vfsType(partition)) ?? ""
-            let size = try? g.blockdevGetSize64(partition)
+            // The Microsoft reserved partition never holds a filesystem: no need to probe it.
+            let filesystem = reserved.contains(partition) ? "" : (try? g.vfsType(partition)) ?? ""
+            let size = sizes[partition] ?? (try? g.blockdevGetSize64(partition))
             result.partitions.append(PartitionSummary(device: partition, filesystem: filesystem.isEmpty ? "unknown" : filesystem,
                                                       sizeBytes: size))
             if filesystem.caseInsensitiveCompare("BitLocker") == .orderedSame { result.bitLockerPartitions.append(partition) }
@@ -66,7 +73,7 @@ public enum WindowsInspector {
             result.systemRoot = root
             result.hibernation.writableOffline = writable
             let mounted = try readVolume(g, root: root, into: &result)
-            result.driveLetters = try driveLetters(g, device: device, partitions: partitions, mounted: mounted)
+            result.driveLetters = driveLetters(table: table, device: device, partitions: partitions, mounted: mounted)
             break
         }
         return result
@@ -87,8 +94,9 @@ public enum WindowsInspector {
     /// Reads hives and files; returns the raw `MountedDevices` entries by drive letter.
     static func readVolume(_ g: GuestfsSession, root: String, into result: inout WindowsInspection) throws -> [String: [UInt8]] {
         let config = try g.caseSensitivePath(root + "/System32/config")
-        try g.withHive(try g.caseSensitivePath(config + "/SOFTWARE")) { g in try readSoftware(HiveReader(g), into: &result) }
-        let mounted = try g.withHive(try g.caseSensitivePath(config + "/SYSTEM")) { g in try readSystem(HiveReader(g), into: &result) }
+        let copies = try HiveCopies()
+        try readSoftware(HiveReader(try copies.copy(g, config + "/SOFTWARE")), into: &result)
+        let mounted = try readSystem(HiveReader(try copies.copy(g, config + "/SYSTEM")), into: &result)
         result.osName = WindowsInspection.osName(productName: result.productName, installationType: result.installationType,
                                                  majorVersion: result.majorVersion, buildNumber: result.buildNumber)
         result.architecture = try architecture(g, root: root)
@@ -133,8 +141,8 @@ public enum WindowsInspector {
 
     static func applications(_ hive: HiveReader, path: String, is32BitOn64: Bool) throws -> [InstalledApplication] {
         guard let uninstall = try hive.key(path) else { return [] }
-        return try hive.g.nodeChildren(uninstall).map { child in
-            InstalledApplication(key: try hive.g.nodeName(child), displayName: try hive.string(child, "DisplayName"),
+        return try hive.hive.children(uninstall).map { child in
+            InstalledApplication(key: try hive.hive.name(child), displayName: try hive.string(child, "DisplayName"),
                                  version: try hive.string(child, "DisplayVersion"), publisher: try hive.string(child, "Publisher"),
                                  installLocation: try hive.string(child, "InstallLocation"), is32BitOn64: is32BitOn64)
         }
@@ -152,8 +160,8 @@ public enum WindowsInspector {
         state.rebootPending = try hive.key(Paths.servicingRebootPending) != nil
         guard let packages = try hive.key(Paths.servicingPackages) else { return state }
         var updates = Set<String>()
-        for child in try hive.g.nodeChildren(packages) {
-            let name = try hive.g.nodeName(child)
+        for child in try hive.hive.children(packages) {
+            let name = try hive.hive.name(child)
             let code = try hive.integer(child, "CurrentState").map { UInt32(truncatingIfNeeded: $0) }
             let stateName = code.map { servicingStates[$0] ?? String(format: "0x%02X", $0) } ?? "Unknown"
             state.packages.append(ServicingPackage(name: name, state: stateName, stateCode: code))
@@ -202,10 +210,10 @@ public enum WindowsInspector {
         }
         var letters: [String: [UInt8]] = [:]
         if let mounted = try hive.key("MountedDevices") {
-            for handle in try hive.g.nodeValues(mounted) {
-                let name = try hive.g.valueKey(handle)
+            for handle in try hive.hive.values(mounted) {
+                let name = try hive.hive.key(handle)
                 guard name.hasPrefix("\\DosDevices\\"), name.count == 14, name.hasSuffix(":") else { continue }
-                letters[String(name.dropFirst(12).prefix(1))] = try hive.g.valueBytes(handle)
+                letters[String(name.dropFirst(12).prefix(1))] = try hive.hive.data(handle).bytes
             }
         }
         return letters
@@ -215,45 +223,14 @@ public enum WindowsInspector {
 
     /// Maps `MountedDevices` entries to this disk's partitions: MBR entries are the disk signature
     /// and the partition's byte offset; GPT entries are "DMIO:ID:" and the partition GUID.
-    static func driveLetters(_ g: GuestfsSession, device: String, partitions: [String],
-                             mounted: [String: [UInt8]]) throws -> [DriveLetter] {
-        guard !mounted.isEmpty, !partitions.isEmpty else { return [] }
-        let table = (try? g.partGetPartitionTableType(device)) ?? ""
+    static func driveLetters(table: PartitionTable?, device: String, partitions: [String], mounted: [String: [UInt8]]) -> [DriveLetter] {
+        guard let table, !mounted.isEmpty else { return [] }
         var byEntry: [[UInt8]: String] = [:]
-        if table == "msdos" {
-            let signature = try g.preadDevice(device, count: 4, offset: 0x1B8)
-            for entry in try g.partList(device) {
-                let partition = "\(device)\(entry.number)"
-                guard partitions.contains(partition) else { continue }
-                byEntry[signature + littleEndian(UInt64(entry.start))] = partition
-            }
-        } else if table == "gpt" {
-            for partition in partitions {
-                guard let number = Int(partition.dropFirst(device.count)),
-                      let guid = try? g.partGetGptGuid(device, partition: number),
-                      let bytes = mixedEndianGUID(guid) else { continue }
-                byEntry[Array("DMIO:ID:".utf8) + bytes] = partition
-            }
+        for (partition, key) in table.mountedDeviceKeys(device: device) where partitions.contains(partition) {
+            byEntry[key] = partition
         }
         return mounted.compactMap { letter, bytes in byEntry[bytes].map { DriveLetter(letter: letter, partition: $0) } }
             .sorted { $0.letter < $1.letter }
-    }
-
-    static func littleEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-
-    /// A GUID string in the on-disk byte order Windows uses (first three groups little-endian).
-    static func mixedEndianGUID(_ text: String) -> [UInt8]? {
-        let hex = text.replacingOccurrences(of: "-", with: "")
-        guard hex.count == 32 else { return nil }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        for _ in 0..<16 {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return Array(bytes[0..<4].reversed()) + Array(bytes[4..<6].reversed()) + Array(bytes[6..<8].reversed()) + Array(bytes[8...])
     }
 
     // MARK: Files
@@ -309,12 +286,57 @@ public enum WindowsInspector {
 
 /// Small conveniences over an open hive.
 struct HiveReader {
-    let g: GuestfsSession
-    init(_ g: GuestfsSession) { self.g = g }
+    let hive: Hive
+    init(_ hive: Hive) { self.hive = hive }
 
-    func key(_ path: String) throws -> HiveNode? { try g.node(atPath: path) }
-    func string(_ node: HiveNode, _ name: String) throws -> String? { try g.value(node, name)?.stringValue }
-    func integer(_ node: HiveNode, _ name: String) throws -> UInt64? { try g.value(node, name)?.integerValue }
+    /// The key at a backslash-separated path below the root, or nil.
+    func key(_ path: String) throws -> Hive.Node? {
+        var node = try hive.root
+        for component in path.split(separator: "\\") {
+            guard let child = try hive.child(node, String(component)) else { return nil }
+            node = child
+        }
+        return node
+    }
+
+    func value(_ node: Hive.Node, _ name: String) throws -> RegistryValue? {
+        guard let handle = try hive.value(node, name) else { return nil }
+        let data = try hive.data(handle)
+        return RegistryValue(type: RegistryValueType(rawValue: data.type), data: data.bytes)
+    }
+
+    func string(_ node: Hive.Node, _ name: String) throws -> String? { try value(node, name)?.stringValue }
+    func integer(_ node: Hive.Node, _ name: String) throws -> UInt64? { try value(node, name)?.integerValue }
+}
+
+/// Copies of an image's hives on this host, in a private directory removed when the last
+/// reference goes (the hives are read while open; libhivex maps the whole file).
+final class HiveCopies {
+    let directory: String
+
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "/lcm-hives-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw LCMError(.cannotWrite, "cannot create a private directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))",
+                           hint: "set TMPDIR to a writable directory with room for two registry hives")
+        }
+        directory = String(cString: made)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// Downloads the hive at `path` (case-insensitive) and opens the copy.
+    func copy(_ g: GuestfsSession, _ path: String) throws -> Hive {
+        let actual = try g.caseSensitivePath(path)
+        let local = directory + "/" + (actual as NSString).lastPathComponent
+        try g.download(actual, to: local)
+        do {
+            return try Hive(path: local)
+        } catch {
+            throw LCMError(.dataError, "the registry hive \(actual) is damaged: \(error)",
+                           hint: "the image cannot be read offline; repair it in Windows or use another image")
+        }
+    }
 }
 
 /// Finds the secrets an unattend answer file carries, by element name (values never leave here).
