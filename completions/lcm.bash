@@ -173,13 +173,13 @@ _lcm() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    doctor|procure|image|inventory|recover|help)
+    doctor|procure|image|deploy|manage|inventory|recover|help)
         # Offer subcommand argument completions
         "_lcm_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'doctor procure image inventory recover help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'doctor procure image deploy manage inventory recover help' -- "${cur}"))
         ;;
     esac
 }
@@ -1075,13 +1075,13 @@ _lcm_image() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    import|inspect|check|drivers|list|show|verify|rm)
+    import|inspect|check|drivers|list|show|diff|verify|rm)
         # Offer subcommand argument completions
         "_lcm_image_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'import inspect check drivers list show verify rm' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'import inspect check drivers list show diff verify rm' -- "${cur}"))
         ;;
     esac
 }
@@ -1283,6 +1283,35 @@ _lcm_image_show() {
     esac
 }
 
+_lcm_image_diff() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --limit)
+    __lcm_offer_flags_options 2
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--limit')
+        return
+        ;;
+    esac
+}
+
 _lcm_image_verify() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
@@ -1330,6 +1359,138 @@ _lcm_image_rm() {
         ;;
     '--accel')
         __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_deploy() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --no-encrypt --allow-ungeneralized --no-start --discard-user-data --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --image --device --device-status --user --name --from-csv --computer-name --time-zone --organization --license-pool --migrate --join-blob --vcpus --memory --os-disk --data-disk --network --undo)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--device')
+        return
+        ;;
+    '--device-status')
+        return
+        ;;
+    '--user')
+        return
+        ;;
+    '--name')
+        return
+        ;;
+    '--from-csv')
+        return
+        ;;
+    '--computer-name')
+        return
+        ;;
+    '--time-zone')
+        return
+        ;;
+    '--organization')
+        return
+        ;;
+    '--license-pool')
+        return
+        ;;
+    '--migrate')
+        return
+        ;;
+    '--join-blob')
+        return
+        ;;
+    '--vcpus')
+        return
+        ;;
+    '--memory')
+        return
+        ;;
+    '--os-disk')
+        return
+        ;;
+    '--data-disk')
+        return
+        ;;
+    '--network')
+        return
+        ;;
+    '--undo')
+        return
+        ;;
+    esac
+}
+
+_lcm_manage() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    status)
+        # Offer subcommand argument completions
+        "_lcm_manage_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'status' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_manage_status() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --device)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--device')
         return
         ;;
     esac

@@ -53,6 +53,8 @@ _lcm() {
             'doctor:Check every prerequisite of lcm and say how to fix what fails.'
             'procure:Define device requirements, check devices, take assets in, and track status, users, warranty and licenses.'
             'image:Import, inspect, check and catalog golden Windows images.'
+            'deploy:Deploy desktops on devices from a golden image, or remove one (--undo).'
+            'manage:Look after deployed desktops: status (patching, rollout and snapshots come later).'
             'inventory:Report devices, desktops, users, images, licenses and audit events.'
             'recover:Finish or undo operations that a killed lcm run left unfinished.'
             'help:Show subcommand help information.'
@@ -61,7 +63,7 @@ _lcm() {
         ;;
     arg)
         case "${words[1]}" in
-        doctor|procure|image|inventory|recover|help)
+        doctor|procure|image|deploy|manage|inventory|recover|help)
             "_lcm_${words[1]}" && ret=0
             ;;
         esac
@@ -772,6 +774,7 @@ _lcm_image() {
             'drivers:Make images fit generic virtual hardware: add virtio drivers offline.'
             'list:List image versions (all images, or one).'
             'show:Show one version: provenance, lineage, inspection, readiness.'
+            'diff:List what changed between two images: facts, applications, files and registry values.'
             'verify:Recompute stored versions'\'' SHA-256 and compare with the catalog.'
             'rm:Delete a version'\''s file; its catalog row stays (marked removed) for lineage and audit.'
         )
@@ -779,7 +782,7 @@ _lcm_image() {
         ;;
     arg)
         case "${words[1]}" in
-        import|inspect|check|drivers|list|show|verify|rm)
+        import|inspect|check|drivers|list|show|diff|verify|rm)
             "_lcm_image_${words[1]}" && ret=0
             ;;
         esac
@@ -946,6 +949,28 @@ _lcm_image_show() {
     return "${ret}"
 }
 
+_lcm_image_diff() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':from:'
+        ':to:'
+        '--limit[Lines shown per section in text output (0\: all).]:limit:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
 _lcm_image_verify() {
     local -i ret=1
     local -ar ___format=('text' 'json' 'csv')
@@ -978,6 +1003,96 @@ _lcm_image_rm() {
         '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
         '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         ':reference:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_deploy() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--image[Golden image\: NAME, NAME\:VERSION or NAME@VERSION.]:ref:'
+        '--device[Device (asset tag or serial) to deploy on.]:tag:'
+        '--device-status[Deploy one desktop on every device with this status (e.g. "in stock").]:status:'
+        '--user[User the desktop is checked out to.]:username:'
+        '--name[Desktop name (default\: DEVICE-USER).]:name:'
+        '--from-csv[Deploy every row of this file (columns\: device,user,desktop,image,os_disk,data_disk,vcpus,memory,computer_name,time_zone,organization,license_pool,migrate_archive).]:file:'
+        '--computer-name[Windows computer name (default\: the desktop name, upper case).]:name:'
+        '--time-zone[Windows time zone ID, e.g. "W. Europe Standard Time" (default\: UTC).]:id:'
+        '--organization[Registered organization.]:text:'
+        '--license-pool[Take a seat from this license pool.]:pool:'
+        '--migrate[Migrate the user'\''s old data from this tar or zip onto the user-data disk.]:archive:'
+        '--join-blob[Offline domain join\: the file `djoin /provision /savefile` wrote (read, never stored or logged).]:file:'
+        '--vcpus[vCPUs (default\: the device'\''s profile).]:n:'
+        '--memory[Memory, e.g. 4GiB (default\: the device'\''s profile).]:size:'
+        '--os-disk[OS layer size (default\: the profile, at least the image'\''s).]:size:'
+        '--data-disk[User-data disk size (default\: the profile).]:size:'
+        '--network[libvirt network for the desktop'\''s NIC.]:name:'
+        '--no-encrypt[Do not encrypt the volumes (recorded).]'
+        '--allow-ungeneralized[Deploy an image that was not generalized (clones share SID and update IDs; recorded).]'
+        '--no-start[Define the desktop but do not start it.]'
+        '--undo[Remove this desktop completely\: domain, volumes, NVRAM, TPM state, key, seat, records.]:desktop:'
+        '--discard-user-data[With --undo\: confirm that the desktop'\''s user data may be destroyed.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_manage() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'status:Show desktops: domain state, image version, disks with backing chains and encryption, personalization.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        status)
+            "_lcm_manage_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_manage_status() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:desktops:'
+        '--device[Only the desktops on this device.]:tag:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -10,7 +10,7 @@ import Testing
 /// The disks the image tests use, built once (one appliance launch, none when cached).
 enum ImageFixture {
     enum Disk: String, CaseIterable, Sendable {
-        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware, bitLocker, answerFile
+        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware, bitLocker, answerFile, windows7
 
         var spec: WindowsDiskSpec {
             switch self {
@@ -47,6 +47,18 @@ enum ImageFixture {
                 return WindowsDiskSpec { $0.fault = .corruptSoftwareHive; $0.computerName = "LCM-IMG-BADSOFT" }
             case .bitLocker:
                 return WindowsDiskSpec { $0.fault = .bitLocker; $0.computerName = "LCM-IMG-FVE"; $0.generalized = true; $0.virtioDrivers = true }
+            case .windows7:
+                return WindowsDiskSpec {
+                    $0.partitioning = .mbr
+                    $0.productName = "Windows 7 Professional"
+                    $0.editionID = "Professional"
+                    $0.majorVersion = 6
+                    $0.minorVersion = 1
+                    $0.buildNumber = 7601
+                    $0.ubr = 24546
+                    $0.displayVersion = ""
+                    $0.computerName = "LCM-IMG-W7"
+                }
             case .answerFile:
                 return WindowsDiskSpec { $0.fault = .leftoverAnswerFile; $0.computerName = "LCM-IMG-ANSWER"; $0.generalized = true; $0.virtioDrivers = true }
             }
@@ -422,6 +434,37 @@ extension ImageCommandTests {
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(storeFiles() == ["crash/1.qcow2"])
         #expect(try lcm.run(["image", "verify", "crash"]).status == 0)
+    }
+
+    /// Windows 7 has no DriverDatabase: its boot loader finds the storage driver for a PCI device
+    /// through CriticalDeviceDatabase, in the current control set.
+    @Test func driversAddOnWindows7RegistersCriticalDevices() throws {
+        let scratch = ScratchDirectory()
+        let lcm = ImageFixture.runner(scratch.file("home").path)
+        let spec = ImageFixture.Disk.windows7.spec
+        let directory = scratch.file("virtio-win")
+        _ = try VirtioDriverMedia().write(to: directory)
+        let imported = try lcm.run(["image", "import", try ImageFixture.url(.windows7).path, "--name", "w7"])
+        try #require(imported.status == 0, "\(imported.stderr)")
+        let added = try lcm.run(["image", "drivers", "add", "w7", "--virtio", directory.path, "--format", "json"])
+        try #require(added.status == 0, "\(added.stderr)")
+        let report = try JSONDecoder().decode(DriverInjectionReport.self, from: Data(added.stdout.utf8))
+        #expect(report.summary.registration == "CriticalDeviceDatabase")
+        #expect(report.summary.folders.allSatisfy { $0.contains("/w7/") }, "\(report.summary.folders)")
+        let system = scratch.file("SYSTEM").path
+        let windows = "/dev/sda\(spec.layout.partition(.windows)!.number)"
+        let fish = try ProgramRun.run("/usr/bin/guestfish", ["--ro", "--format=qcow2", "-a", report.path, "-m", windows,
+                                                              "download", "/Windows/System32/config/SYSTEM", system],
+                                      environment: ["LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"])
+        try #require(fish.status == 0, "\(fish.stderr)")
+        for id in VirtioDriverMedia.Driver.viostor.deviceIDs {
+            let key = "\(spec.controlSetName)\\Control\\CriticalDeviceDatabase\\PCI#\(id.uppercased())"
+            let service = try ProgramRun.run("/usr/bin/hivexget", [system, key, "Service"])
+            #expect(service.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "viostor", "\(key): \(service.stderr)")
+        }
+        let first = try #require(VirtioDriverMedia.Driver.viostor.deviceIDs.first)
+        #expect(try ProgramRun.run("/usr/bin/hivexget", [system, "DriverDatabase\\DeviceIds\\PCI\\\(first.uppercased())", "viostor.inf"]).status != 0,
+                "Windows 7 reads no DriverDatabase: nothing is registered there")
     }
 
     @Test func importCanInjectDriversFromADirectory() throws {

@@ -199,7 +199,8 @@ public final class DiskEngine: @unchecked Sendable {
         guard devices.count == group.count else {
             throw LCMError(.failure, "the appliance shows \(devices.count) disks for \(group.count) drives")
         }
-        let partitions = try? session.listPartitions()
+        // Read-only work cannot change partition tables, so one listing serves every disk.
+        let partitions = options.readOnly ? try? session.listPartitions() : nil
         for (position, disk) in group.enumerated() {
             let access = DiskAccess(volume: disk.volume, index: disk.index, session: session, device: devices[position],
                                     partitionsAtLaunch: partitions)

@@ -115,11 +115,10 @@ public final class Inventory: Sendable {
     /// needs no serialization. Any doubt (missing, empty, unreadable, behind) answers false.
     private static func isSettledDatabase(at path: String) -> Bool {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              ((attributes[.size] as? NSNumber)?.intValue ?? 0) > 0,
-              let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        // SQLite header bytes 18-19 are 2 in WAL mode; checked from the file so no lock is taken.
-        guard let header = try? handle.read(upToCount: 20), header.count == 20, header[18] == 2, header[19] == 2 else {
+              ((attributes[.size] as? NSNumber)?.intValue ?? 0) > 0 else { return false }
+        // SQLite header bytes 18-19 are 2 in WAL mode; checked from the file so no lock is taken
+        // (through a descriptor never closed: see HeldOpenFile).
+        guard let header = HeldOpenFile.read(path, offset: 0, count: 20), header.count == 20, header[18] == 2, header[19] == 2 else {
             return false
         }
         guard let queue = try? readOnlyQueue(path),

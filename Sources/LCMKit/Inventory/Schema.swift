@@ -200,6 +200,7 @@ enum InventorySchema {
         }
         registerDiskMigrations(&migrator)
         registerImageMigrations(&migrator)
+        registerDeployMigrations(&migrator)
         return migrator
     }
 }

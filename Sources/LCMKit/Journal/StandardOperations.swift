@@ -6,6 +6,7 @@ extension OperationRegistry {
         registry.register(DiskBatchOperation.self)
         registry.register(ImageImportOperation.self)
         registry.register(DriverInjectionOperation.self)
+        registry.register(DeployPrepareOperation.self)
         return registry
     }
 }

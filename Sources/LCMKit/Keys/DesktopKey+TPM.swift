@@ -20,40 +20,9 @@ extension DesktopKey {
     @discardableResult
     public func installTPMSecret(on connection: Connection, inventory: Inventory,
                                  passphrase known: DiskPassphrase? = nil) throws -> String {
-        let uri = try connection.uri
         let usage = Self.tpmSecretUsageName(id)
-        let existing = try connection.lookupSecret(usageType: .vtpm, usageID: usage)
-        let uuid = try existing?.uuidString ?? UUID().uuidString.lowercased()
-        // Registered before it exists: a crash after defining can never leave an unknown copy.
-        try inventory.write { db in
-            try KeyCopyRegistry.register(db, keyID: id, location: .libvirtSecret, hostURI: uri, detail: uuid)
-            if let file = Self.secretFilePath(uri: uri, uuid: uuid) {
-                try KeyCopyRegistry.register(db, keyID: id, location: .libvirtSecretFile, hostURI: uri, detail: file)
-            }
-        }
-        let secret: Secret
-        if let existing {
-            secret = existing
-        } else {
-            secret = try connection.defineSecret(xml: """
-                <secret ephemeral='no' private='yes'>
-                  <uuid>\(uuid)</uuid>
-                  <description>lcm vTPM key \(XMLText.escape(id)) of \(XMLText.escape(ownerKind)) \(XMLText.escape(ownerID))</description>
-                  <usage type='vtpm'><name>\(XMLText.escape(usage))</name></usage>
-                </secret>
-                """)
-        }
-        let passphrase = try known ?? Self.passphrase(keyID: id, inventory: inventory)
-        var value = passphrase.bytes()
-        defer { DiskPassphrase.wipe(&value) }
-        do {
-            try secret.setValue(value)
-        } catch {
-            if existing == nil { try? secret.undefine() }
-            throw error
-        }
-        try inventory.recordEvent(objectKind: "key", objectID: id, action: "libvirt vTPM secret installed",
-                                  details: ["host": uri, "secret": uuid])
-        return uuid
+        return try installLibvirtSecret(on: connection, inventory: inventory, passphrase: known, usageType: .vtpm, usage: usage,
+                                        usageXML: "<usage type='vtpm'><name>\(XMLText.escape(usage))</name></usage>",
+                                        purpose: "vTPM key")
     }
 }

@@ -65,11 +65,20 @@ public struct DesktopKey: Codable, Sendable, Equatable {
     @discardableResult
     public func installSecret(on connection: Connection, inventory: Inventory,
                               passphrase known: DiskPassphrase? = nil) throws -> String {
-        let uri = try connection.uri
         let usage = Self.secretUsageID(id)
-        let existing = try connection.lookupSecret(usageType: .volume, usageID: usage)
+        return try installLibvirtSecret(on: connection, inventory: inventory, passphrase: known, usageType: .volume, usage: usage,
+                                        usageXML: "<usage type='volume'><volume>\(XMLText.escape(usage))</volume></usage>",
+                                        purpose: "disk key")
+    }
+
+    /// One libvirt secret holding the key's value: looked up by usage (so a rerun reuses it),
+    /// registered as a copy of the key before it exists (a crash after defining can never leave an
+    /// unknown copy), its value set through the API only (never an argument, log line or file).
+    func installLibvirtSecret(on connection: Connection, inventory: Inventory, passphrase known: DiskPassphrase?,
+                              usageType: SecretUsageType, usage: String, usageXML: String, purpose: String) throws -> String {
+        let uri = try connection.uri
+        let existing = try connection.lookupSecret(usageType: usageType, usageID: usage)
         let uuid = try existing?.uuidString ?? UUID().uuidString.lowercased()
-        // Registered before it exists: a crash after defining can never leave an unknown copy.
         try inventory.write { db in
             try KeyCopyRegistry.register(db, keyID: id, location: .libvirtSecret, hostURI: uri, detail: uuid)
             if let file = Self.secretFilePath(uri: uri, uuid: uuid) {
@@ -83,8 +92,8 @@ public struct DesktopKey: Codable, Sendable, Equatable {
             secret = try connection.defineSecret(xml: """
                 <secret ephemeral='no' private='yes'>
                   <uuid>\(uuid)</uuid>
-                  <description>lcm disk key \(XMLText.escape(id)) of \(XMLText.escape(ownerKind)) \(XMLText.escape(ownerID))</description>
-                  <usage type='volume'><volume>\(XMLText.escape(usage))</volume></usage>
+                  <description>lcm \(purpose) \(XMLText.escape(id)) of \(XMLText.escape(ownerKind)) \(XMLText.escape(ownerID))</description>
+                  \(usageXML)
                 </secret>
                 """)
         }
@@ -97,7 +106,7 @@ public struct DesktopKey: Codable, Sendable, Equatable {
             if existing == nil { try? secret.undefine() }
             throw error
         }
-        try inventory.recordEvent(objectKind: "key", objectID: id, action: "libvirt secret installed",
+        try inventory.recordEvent(objectKind: "key", objectID: id, action: "libvirt \(purpose) secret installed",
                                   details: ["host": uri, "secret": uuid])
         return uuid
     }
@@ -362,18 +371,7 @@ public struct KeyDestructionReport: Codable, Sendable {
     public var complete: Bool
 }
 
-/// Scans files for a byte string without loading them whole.
+/// Scans the inventory's files for a byte string (through descriptors SQLite's locks survive).
 enum FileScan {
-    static func contains(path: String, needle: Data) -> Bool {
-        guard !needle.isEmpty, let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let chunk = 4 << 20
-        var carry = Data()
-        while let block = try? handle.read(upToCount: chunk), !block.isEmpty {
-            let window = carry + block
-            if window.range(of: needle) != nil { return true }
-            carry = window.suffix(needle.count - 1)
-        }
-        return false
-    }
+    static func contains(path: String, needle: Data) -> Bool { HeldOpenFile.contains(path, needle: needle) }
 }

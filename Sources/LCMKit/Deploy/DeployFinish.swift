@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// The last part of a deployment: the domain defined on the device (and started unless
+/// --no-start), then the records. Every step is safe to repeat, so it needs no journal: the
+/// desktop's UUID is stored before the domain is defined, a rerun redefines the same domain, and
+/// `DesktopRemoval` finds the domain by name whatever state a killed run left it in.
+enum DeployFinish {
+    struct Result { var uuid: String; var running: Bool }
+
+    static func run(desktopID: Int64, name: String, settings: DesktopSettings, inventory: Inventory) throws -> Result {
+        let connection = try Connection(uri: settings.uri)
+        let row = try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT keyID, domainUUID FROM desktop WHERE id = ?", arguments: [desktopID])
+        }
+        let keyID: String? = row?["keyID"]
+        var uuid: String = row?["domainUUID"] ?? ""
+        if uuid.isEmpty {
+            uuid = UUID().uuidString.lowercased()
+            try inventory.write { db in
+                try db.execute(sql: "UPDATE desktop SET domainUUID = ? WHERE id = ?", arguments: [uuid, desktopID])
+            }
+        }
+        var luksSecret: String?, tpmSecret: String?
+        if let keyID {
+            guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
+            let passphrase = try DesktopKey.passphrase(keyID: keyID, inventory: inventory)
+            luksSecret = try key.installSecret(on: connection, inventory: inventory, passphrase: passphrase)
+            tpmSecret = try key.installTPMSecret(on: connection, inventory: inventory, passphrase: passphrase)
+        }
+        let paths = try inventory.read { db in
+            try Row.fetchAll(db, sql: "SELECT role, path FROM volume WHERE desktopID = ?", arguments: [desktopID])
+        }
+        func path(_ role: String) throws -> String {
+            guard let found = paths.first(where: { $0["role"] as String == role })?["path"] as String? else {
+                throw LCMError(.failure, "desktop \(name) has no \(role) volume recorded", hint: "deploy it again: the rerun recreates its volumes")
+            }
+            return found
+        }
+        // Without a virtio storage driver Windows sees neither disk on virtio: both go on SATA.
+        let bus = DesktopDomain.DiskBus(rawValue: settings.storageBus) ?? .sata
+        let disks = [
+            DesktopDomain.Disk(path: try path("os"), bus: bus, luksSecretUUID: luksSecret, discard: settings.discard),
+            DesktopDomain.Disk(path: try path("data"), bus: bus, luksSecretUUID: luksSecret, discard: settings.discard),
+        ]
+        let domainType: DesktopDomain.DomainType = settings.domainType == "kvm" ? .kvm : .qemu
+        let definition = DesktopDomain(
+            name: name, uuid: uuid, title: "lcm desktop \(name)",
+            description: "user \(settings.user ?? "-"), image \(settings.imageReference), device \(settings.deviceTag)",
+            vcpus: settings.vcpus, memoryMiB: Int(settings.memoryBytes >> 20), domainType: domainType, disks: disks,
+            network: DesktopDomain.Network(source: .network(settings.network),
+                                           model: DesktopDomain.NetworkModel(rawValue: settings.networkModel) ?? .e1000e),
+            tpm: DesktopDomain.TPM(encryptionSecretUUID: tpmSecret))
+        let xml = try definition.xml()
+        if let existing = try connection.lookupDomain(name: name), try existing.uuidString.lowercased() != uuid {
+            throw LCMError(.conflict, "a domain named \(name) already exists on \(settings.uri) and is not this desktop's",
+                           hint: "choose another desktop name, or remove that domain first")
+        }
+        let domain = try connection.defineDomain(xml: xml)
+        var running = try domain.isActive
+        if settings.start && !running {
+            try domain.start()
+            running = try waitRunning(domain)
+            guard running else {
+                throw LCMError(.unavailable, "desktop \(name) was started but is not running (state: \(DesktopStatusReader.name(try domain.state())))",
+                               hint: "see the domain's log on the device: /var/log/libvirt/qemu/\(name).log")
+            }
+        }
+        try inventory.write { db in
+            try DeployRecords.setStage(db, desktopID: desktopID, .complete)
+            let status: DesktopStatus = running ? .deployed : .stopped
+            try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?", arguments: [status.rawValue, Date(), desktopID])
+            let device = try DeviceLifecycle.find(db, settings.deviceTag)
+            if device.status == .inStock {
+                _ = try DeviceLifecycle.move(db, device, to: .deployed, note: "desktop \(name) deployed", actor: inventory.actor)
+            }
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name, action: "deployed",
+                                details: ["domain": uuid, "running": "\(running)", "bus": settings.storageBus,
+                                          "encrypted": "\(settings.encrypted)", "computer_name": settings.computerName])
+        }
+        return Result(uuid: uuid, running: running)
+    }
+
+    /// A started domain is confirmed running when libvirt still reports it running a moment later
+    /// (a guest whose qemu dies at once is reported running for a few milliseconds).
+    static func waitRunning(_ domain: Domain) throws -> Bool {
+        for _ in 0..<20 {
+            if case .running = try domain.state() {
+                Thread.sleep(forTimeInterval: 0.5)
+                if case .running = try domain.state() { return true }
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        return false
+    }
+}

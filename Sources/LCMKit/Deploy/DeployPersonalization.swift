@@ -1,0 +1,28 @@
+import Foundation
+
+/// What the deploy run does to each disk of a desktop in the shared appliance launch: the OS layer
+/// is personalized (registry, specialize answer file), the user-data disk gets its NTFS volume and
+/// the user's migrated data.
+enum DeployPersonalization {
+    static func personalization(_ settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?) throws -> DesktopPersonalization {
+        try DesktopPersonalization(computerName: settings.computerName, registeredOwner: settings.owner,
+                                   registeredOrganization: settings.organization ?? "", timeZone: settings.timeZone,
+                                   domainJoin: joinBlob)
+    }
+
+    /// Returns a line for the report (empty when there is nothing to say).
+    static func apply(role: String, settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?, to access: DiskAccess) throws -> String {
+        switch role {
+        case "os":
+            let report = try DesktopPersonalizer.apply(try personalization(settings, joinBlob: joinBlob), to: access,
+                                                       generalized: settings.generalized,
+                                                       architecture: UnattendArchitecture(inspectedArchitecture: settings.architecture) ?? .amd64)
+            return report.answerFile.map { "specialize answer file \($0)" } ?? ""
+        default:
+            _ = try UserDataDisk.prepare(access)
+            guard let archive = settings.migrateArchive else { return "" }
+            let migrated = try UserDataDisk.migrate(archive: URL(fileURLWithPath: archive), into: access)
+            return "user data migrated: \(migrated.files) files, \(ByteSize.format(UInt64(max(0, migrated.bytes))))"
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// The first part of a desktop's deployment, journaled per desktop: its records (row, seat,
+/// assignment), the golden version on the device's host, its key, its OS layer and user-data disk.
+/// A killed run is undone by the next run on the desktop (or `lcm recover`); only what this run
+/// created is undone: a resumed desktop keeps the row and key an earlier run made.
+struct DeployPrepareOperation: JournaledOperation {
+    static let kind = "deploy-prepare"
+    let desktop: String
+    var live: Live?
+
+    final class Live: @unchecked Sendable {
+        let settings: DesktopSettings
+        var desktopID: Int64?
+        var golden: (volume: String, path: String)?
+        var volumes: DesktopVolumeSet?
+        init(settings: DesktopSettings) { self.settings = settings }
+    }
+
+    init(desktop: String, settings: DesktopSettings) {
+        self.desktop = desktop
+        self.live = Live(settings: settings)
+    }
+
+    init(parameters: [String: String]) throws {
+        guard let desktop = parameters["desktop"] else { throw LCMError(.dataError, "deploy-prepare parameters incomplete") }
+        self.desktop = desktop
+    }
+
+    var objectKind: String { "desktop" }
+    var objectID: String { desktop }
+    var recovery: RecoveryPolicy { .rollBack }
+    var parameters: [String: String] { ["desktop": desktop] }
+
+    var steps: [OperationStep] {
+        let live = self.live, desktop = self.desktop
+        @Sendable func needLive() throws -> Live {
+            guard let live else { throw LCMError(.failure, "an interrupted deployment cannot be resumed in place; run deploy again") }
+            return live
+        }
+        return [
+            OperationStep("record", run: { context in
+                let live = try needLive()
+                live.desktopID = try context.inventory.write { db -> Int64 in
+                    if let existing = try Desktop.filter(Column("name") == desktop).fetchOne(db) { return existing.id! }
+                    return try DeployRecords.insert(db, name: desktop, settings: live.settings, actor: context.inventory.actor)
+                }
+                try context.updateParameters(["createdRow": "\(live.desktopID!)"])
+            }, undo: { context in
+                guard let id = try context.parameters()["createdRow"].flatMap(Int64.init) else { return }
+                try context.inventory.write { db in try DeployRecords.delete(db, desktopID: id, actor: context.inventory.actor) }
+            }),
+            OperationStep("golden", run: { context in
+                let live = try needLive()
+                let pool = try DeviceStoragePool.ensure(on: try Connection(uri: live.settings.uri)).pool
+                let golden = try HostImages.ensure(live.settings, pool: pool, inventory: context.inventory)
+                live.golden = (golden.volume, golden.path)
+            }),
+            OperationStep("key", run: { context in
+                let live = try needLive()
+                guard live.settings.encrypted, let id = live.desktopID else { return }
+                let existing = try context.inventory.read { db in
+                    try String.fetchOne(db, sql: "SELECT keyID FROM desktop WHERE id = ?", arguments: [id])
+                }
+                guard existing == nil else { return }
+                let key = try DesktopKey.create(ownerKind: "desktop", ownerID: desktop, inventory: context.inventory)
+                try context.updateParameters(["createdKey": key.id])
+                try context.inventory.write { db in
+                    try db.execute(sql: "UPDATE desktop SET keyID = ? WHERE id = ?", arguments: [key.id, id])
+                }
+            }, undo: { context in
+                guard let keyID = context.parametersOrEmpty["createdKey"] else { return }
+                _ = try DesktopKey.destroyAll(keyID: keyID, inventory: context.inventory)
+                try context.inventory.write { db in
+                    try db.execute(sql: "UPDATE desktop SET keyID = NULL WHERE keyID = ?", arguments: [keyID])
+                }
+            }),
+            OperationStep("volumes", run: { context in
+                let live = try needLive()
+                guard let id = live.desktopID, let golden = live.golden else { throw LCMError(.failure, "deploy-prepare ran out of order") }
+                let keyID = try context.inventory.read { db in
+                    try String.fetchOne(db, sql: "SELECT keyID FROM desktop WHERE id = ?", arguments: [id])
+                }
+                let pool = try DeviceStoragePool.ensure(on: try Connection(uri: live.settings.uri)).pool
+                try context.updateParameters(["uri": live.settings.uri, "volumesOf": "\(id)"])
+                live.volumes = try DesktopVolumes.create(desktopID: id, name: desktop, settings: live.settings, golden: golden,
+                                                         keyID: keyID, pool: pool, inventory: context.inventory)
+                try context.inventory.write { db in
+                    try DeployRecords.setStage(db, desktopID: id, .prepared)
+                }
+            }, undo: { context in
+                let parameters = context.parametersOrEmpty
+                guard let uri = parameters["uri"], let id = parameters["volumesOf"].flatMap(Int64.init) else { return }
+                guard let pool = try Connection(uri: uri).lookupStoragePool(name: DeviceStoragePool.name) else { return }
+                try DesktopVolumes.remove(desktopID: id, name: desktop, pool: pool, inventory: context.inventory)
+            }),
+        ]
+    }
+}
+
+extension OperationContext {
+    /// The stored parameters, or none when they cannot be read (undo must still run).
+    var parametersOrEmpty: [String: String] { (try? parameters()) ?? [:] }
+}
+
+/// The desktop's rows: desktop, license seat, user assignment, and its deployment stage.
+enum DeployRecords {
+    static func insert(_ db: Database, name: String, settings: DesktopSettings, actor: AuditActor) throws -> Int64 {
+        let device = try DeviceLifecycle.find(db, settings.deviceTag)
+        var desktop = Desktop(name: name, deviceID: device.id, imageVersionID: settings.imageVersionID)
+        try desktop.insert(db)
+        let id = desktop.id!
+        let json = String(decoding: try JSONEncoder.sorted.encode(settings), as: UTF8.self)
+        try db.execute(sql: "UPDATE desktop SET stage = ?, settings = ? WHERE id = ?",
+                       arguments: [DeployStage.recorded.rawValue, json, id])
+        if let pool = settings.licensePool {
+            _ = try Licenses.takeSeat(db, pool: pool, desktopID: id, actor: actor)
+        }
+        if let username = settings.user {
+            let user = try Assignments.user(db, username: username, create: true, actor: actor)
+            _ = try Assignments.checkOut(db, kind: .desktop, objectID: id, userID: user.id!, actor: actor)
+        }
+        var details = ["device": settings.deviceTag, "image": settings.imageReference, "encrypted": "\(settings.encrypted)"]
+        if settings.allowUngeneralized { details["allow_ungeneralized"] = "true" }
+        try AuditLog.record(db, actor: actor, objectKind: "desktop", objectID: name, action: "deploy recorded", details: details)
+        return id
+    }
+
+    /// Removes the desktop's rows (not the audit log, not its key's records: they prove what happened).
+    static func delete(_ db: Database, desktopID: Int64, actor: AuditActor) throws {
+        guard let name = try String.fetchOne(db, sql: "SELECT name FROM desktop WHERE id = ?", arguments: [desktopID]) else { return }
+        try db.execute(sql: "DELETE FROM licenseSeat WHERE desktopID = ?", arguments: [desktopID])
+        try db.execute(sql: "DELETE FROM assignment WHERE objectKind = 'desktop' AND objectID = ?", arguments: [desktopID])
+        try db.execute(sql: "DELETE FROM volume WHERE desktopID = ?", arguments: [desktopID])
+        try db.execute(sql: "DELETE FROM desktop WHERE id = ?", arguments: [desktopID])
+        try AuditLog.record(db, actor: actor, objectKind: "desktop", objectID: name, action: "records removed")
+    }
+
+    static func setStage(_ db: Database, desktopID: Int64, _ stage: DeployStage) throws {
+        try db.execute(sql: "UPDATE desktop SET stage = ?, failure = NULL, updatedAt = ? WHERE id = ?",
+                       arguments: [stage.rawValue, Date(), desktopID])
+    }
+}

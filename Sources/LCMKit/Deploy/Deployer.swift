@@ -1,0 +1,237 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// One desktop's result in a deploy run.
+public struct DeployOutcome: Codable, Sendable {
+    public enum State: String, Codable, Sendable { case deployed, skipped, failed }
+    public var desktop: String
+    public var device: String?
+    public var image: String?
+    public var state: State
+    /// How far the desktop got (nil when it was refused before anything was made).
+    public var stage: DeployStage?
+    public var storageBus: String?
+    public var encrypted: Bool?
+    public var computerName: String?
+    public var domainUUID: String?
+    public var running: Bool = false
+    /// Things the admin should know (SATA fallback, ungeneralized image allowed, golden uploaded).
+    public var notes: [String] = []
+    public var error: String?
+    /// The documented exit code of the failure.
+    public var exitCode: Int32?
+}
+
+public struct DeployReport: Codable, Sendable {
+    public var outcomes: [DeployOutcome]
+    /// Appliance launches for the whole run's personalization.
+    public var launches: Int
+    public var seconds: Double
+    public var failed: Int { outcomes.filter { $0.state == .failed }.count }
+}
+
+/// Deploys desktops in three phases, so a batch shares its expensive parts: each desktop's records,
+/// golden upload (once per host), key and volumes (journaled per desktop); the offline
+/// personalization of all of them in one disk-engine batch; then each domain defined and started.
+/// One desktop's failure does not stop the others. A desktop this run created and could not finish
+/// is removed again; one an earlier run left unfinished is continued from its stage.
+public struct Deployer {
+    public let inventory: Inventory
+    public let options: DeployOptions
+
+    public init(inventory: Inventory, options: DeployOptions) {
+        self.inventory = inventory; self.options = options
+    }
+
+    /// A desktop of this run on its way through the phases.
+    final class Item {
+        var outcome: DeployOutcome
+        var settings: DesktopSettings
+        var desktopID: Int64?
+        var createdByThisRun = false
+        var volumes: DesktopVolumeSet?
+        init(outcome: DeployOutcome, settings: DesktopSettings) { self.outcome = outcome; self.settings = settings }
+        var isFailed: Bool { outcome.state == .failed }
+    }
+
+    public func run(_ requests: [DeployRequest]) throws -> DeployReport {
+        try run(rows: requests.map { .success($0) })
+    }
+
+    /// Rows of a deployment file: a row that could not be read is reported failed, the others go on.
+    public func run(rows: [Result<DeployRequest, LCMError>]) throws -> DeployReport {
+        let clock = ContinuousClock(), start = clock.now
+        // A killed earlier run may have left a personalization batch (appliance, qemu-nbd) or a
+        // half-prepared desktop: clean those up first (operations still held by a live run are skipped).
+        _ = try OperationJournal(inventory: inventory, registry: .standard).recoverAll()
+        var outcomes: [DeployOutcome] = []
+        var items: [Item] = []
+        var names = Set<String>()
+        var requests: [DeployRequest] = []
+        for row in rows {
+            let request: DeployRequest
+            switch row {
+            case .success(let value): request = value
+            case .failure(let error):
+                outcomes.append(DeployOutcome(desktop: "-", state: .failed, error: error.description, exitCode: error.code.rawValue))
+                continue
+            }
+            requests.append(request)
+            do {
+                let planned = try inventory.read { db in try DeployPlanner.plan(request, options: options, db: db) }
+                guard names.insert(planned.name).inserted else {
+                    throw LCMError(.usage, "desktop \(planned.name) appears twice in this run", hint: "give each row its own desktop name")
+                }
+                guard let item = try resume(planned.name, planned.settings) else {
+                    outcomes.append(DeployOutcome(desktop: planned.name, device: planned.settings.deviceTag, image: planned.settings.imageReference,
+                                                  state: .skipped, stage: .complete, notes: ["already deployed"]))
+                    continue
+                }
+                items.append(item)
+            } catch {
+                let name = request.desktop ?? DeployPlanner.defaultDesktopName(device: request.device, user: request.user)
+                outcomes.append(Self.failure(desktop: name, request: request, error))
+            }
+        }
+
+        for item in items where !item.isFailed && (item.outcome.stage ?? .recorded) < .personalized {
+            prepare(item)
+        }
+        let launches = personalize(items.filter { !$0.isFailed && $0.outcome.stage == .prepared })
+        for item in items where !item.isFailed && item.outcome.stage == .personalized {
+            finish(item)
+        }
+        for item in items where item.isFailed && item.createdByThisRun {
+            // Remove what this run made; the failure stays in the audit log and the report.
+            _ = try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed")
+            item.outcome.stage = nil
+            item.outcome.notes.append("removed again: nothing of this desktop was left behind")
+        }
+        outcomes += items.map(\.outcome)
+        let order = Dictionary(requests.enumerated().map { ($0.element.desktop ?? "", $0.offset) }, uniquingKeysWith: { a, _ in a })
+        outcomes.sort { (order[$0.desktop] ?? Int.max) < (order[$1.desktop] ?? Int.max) }
+        return DeployReport(outcomes: outcomes, launches: launches, seconds: (clock.now - start).seconds)
+    }
+
+    /// The item for a planned desktop: new, continued from an earlier run's stage, or nil when it
+    /// is already complete (a rerun of the same batch skips it).
+    func resume(_ name: String, _ planned: DesktopSettings) throws -> Item? {
+        let existing = try inventory.read { db in try Desktop.filter(Column("name") == name).fetchOne(db) }
+        let row = try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT stage, settings FROM desktop WHERE name = ?", arguments: [name])
+        }
+        var outcome = DeployOutcome(desktop: name, device: planned.deviceTag, image: planned.imageReference, state: .deployed,
+                                    storageBus: planned.storageBus, encrypted: planned.encrypted, computerName: planned.computerName)
+        guard let existing else {
+            let item = Item(outcome: outcome, settings: planned)
+            item.createdByThisRun = true
+            return item
+        }
+        let stage = (row?["stage"] as String?).flatMap(DeployStage.init(rawValue:))
+        let stored = (row?["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
+        guard let stage, let stored else {
+            throw LCMError(.conflict, "desktop \(name) exists and was not made by lcm deploy", hint: "choose another --name")
+        }
+        if stored.deviceTag != planned.deviceTag || stored.imageVersionID != planned.imageVersionID {
+            throw LCMError(.conflict, "desktop \(name) exists on \(stored.deviceTag) with \(stored.imageReference)",
+                           hint: "choose another --name, or remove it first: lcm deploy --undo \(name)")
+        }
+        if stage == .complete { return nil }
+        outcome.stage = stage
+        outcome.notes.append("continuing an earlier run from stage '\(stage.rawValue)'")
+        let item = Item(outcome: outcome, settings: stored)
+        item.desktopID = existing.id
+        return item
+    }
+
+    func prepare(_ item: Item) {
+        var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings)
+        do {
+            try OperationJournal(inventory: inventory, registry: .standard).run(operation)
+            item.desktopID = operation.live?.desktopID
+            item.volumes = operation.live?.volumes
+            item.outcome.stage = .prepared
+            if item.settings.storageBus == "sata" {
+                item.outcome.notes.append("the image has no virtio storage driver: the OS layer is attached over SATA (slower); add drivers with `lcm image drivers add`")
+            }
+            if item.settings.allowUngeneralized { item.outcome.notes.append("image not generalized: deployed anyway (--allow-ungeneralized, recorded)") }
+        } catch {
+            fail(item, error)
+        }
+        operation.live = nil
+    }
+
+    /// Personalizes every prepared desktop's two disks in one engine batch; returns the launches.
+    func personalize(_ items: [Item]) -> Int {
+        guard !items.isEmpty else { return 0 }
+        var volumes: [DiskVolume] = []
+        var owners: [(item: Item, role: String)] = []
+        for item in items {
+            guard let set = item.volumes else { fail(item, LCMError(.failure, "volumes of \(item.outcome.desktop) unknown")); continue }
+            volumes += [set.os, set.data]
+            owners += [(item, "os"), (item, "data")]
+        }
+        var engine = options.engine
+        engine.readOnly = false
+        let joinBlob = options.joinBlob
+        let report: DiskBatchReport<String>
+        do {
+            report = try DiskBatch.run(inventory: inventory, objectID: "deploy-\(UUID().uuidString.lowercased().prefix(8))",
+                                       volumes: volumes, options: engine) { access in
+                let owner = owners[access.index]
+                return try DeployPersonalization.apply(role: owner.role, settings: owner.item.settings, joinBlob: joinBlob, to: access)
+            }
+        } catch {
+            for item in items where !item.isFailed { fail(item, error) }
+            return 0
+        }
+        for (index, result) in report.results.enumerated() {
+            let item = owners[index].item
+            switch result.outcome {
+            case .success(let note): if !note.isEmpty { item.outcome.notes.append(note) }
+            case .failure(let failure):
+                fail(item, LCMError(.dataError, "personalizing the \(owners[index].role) disk of \(item.outcome.desktop) failed: \(failure.message)"))
+            }
+        }
+        for item in items where !item.isFailed {
+            do {
+                try inventory.write { db in try DeployRecords.setStage(db, desktopID: item.desktopID!, .personalized) }
+                item.outcome.stage = .personalized
+            } catch { fail(item, error) }
+        }
+        return report.launches
+    }
+
+    func finish(_ item: Item) {
+        guard let id = item.desktopID else { return fail(item, LCMError(.failure, "desktop \(item.outcome.desktop) has no row")) }
+        do {
+            let result = try DeployFinish.run(desktopID: id, name: item.outcome.desktop, settings: item.settings, inventory: inventory)
+            item.outcome.domainUUID = result.uuid
+            item.outcome.running = result.running
+            item.outcome.stage = .complete
+        } catch {
+            fail(item, error)
+        }
+    }
+
+    func fail(_ item: Item, _ error: any Error) {
+        let failed = Self.failure(desktop: item.outcome.desktop, request: nil, error)
+        item.outcome.state = .failed
+        item.outcome.error = failed.error
+        item.outcome.exitCode = failed.exitCode
+        if let id = item.desktopID {
+            try? inventory.write { db in
+                try db.execute(sql: "UPDATE desktop SET failure = ?, updatedAt = ? WHERE id = ?", arguments: [failed.error, Date(), id])
+            }
+        }
+    }
+
+    static func failure(desktop: String, request: DeployRequest?, _ error: any Error) -> DeployOutcome {
+        let lcmError = error as? LCMError
+        var message = lcmError.map { $0.message + ($0.hint.map { " (\($0))" } ?? "") } ?? "\(error)"
+        if let origin = request?.origin { message = "\(origin): \(message)" }
+        return DeployOutcome(desktop: desktop, device: request?.device, image: request?.image, state: .failed,
+                             error: message, exitCode: (lcmError?.code ?? .failure).rawValue)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// What `lcm manage status` shows for one desktop: the inventory's view next to libvirt's.
+public struct DesktopStatusReport: Codable, Sendable {
+    public struct Disk: Codable, Sendable {
+        public var role: String
+        public var volume: String
+        public var path: String?
+        public var format: String?
+        public var encryption: String?
+        /// The backing chain below the volume, nearest first (the golden version for the OS layer).
+        public var backingChain: [String]
+        public var virtualSize: UInt64?
+        public var allocation: UInt64?
+        public var present: Bool
+    }
+
+    public var desktop: String
+    public var device: String?
+    public var uri: String?
+    public var user: String?
+    public var status: String
+    public var stage: String?
+    public var image: String?
+    /// libvirt's domain state ("running", "shut off", ...) or "undefined" / "unreachable: ...".
+    public var domainState: String
+    public var domainUUID: String?
+    public var disks: [Disk] = []
+    public var computerName: String?
+    public var owner: String?
+    public var timeZone: String?
+    public var storageBus: String?
+    public var encrypted: Bool?
+    public var lastPatch: String?
+    public var failure: String?
+}
+
+public enum DesktopStatusReader {
+    /// virsh's words for a domain state.
+    static func name(_ state: DomainState) -> String {
+        switch state {
+        case .noState: "no state"
+        case .running: "running"
+        case .blocked: "blocked"
+        case .paused: "paused"
+        case .shuttingDown: "shutting down"
+        case .shutOff: "shut off"
+        case .crashed: "crashed"
+        case .pmSuspended: "pmsuspended"
+        case .unknown(let state, _): "unknown (\(state))"
+        }
+    }
+
+    /// Desktops by name, or all on a device, or all.
+    public static func read(names: [String], device: String?, inventory: Inventory) throws -> [DesktopStatusReport] {
+        let rows = try inventory.read { db -> [Row] in
+            var sql = """
+                SELECT d.id, d.name, d.status, d.stage, d.settings, d.domainUUID, d.failure, v.assetTag, v.libvirtURI,
+                       u.username, i.name AS imageName, iv.version AS imageVersion
+                FROM desktop d LEFT JOIN device v ON v.id = d.deviceID LEFT JOIN user u ON u.id = d.userID
+                LEFT JOIN imageVersion iv ON iv.id = d.imageVersionID LEFT JOIN image i ON i.id = iv.imageID
+                """
+            var arguments: [DatabaseValueConvertible] = []
+            if !names.isEmpty {
+                sql += " WHERE d.name IN (\(names.map { _ in "?" }.joined(separator: ",")))"
+                arguments = names
+            } else if let device {
+                sql += " WHERE v.assetTag = ? OR v.serial = ?"
+                arguments = [device, device]
+            }
+            sql += " ORDER BY d.name"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
+        }
+        let found = Set(rows.map { $0["name"] as String })
+        if let missing = names.first(where: { !found.contains($0) }) {
+            throw LCMError.notFound("desktop \(missing)", hint: "`lcm manage status` lists every desktop")
+        }
+        if let device, rows.isEmpty { _ = try inventory.read { db in try DeviceLifecycle.find(db, device) } }
+        var connections: [String: Result<Connection, any Error>] = [:]
+        return try rows.map { row in
+            let settings = (row["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
+            var report = DesktopStatusReport(
+                desktop: row["name"], device: row["assetTag"], uri: row["libvirtURI"], user: row["username"], status: row["status"],
+                stage: row["stage"], image: (row["imageName"] as String?).map { "\($0):\(row["imageVersion"] as String? ?? "?")" },
+                domainState: "undefined", domainUUID: row["domainUUID"], computerName: settings?.computerName, owner: settings?.owner,
+                timeZone: settings?.timeZone, storageBus: settings?.storageBus, encrypted: settings?.encrypted,
+                lastPatch: nil, failure: row["failure"])
+            let volumes = try inventory.read { db in
+                try Row.fetchAll(db, sql: "SELECT role, name, path FROM volume WHERE desktopID = ? ORDER BY role DESC", arguments: [row["id"] as Int64])
+            }
+            guard let uri = report.uri else { return report }
+            if connections[uri] == nil { connections[uri] = Result { try Connection(uri: uri) } }
+            let connection: Connection
+            switch connections[uri]! {
+            case .success(let open): connection = open
+            case .failure(let error):
+                report.domainState = "unreachable: \(error)"
+                report.disks = volumes.map { DesktopStatusReport.Disk(role: $0["role"], volume: $0["name"], path: $0["path"], backingChain: [], present: false) }
+                return report
+            }
+            if let domain = try connection.lookupDomain(name: report.desktop) {
+                report.domainState = Self.name(try domain.state())
+            }
+            let pool = try connection.lookupStoragePool(name: DeviceStoragePool.name)
+            for volume in volumes {
+                var disk = DesktopStatusReport.Disk(role: volume["role"], volume: volume["name"], path: volume["path"], backingChain: [], present: false)
+                if let found = try pool?.lookupVolume(name: volume["name"]) {
+                    let description = VolumeDescription.parse(try found.xmlDescription())
+                    let info = try found.info()
+                    disk.present = true
+                    disk.format = description.format
+                    disk.encryption = description.encryptionFormat
+                    disk.backingChain = description.backingPath.map { [$0] } ?? []
+                    disk.virtualSize = info.capacity
+                    disk.allocation = info.allocation
+                }
+                report.disks.append(disk)
+            }
+            return report
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// Golden versions on devices' hosts: uploaded once per host through a libvirt stream, checked by
+/// SHA-256 on the device's side, then only ever read (desktops' OS layers are overlays on them).
+public enum HostImages {
+    /// The pool volume name of a golden version: content-addressed (two versions with the same
+    /// bytes share one upload), with the reference for the admin reading `virsh vol-list`.
+    public static func volumeName(reference: String, sha256: String) -> String {
+        "golden-\(sha256.prefix(16))-\(reference.replacingOccurrences(of: ":", with: "@")).qcow2"
+    }
+
+    /// Makes sure `settings`' golden version is in the host's pool; returns its volume name and
+    /// path on the device. Concurrent deploys to one host upload it once (a lock per volume).
+    public static func ensure(_ settings: DesktopSettings, pool: StoragePool, inventory: Inventory) throws -> (volume: String, path: String, uploaded: Bool) {
+        let name = volumeName(reference: settings.imageReference, sha256: settings.imageSHA256)
+        let poolName = try pool.name
+        let lock = try ObjectLock.acquire(home: inventory.home, kind: "host-image", id: "\(settings.uri)#\(poolName)/\(name)", timeout: 3600)
+        defer { lock.unlock() }
+        let recorded = try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT bytes, path FROM hostImage WHERE uri = ? AND pool = ? AND volume = ?",
+                             arguments: [settings.uri, poolName, name])
+        }
+        if let existing = try pool.lookupVolume(name: name) {
+            if let recorded, try existing.info().capacity == UInt64(recorded["bytes"] as Int64) {
+                return (name, recorded["path"], false)
+            }
+            // In the pool but not (or differently) recorded: a killed upload. Start over.
+            try existing.delete()
+        }
+        let volume = try DeviceVolumes.importFile(settings.imagePath, as: name, into: pool)
+        let path = try volume.path
+        let bytes = try volume.info().capacity
+        try inventory.write { db in
+            try db.execute(sql: "DELETE FROM hostImage WHERE uri = ? AND pool = ? AND volume = ?", arguments: [settings.uri, poolName, name])
+            try db.execute(sql: """
+                INSERT INTO hostImage (uri, pool, volume, path, imageVersionID, sha256, bytes, uploadedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [settings.uri, poolName, name, path, settings.imageVersionID, settings.imageSHA256, Int64(bytes), Date()])
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "image", objectID: settings.imageReference,
+                                action: "uploaded to host", details: ["host": settings.uri, "volume": "\(poolName)/\(name)",
+                                                                      "sha256": settings.imageSHA256])
+        }
+        return (name, path, true)
+    }
+}
+
+/// A desktop's two volumes in the device's pool.
+public struct DesktopVolumeSet: Sendable {
+    public var os: DiskVolume
+    public var data: DiskVolume
+    public var osPath: String
+    public var dataPath: String
+    /// LUKS secret UUID on the device (nil with --no-encrypt).
+    public var secretUUID: String?
+}
+
+public enum DesktopVolumes {
+    /// Creates the OS layer (an overlay on the golden volume) and an empty user-data disk, both
+    /// encrypted with the desktop's key unless the settings say otherwise, and records them.
+    /// Existing volumes of the desktop are removed first: a rerun starts the layers over.
+    public static func create(desktopID: Int64, name: String, settings: DesktopSettings, golden: (volume: String, path: String),
+                              keyID: String?, pool: StoragePool, inventory: Inventory) throws -> DesktopVolumeSet {
+        try remove(desktopID: desktopID, name: name, pool: pool, inventory: inventory)
+        let connection = pool.connection
+        let poolName = try pool.name
+        let osName = DesktopSettings.osVolume(name), dataName = DesktopSettings.dataVolume(name)
+        var set: DesktopVolumeSet
+        if let keyID {
+            guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
+            let os = try DeviceVolumes.createEncrypted(name: osName, on: connection, pool: poolName, virtualSize: settings.osDiskBytes,
+                                                       backing: golden.volume, key: key, inventory: inventory)
+            let data = try DeviceVolumes.createEncrypted(name: dataName, on: connection, pool: poolName,
+                                                         virtualSize: settings.dataDiskBytes, key: key, inventory: inventory)
+            set = DesktopVolumeSet(os: os.diskVolume, data: data.diskVolume, osPath: os.path, dataPath: data.path, secretUUID: os.secretUUID)
+        } else {
+            let os = try createPlain(osName, in: pool, virtualSize: settings.osDiskBytes, backing: golden.path)
+            let data = try createPlain(dataName, in: pool, virtualSize: settings.dataDiskBytes, backing: nil)
+            set = DesktopVolumeSet(os: .libvirt(uri: settings.uri, pool: poolName, volume: osName),
+                                   data: .libvirt(uri: settings.uri, pool: poolName, volume: dataName),
+                                   osPath: try os.path, dataPath: try data.path, secretUUID: nil)
+        }
+        // A remote OS layer is worked on through a download; the golden copy in the image store
+        // stands in for its backing file so only the overlay travels.
+        set.os.backingCopies = [golden.path: settings.imagePath]
+        try inventory.write { db in
+            for (role, volume, path, backing, size) in [("os", osName, set.osPath, Optional(golden.path), settings.osDiskBytes),
+                                                        ("data", dataName, set.dataPath, nil, settings.dataDiskBytes)] {
+                try db.execute(sql: """
+                    INSERT INTO volume (desktopID, role, pool, name, path, format, encrypted, discard, createdAt, backing, virtualSize)
+                    VALUES (?, ?, ?, ?, ?, 'qcow2', ?, ?, ?, ?, ?)
+                    """, arguments: [desktopID, role, poolName, volume, path, keyID != nil, settings.discard, Date(), backing, Int64(size)])
+            }
+        }
+        return set
+    }
+
+    static func createPlain(_ name: String, in pool: StoragePool, virtualSize: UInt64, backing: String?) throws -> StorageVolume {
+        let backingXML = backing.map { "<backingStore><path>\(XMLText.escape($0))</path><format type='qcow2'/></backingStore>" } ?? ""
+        return try pool.createVolume(xml: """
+            <volume>
+              <name>\(XMLText.escape(name))</name>
+              <capacity unit='bytes'>\(virtualSize)</capacity>
+              <allocation unit='bytes'>0</allocation>
+              <target><format type='qcow2'/><permissions><mode>0600</mode></permissions></target>
+              \(backingXML)
+            </volume>
+            """)
+    }
+
+    /// Deletes the desktop's volumes from the pool and their rows (missing ones are fine).
+    public static func remove(desktopID: Int64, name: String, pool: StoragePool, inventory: Inventory) throws {
+        for volume in [DesktopSettings.osVolume(name), DesktopSettings.dataVolume(name)] {
+            try pool.lookupVolume(name: volume)?.delete()
+        }
+        try inventory.write { db in
+            try db.execute(sql: "DELETE FROM volume WHERE desktopID = ?", arguments: [desktopID])
+        }
+    }
+}

@@ -1,0 +1,392 @@
+import Foundation
+import GRDB
+import Libvirt
+import LCMKit
+import LCMTestSupport
+import Testing
+
+/// The golden images the deploy tests use, built once (one appliance launch, none when cached).
+enum DeployFixture {
+    enum Disk: String, CaseIterable, Sendable {
+        case golden, ungeneralized, bootable
+
+        var spec: WindowsDiskSpec {
+            switch self {
+            case .golden:
+                return WindowsDiskSpec { $0.computerName = "LCM-GOLDEN"; $0.generalized = true; $0.virtioDrivers = true; $0.controlSet = 2 }
+            case .ungeneralized:
+                return WindowsDiskSpec { $0.computerName = "LCM-UNGEN"; $0.generalized = false; $0.virtioDrivers = true }
+            case .bootable:
+                // No virtio drivers: the desktop falls back to SATA, which the stand-in's kernel reads.
+                return WindowsDiskSpec { $0.computerName = "LCM-BOOTGOLD"; $0.generalized = true; $0.bootable = true }
+            }
+        }
+    }
+
+    static let disks: Result<[Disk: URL], any Error> = Result {
+        let builder = WindowsDiskBuilder(log: { print("deploy-tests: \($0)") })
+        let images = try builder.images(for: Disk.allCases.map(\.spec))
+        return Dictionary(uniqueKeysWithValues: zip(Disk.allCases, images.map(\.url)))
+    }
+
+    static func url(_ disk: Disk) throws -> URL { try disks.get()[disk]! }
+
+    static let localURI = "qemu:///system"
+    static let remoteURI = "qemu+tcp://127.0.0.1/system"
+    static let poolDirectory = "/var/lib/libvirt/images/lcm"
+}
+
+/// One test's lcm home with a small profile, devices and imported images.
+struct DeployWorld {
+    let scratch = ScratchDirectory(prefix: "lcm-deploy")
+    let home: String
+    var lcm: LCMRunner
+    let tag = String(UUID().uuidString.lowercased().prefix(6))
+
+    init() throws {
+        home = scratch.file("home").path
+        lcm = ImageFixture.runner(home)
+        try expectOK(["procure", "profile", "add", "tiny", "--vcpus", "1", "--vm-memory", "512MiB", "--os-disk", "8GiB", "--data-disk", "1GiB"])
+    }
+
+    func expectOK(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let run = try lcm.run(arguments)
+        try #require(run.status == 0, "lcm \(arguments.joined(separator: " ")): \(run.stderr)", sourceLocation: sourceLocation)
+    }
+
+    func addDevice(_ name: String, uri: String) throws {
+        try expectOK(["procure", "add", "--asset-tag", name, "--serial", "SN-\(name)", "--uri", uri, "--profile", "tiny"])
+    }
+
+    func importImage(_ disk: DeployFixture.Disk, as name: String) throws {
+        try expectOK(["image", "import", try DeployFixture.url(disk).path, "--name", name])
+    }
+
+    func inventory() throws -> Inventory { try Inventory.open(home: LCMHome(url: URL(fileURLWithPath: home))) }
+
+    /// Desktop name for this test run (names are global on the host's libvirtd).
+    func name(_ base: String) -> String { "t\(tag)-\(base)" }
+
+    /// Everything this test left on the host: domains, pool volumes and secrets whose names carry the tag.
+    func hostLeftovers() throws -> [String] {
+        let connection = try Connection(uri: DeployFixture.localURI)
+        var found = try connection.listAllDomains().map { try $0.name }.filter { $0.contains(tag) }.map { "domain \($0)" }
+        if let pool = try connection.lookupStoragePool(name: DeviceStoragePool.name) {
+            try pool.refresh()
+            found += try pool.listAllVolumes().map { try $0.name }.filter { $0.contains(tag) }.map { "volume \($0)" }
+        }
+        return found
+    }
+
+    /// Removes whatever a failed test left on the host.
+    func cleanUpHost() {
+        guard let connection = try? Connection(uri: DeployFixture.localURI) else { return }
+        for domain in (try? connection.listAllDomains()) ?? [] where ((try? domain.name) ?? "").contains(tag) {
+            if (try? domain.isActive) == true { try? domain.destroy() }
+            try? domain.undefine(removeNVRAM: true, removeTPMState: true)
+        }
+        if let pool = try? connection.lookupStoragePool(name: DeviceStoragePool.name) {
+            for volume in (try? pool.listAllVolumes()) ?? [] where ((try? volume.name) ?? "").contains(tag) { try? volume.delete() }
+        }
+    }
+
+    /// Plain (decrypted) copies of desktops' volumes, made by qemu-img with the escrowed key: a
+    /// reader independent of lcm's disk engine. Returns the copies in the order asked.
+    func plainCopies(_ desktops: [(name: String, role: String)]) throws -> [String] {
+        let inventory = try inventory()
+        var copies: [String] = []
+        for (index, item) in desktops.enumerated() {
+            let row = try #require(try inventory.read { db in
+                try Row.fetchOne(db, sql: """
+                    SELECT d.keyID, v.path FROM desktop d JOIN volume v ON v.desktopID = d.id WHERE d.name = ? AND v.role = ?
+                    """, arguments: [item.name, item.role])
+            }, "no \(item.role) volume recorded for \(item.name)")
+            let path: String = row["path"]
+            let copy = scratch.file("plain-\(index).qcow2").path
+            var arguments = ["convert", "-O", "qcow2"]
+            if let keyID = row["keyID"] as String? {
+                let keyFile = scratch.file("key-\(index)")
+                let passphrase = try DesktopKey.passphrase(keyID: keyID, inventory: inventory)
+                FileManager.default.createFile(atPath: keyFile.path, contents: Data(passphrase.bytes()), attributes: [.posixPermissions: 0o600])
+                defer { unlink(keyFile.path) }
+                arguments += ["--object", "secret,id=sec0,file=\(keyFile.path)", "--image-opts",
+                              "driver=qcow2,file.filename=\(path),encrypt.key-secret=sec0", copy]
+                let run = try ProgramRun.run("/usr/bin/qemu-img", arguments)
+                try #require(run.status == 0, "qemu-img convert \(item.name) \(item.role): \(run.stderr)")
+            } else {
+                let run = try ProgramRun.run("/usr/bin/qemu-img", arguments + ["-f", "qcow2", path, copy])
+                try #require(run.status == 0, "qemu-img convert: \(run.stderr)")
+            }
+            copies.append(copy)
+        }
+        return copies
+    }
+
+    /// `guestfish` over several disks in one launch: mounts `partition` of each (read-only) and
+    /// runs `commands` (with `%d` replaced by the disk's letter index), returning stdout.
+    func guestfish(_ disks: [String], partition: Int, perDisk commands: (Int) -> [String]) throws -> String {
+        var arguments = ["--ro"]
+        for disk in disks { arguments += ["--format=qcow2", "-a", disk] }
+        arguments += ["run"]
+        for index in disks.indices {
+            let device = "/dev/sd\(String(UnicodeScalar(UInt8(97 + index))))\(partition)"
+            arguments += [":", "mount-ro", device, "/"]
+            for command in commands(index) { arguments += [":"] + command.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            arguments += [":", "umount-all"]
+        }
+        let run = try ProgramRun.run("/usr/bin/guestfish", arguments, environment: ["LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"])
+        try #require(run.status == 0, "guestfish: \(run.stderr)")
+        return run.stdout
+    }
+}
+
+/// `lcm deploy` and `lcm manage status` against the real libvirtd (qemu:///system and over TCP),
+/// real libguestfs and real qcow2 files, with the project's Windows-shaped and bootable disks.
+@Suite("lcm deploy (real libvirtd and libguestfs)", .serialized)
+struct DeployCommandTests {
+    @Test func deploysABatchLocallyAndOneRemotelyEncryptedAndPersonalized() throws {
+        var world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        try world.addDevice("DEV-A-\(world.tag)", uri: DeployFixture.localURI)
+        try world.addDevice("DEV-B-\(world.tag)", uri: DeployFixture.remoteURI)
+        try world.importImage(.golden, as: "gold")
+        let golden = try DeployFixture.url(.golden)
+        let windows = DeployFixture.Disk.golden.spec.layout.windowsPartition.number
+
+        // The user's old data, as a tar.gz with a nested directory and a non-ASCII name.
+        let old = world.scratch.file("old-profile")
+        try FileManager.default.createDirectory(at: old.appendingPathComponent("Documents/Rapports"), withIntermediateDirectories: true)
+        try "bonjour\n".write(to: old.appendingPathComponent("Documents/Rapports/été.txt"), atomically: true, encoding: .utf8)
+        let archive = world.scratch.file("alice.tar.gz").path
+        let tar = try ProgramRun.run("/bin/tar", ["-czf", archive, "-C", old.path, "Documents"])
+        try #require(tar.status == 0, "\(tar.stderr)")
+
+        let names = ["alice", "bob", "carol"].map { world.name($0) }
+        let csv = world.scratch.file("fleet.csv")
+        try """
+            device,user,desktop,computer_name,migrate_archive,time_zone
+            DEV-A-\(world.tag),alice,\(names[0]),PC-ALICE,\(archive),W. Europe Standard Time
+            DEV-A-\(world.tag),bob,\(names[1]),PC-BOB,,
+            DEV-A-\(world.tag),carol,\(names[2]),PC-CAROL,,
+
+            """.write(to: csv, atomically: true, encoding: .utf8)
+        let deployed = try world.lcm.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start", "--format", "json"])
+        #expect(deployed.status == 0, "\(deployed.stderr)\n\(deployed.stdout)")
+        let report = try JSONDecoder().decode(DeployReport.self, from: Data(deployed.stdout.utf8))
+        #expect(report.outcomes.map(\.state) == [.deployed, .deployed, .deployed], "\(report.outcomes.map { $0.error ?? "" })")
+        #expect(report.launches == 1, "three desktops' six disks in one appliance launch")
+        print(String(format: "deploy-tests: 3 desktops in %.1f s, %d launch(es)", report.seconds, report.launches))
+
+        // Remote: lcm in a mount namespace where the pool directory is hidden; streams only.
+        let remoteName = world.name("dave")
+        var hidden = world.lcm
+        hidden.environment["LCM_HOME"] = world.home
+        let remote = try ProgramRun.run("/usr/bin/unshare", [
+            "-m", "sh", "-c", "mount -t tmpfs lcm-hidden '\(DeployFixture.poolDirectory)' && exec \"$0\" \"$@\"",
+            BuiltProducts.executable("lcm").path, "deploy", "--image", "gold:1", "--device", "DEV-B-\(world.tag)", "--user", "dave",
+            "--name", remoteName, "--computer-name", "PC-DAVE", "--no-start", "--format", "json",
+        ], environment: world.lcm.environment.merging(["LCM_HOME": world.home]) { $1 })
+        #expect(remote.status == 0, "\(remote.stderr)\n\(remote.stdout)")
+
+        // Backing chains and encryption, read by qemu-img.
+        let inventory = try world.inventory()
+        let goldenPath = try #require(try inventory.read { db in
+            try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.localURI]) })
+        let remoteGoldenPath = try #require(try inventory.read { db in
+            try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.remoteURI]) })
+        for name in names + [remoteName] {
+            let volumes = try inventory.read { db in
+                try Row.fetchAll(db, sql: "SELECT v.role, v.path FROM volume v JOIN desktop d ON d.id = v.desktopID WHERE d.name = ?", arguments: [name])
+            }
+            #expect(volumes.count == 2, "\(name)")
+            for volume in volumes {
+                let info = try QemuImage.info(path: volume["path"], forceShare: true)
+                #expect(info.first?.encrypted == true, "\(name) \(volume["role"] as String) is not encrypted")
+                if volume["role"] as String == "os" {
+                    let expected = name == remoteName ? remoteGoldenPath : goldenPath
+                    #expect(info.first?.backingFilename == expected, "\(name): backing \(String(describing: info.first?.backingFilename))")
+                } else {
+                    #expect(info.first?.backingFilename == nil)
+                }
+            }
+        }
+        // The golden copy on the host is the imported file, byte for byte (uploaded once).
+        // Uploaded once per device URI: the local and the TCP URI reach the same libvirtd, but lcm
+        // cannot know that, so each has its own copy.
+        #expect(try inventory.read { db in try String.fetchAll(db, sql: "SELECT uri FROM hostImage ORDER BY uri") }
+                == [DeployFixture.remoteURI, DeployFixture.localURI].sorted())
+        #expect(try FileDigest.sha256(path: goldenPath) == FileDigest.sha256(path: try world.inventory().read { db in
+            try String.fetchOne(db, sql: "SELECT path FROM imageVersion LIMIT 1")! }))
+        _ = golden
+
+        // Computer names in each OS layer's SYSTEM hive (current control set 2), user data on alice's disk.
+        let osCopies = try world.plainCopies((names + [remoteName]).map { ($0, "os") })
+        let hives = world.scratch.file("hives")
+        try FileManager.default.createDirectory(at: hives, withIntermediateDirectories: true)
+        _ = try world.guestfish(osCopies, partition: windows) { index in
+            ["download /Windows/System32/config/SYSTEM \(hives.path)/SYSTEM-\(index)"]
+        }
+        for (index, expected) in ["PC-ALICE", "PC-BOB", "PC-CAROL", "PC-DAVE"].enumerated() {
+            let value = try ProgramRun.run("/usr/bin/hivexget", ["\(hives.path)/SYSTEM-\(index)", "ControlSet002\\Control\\ComputerName\\ComputerName", "ComputerName"])
+            #expect(value.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "desktop \(index): \(value.stdout) \(value.stderr)")
+        }
+        let timeZone = try ProgramRun.run("/usr/bin/hivexget", ["\(hives.path)/SYSTEM-0", "ControlSet002\\Control\\TimeZoneInformation", "TimeZoneKeyName"])
+        #expect(timeZone.stdout.contains("W. Europe Standard Time"))
+        let dataCopy = try world.plainCopies([(names[0], "data")])
+        let listed = try world.guestfish(dataCopy, partition: 1) { _ in ["cat /Documents/Rapports/été.txt"] }
+        #expect(listed.contains("bonjour"), "\(listed)")
+
+        // manage status: from libvirt and the inventory.
+        let status = try world.lcm.run(["manage", "status", "--device", "DEV-A-\(world.tag)", "--format", "json"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let desktops = try JSONDecoder().decode([DesktopStatusReport].self, from: Data(status.stdout.utf8))
+        #expect(desktops.map(\.desktop) == names)
+        for desktop in desktops {
+            #expect(desktop.domainState == "shut off")
+            #expect(desktop.disks.allSatisfy { $0.present && $0.encryption == "luks" }, "\(desktop.disks)")
+            #expect(desktop.disks.first { $0.role == "os" }?.backingChain == [goldenPath])
+        }
+
+        // Rerun: nothing is missing, nothing is done.
+        let rerun = try world.lcm.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start", "--format", "json"])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let again = try JSONDecoder().decode(DeployReport.self, from: Data(rerun.stdout.utf8))
+        #expect(again.outcomes.map(\.state) == [.skipped, .skipped, .skipped] && again.launches == 0)
+
+        // Undo: alice's disk holds migrated data, so her removal needs the admin's confirmation.
+        let refused = try world.lcm.run(["deploy", "--undo", names[0]])
+        #expect(refused.status == LCMExitCode.conflict.rawValue, "\(refused.stderr)")
+        for name in names + [remoteName] {
+            let undo = try world.lcm.run(["deploy", "--undo", name, "--discard-user-data"])
+            #expect(undo.status == 0, "\(undo.stderr)")
+        }
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        let keys = try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keyCopy WHERE destroyedAt IS NULL AND location != 'luks-keyslots'") }
+        #expect(keys == 0, "live key copies remain")
+        #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM desktop") } == 0)
+    }
+
+    /// The bootable stand-in as golden image: the deployed desktop boots through OVMF from its
+    /// encrypted overlay and backing file, reads its own computer name from the SYSTEM hive lcm
+    /// personalized, records it and powers off. Proof that domain, disk chain and personalization fit.
+    @Test func deployedDesktopBootsAndFindsItsComputerName() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-BOOT-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.bootable, as: "standin")
+        // An isolated network of the test's own (libvirt's "default" may be inactive on a CI host).
+        let network = "lcm-t\(world.tag)"
+        let networkXML = world.scratch.file("net.xml")
+        try "<network><name>\(network)</name><bridge name='lcmbr\(world.tag)'/></network>".write(to: networkXML, atomically: true, encoding: .utf8)
+        let created = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-create", networkXML.path])
+        try #require(created.status == 0, "\(created.stderr)")
+        defer { _ = try? ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-destroy", network]) }
+
+        let name = world.name("boot")
+        let run = try world.lcm.run(["deploy", "--image", "standin", "--device", device, "--name", name, "--computer-name", "PC-BOOTED",
+                                     "--network", network, "--format", "json"])
+        try #require(run.status == 0, "\(run.stderr)\n\(run.stdout)")
+        let report = try JSONDecoder().decode(DeployReport.self, from: Data(run.stdout.utf8))
+        let outcome = try #require(report.outcomes.first)
+        #expect(outcome.running && outcome.storageBus == "sata")
+        #expect(outcome.notes.contains { $0.contains("SATA") }, "\(outcome.notes)")
+
+        // The stand-in powers itself off once it has written its boot record.
+        let connection = try Connection(uri: DeployFixture.localURI)
+        let domain = try #require(try connection.lookupDomain(name: name))
+        let clock = ContinuousClock(), start = clock.now
+        while try domain.isActive, clock.now - start < .seconds(240) { Thread.sleep(forTimeInterval: 1) }
+        #expect(try !domain.isActive, "the desktop did not power off within 240 s")
+        print(String(format: "deploy-tests: boot to power-off %.1f s", Double((clock.now - start).components.seconds)))
+
+        let copy = try world.plainCopies([(name, "os")])
+        let windows = DeployFixture.Disk.bootable.spec.layout.windowsPartition.number
+        let marker = try world.guestfish(copy, partition: windows) { _ in ["cat /\(BootRunnerContract.markerPath)"] }
+        let records = try BootRunnerContract.parseMarker(marker)
+        #expect(records.map(\.computerName) == ["PC-BOOTED"], "\(marker)")
+
+        // TPM state and NVRAM exist while the desktop does, and go with it.
+        let uuid = try domain.uuidString.lowercased()
+        #expect(FileManager.default.fileExists(atPath: "/var/lib/libvirt/swtpm/\(uuid)"))
+        let undo = try world.lcm.run(["deploy", "--undo", name, "--discard-user-data"])
+        #expect(undo.status == 0, "\(undo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "/var/lib/libvirt/swtpm/\(uuid)"))
+        #expect(!FileManager.default.fileExists(atPath: "/var/lib/libvirt/qemu/nvram/\(name)_VARS.fd"))
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    /// kill -9 while a batch is being personalized, then a rerun: it completes, and nothing of the
+    /// killed run is left (domains, volumes, secrets, processes).
+    @Test func killedBatchIsCompletedByTheRerun() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-K-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let names = ["one", "two"].map { world.name($0) }
+        let csv = world.scratch.file("kill.csv")
+        try "device,desktop,computer_name\n\(device),\(names[0]),PC-ONE\n\(device),\(names[1]),PC-TWO\n".write(to: csv, atomically: true, encoding: .utf8)
+        var killer = world.lcm
+        killer.environment["LCM_FAILPOINT"] = "disk-engine:launched:ran"
+        let killed = try killer.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
+        #expect(killed.signaled && killed.status == SIGKILL, "not killed: \(killed.stderr)")
+
+        let rerun = try world.lcm.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start", "--format", "json"])
+        #expect(rerun.status == 0, "\(rerun.stderr)\n\(rerun.stdout)")
+        let report = try JSONDecoder().decode(DeployReport.self, from: Data(rerun.stdout.utf8))
+        #expect(report.outcomes.map(\.state) == [.deployed, .deployed], "\(report.outcomes.map { $0.error ?? "" })")
+        #expect(ProcessTable.processes(mentioning: world.home).isEmpty, "a process of the killed run survived")
+        let connection = try Connection(uri: DeployFixture.localURI)
+        #expect(try connection.listAllDomains().map { try $0.name }.filter { $0.contains(world.tag) }.sorted() == names.sorted())
+        for name in names {
+            #expect(try world.lcm.run(["deploy", "--undo", name]).status == 0)
+        }
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        let inventory = try world.inventory()
+        let live = try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keyCopy WHERE destroyedAt IS NULL AND location != 'luks-keyslots'") }
+        #expect(live == 0, "key copies of the killed run remain")
+    }
+
+    @Test func badRequestsAreRefusedAndLeaveNothing() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-X-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        try world.importImage(.ungeneralized, as: "raw")
+        let license = world.scratch.file("key.txt")
+        try "VK7JG-NPHTM-C97JM-9MPGT-3V66T\n".write(to: license, atomically: true, encoding: .utf8)
+        try world.expectOK(["procure", "license", "add", "none-left", "--product", "Windows 11 Pro", "--seats", "0", "--key-file", license.path])
+
+        let cases: [(String, [String], LCMExitCode)] = [
+            ("quote in name", ["--name", "a'b"], .usage),
+            ("markup in name", ["--name", "x<y>&z"], .usage),
+            ("path in name", ["--name", "../etc"], .usage),
+            ("non-ASCII name", ["--name", "bür"], .usage),
+            ("long name", ["--name", String(repeating: "a", count: 200)], .usage),
+            ("bad computer name", ["--name", world.name("ok"), "--computer-name", "12345"], .usage),
+            ("ungeneralized image", ["--name", world.name("ungen"), "--image", "raw"], .conflict),
+            ("unknown device", ["--name", world.name("nodev"), "--device", "NOPE"], .notFound),
+            ("unknown image", ["--name", world.name("noimg"), "--image", "nothing"], .notFound),
+            ("no free seat", ["--name", world.name("noseat"), "--license-pool", "none-left"], .conflict),
+        ]
+        for (what, extra, code) in cases {
+            var arguments = ["deploy", "--image", "gold", "--device", device, "--computer-name", "PC-OK", "--no-start"]
+            // A repeated option's last value wins: each case's own values come last.
+            arguments += extra
+            let run = try world.lcm.run(arguments)
+            #expect(run.status == code.rawValue, "\(what): exit \(run.status): \(run.stderr)")
+            #expect(run.stderr.contains("lcm: error:"), "\(what): \(run.stderr)")
+            #expect(!run.stderr.contains("VK7JG"), "\(what): the product key leaked")
+        }
+        let inventory = try world.inventory()
+        #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM desktop") } == 0)
+        #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM licenseSeat") } == 0)
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+}
