@@ -105,13 +105,7 @@ public enum ImageDiff {
     static func privateScratchDirectory(_ home: LCMHome) throws -> URL {
         let store = ImageStore(home: home)
         let directory = store.root.appendingPathComponent(".diff-\(UUID().uuidString.lowercased())")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw LCMError(.cannotWrite, "cannot create \(directory.path): \(error.localizedDescription)",
-                           hint: "check that \(home.url.path) is writable and has free space")
-        }
+        try store.makePrivate(directory)
         return directory
     }
 

@@ -17,16 +17,20 @@ public struct ImageStore: Sendable {
 
     /// A fresh path in the incoming directory (created 0700 on first use).
     public func incomingPath() throws -> String {
-        for directory in [root, incoming] {
-            do {
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
-            } catch {
-                throw LCMError(.cannotWrite, "cannot create \(directory.path): \(error.localizedDescription)",
-                               hint: "check that \(home.url.path) is writable and has free space")
-            }
-        }
+        try makePrivate(incoming)
         return incoming.appendingPathComponent("\(UUID().uuidString.lowercased()).qcow2").path
+    }
+
+    /// Creates `directory` (and the store above it) 0700 when missing.
+    func makePrivate(_ directory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root.path)
+        } catch {
+            throw LCMError(.cannotWrite, "cannot create \(directory.path): \(error.localizedDescription)",
+                           hint: "check that \(home.url.path) is writable and has free space")
+        }
     }
 
     /// Moves a finished incoming file to its store path and makes it read-only.
