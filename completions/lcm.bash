@@ -1368,7 +1368,7 @@ _lcm_deploy() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --no-encrypt --allow-ungeneralized --no-start --discard-user-data --version -h --help)
     repeating_options=()
-    non_repeating_options=(--connect --home --format --accel --image --device --device-status --user --name --from-csv --computer-name --time-zone --organization --license-pool --migrate --join-blob --vcpus --memory --os-disk --data-disk --network --undo)
+    non_repeating_options=(--connect --home --format --accel --image --device --device-status --user --name --from-csv --computer-name --time-zone --organization --license-pool --migrate --join-blob --vcpus --memory --os-disk --data-disk --network --pool --undo)
     __lcm_offer_flags_options 0
 
     # Offer option value completions
@@ -1436,6 +1436,9 @@ _lcm_deploy() {
         return
         ;;
     '--network')
+        return
+        ;;
+    '--pool')
         return
         ;;
     '--undo')

@@ -1039,6 +1039,7 @@ _lcm_deploy() {
         '--os-disk[OS layer size (default\: the profile, at least the image'\''s).]:size:'
         '--data-disk[User-data disk size (default\: the profile).]:size:'
         '--network[libvirt network for the desktop'\''s NIC.]:name:'
+        '--pool[Storage pool on the device for the golden image and the desktop'\''s volumes (default\: lcm'\''s own, made when missing).]:name:'
         '--no-encrypt[Do not encrypt the volumes (recorded).]'
         '--allow-ungeneralized[Deploy an image that was not generalized (clones share SID and update IDs; recorded).]'
         '--no-start[Define the desktop but do not start it.]'

@@ -55,6 +55,8 @@ struct DeployCommand: ParsableCommand {
     var dataDisk: String?
     @Option(help: ArgumentHelp("libvirt network for the desktop's NIC.", valueName: "name"))
     var network = "default"
+    @Option(help: ArgumentHelp("Storage pool on the device for the golden image and the desktop's volumes (default: lcm's own, made when missing).", valueName: "name"))
+    var pool = DeviceStoragePool.name
 
     @Flag(name: .customLong("no-encrypt"), help: "Do not encrypt the volumes (recorded).")
     var noEncrypt = false
@@ -100,6 +102,7 @@ struct DeployCommand: ParsableCommand {
             options.allowUngeneralized = allowUngeneralized
             options.start = !noStart
             options.network = network
+            options.pool = pool
             options.accelerator = context.settings.accelerator.resolved(home: context.settings.home)
             options.engine = ImageCommand.engineOptions(context)
             if let joinBlob { options.joinBlob = try JoinBlobFile.read(joinBlob) }

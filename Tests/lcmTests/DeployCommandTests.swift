@@ -122,6 +122,23 @@ struct DeployWorld {
         return copies
     }
 
+    /// Writes 8 MiB into a desktop's encrypted user-data disk with qemu-io, as a user's files would.
+    func writeIntoDataDisk(_ desktop: String) throws {
+        let inventory = try inventory()
+        let row = try #require(try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT d.keyID, v.path FROM desktop d JOIN volume v ON v.desktopID = d.id WHERE d.name = ? AND v.role = 'data'",
+                             arguments: [desktop])
+        })
+        let keyFile = scratch.file("key-write")
+        let passphrase = try DesktopKey.passphrase(keyID: row["keyID"], inventory: inventory)
+        FileManager.default.createFile(atPath: keyFile.path, contents: Data(passphrase.bytes()), attributes: [.posixPermissions: 0o600])
+        defer { unlink(keyFile.path) }
+        let run = try ProgramRun.run("/usr/bin/qemu-io", ["--object", "secret,id=sec0,file=\(keyFile.path)", "--image-opts",
+                                                          "driver=qcow2,file.filename=\(row["path"] as String),encrypt.key-secret=sec0",
+                                                          "-c", "write -P 0x5a 512M 8M"])
+        try #require(run.status == 0, "qemu-io: \(run.stderr)")
+    }
+
     /// `guestfish` over several disks in one launch: mounts `partition` of each (read-only) and
     /// runs `commands` (with `%d` replaced by the disk's letter index), returning stdout.
     func guestfish(_ disks: [String], partition: Int, perDisk commands: (Int) -> [String]) throws -> String {
@@ -145,7 +162,7 @@ struct DeployWorld {
 @Suite("lcm deploy (real libvirtd and libguestfs)", .serialized)
 struct DeployCommandTests {
     @Test func deploysABatchLocallyAndOneRemotelyEncryptedAndPersonalized() throws {
-        var world = try DeployWorld()
+        let world = try DeployWorld()
         defer { world.cleanUpHost() }
         try world.addDevice("DEV-A-\(world.tag)", uri: DeployFixture.localURI)
         try world.addDevice("DEV-B-\(world.tag)", uri: DeployFixture.remoteURI)
@@ -247,6 +264,16 @@ struct DeployCommandTests {
             #expect(desktop.disks.first { $0.role == "os" }?.backingChain == [goldenPath])
         }
 
+        // The domains libvirt holds pass libvirt's own schema.
+        for name in names {
+            let dumped = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name])
+            try #require(dumped.status == 0, "\(dumped.stderr)")
+            let file = world.scratch.file("\(name).xml")
+            try dumped.stdout.write(to: file, atomically: true, encoding: .utf8)
+            let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [file.path, "domain"])
+            #expect(validated.status == 0, "virt-xml-validate \(name): \(validated.stderr)")
+        }
+
         // Rerun: nothing is missing, nothing is done.
         let rerun = try world.lcm.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start", "--format", "json"])
         #expect(rerun.status == 0, "\(rerun.stderr)")
@@ -256,7 +283,14 @@ struct DeployCommandTests {
         // Undo: alice's disk holds migrated data, so her removal needs the admin's confirmation.
         let refused = try world.lcm.run(["deploy", "--undo", names[0]])
         #expect(refused.status == LCMExitCode.conflict.rawValue, "\(refused.stderr)")
-        for name in names + [remoteName] {
+        // Carol's disk was written to after deploy (as her files would be): confirmation needed.
+        // Bob's was never started nor written: it goes without.
+        try world.writeIntoDataDisk(names[2])
+        let used = try world.lcm.run(["deploy", "--undo", names[2]])
+        #expect(used.status == LCMExitCode.conflict.rawValue && used.stderr.contains("grown"), "\(used.stderr)")
+        let unused = try world.lcm.run(["deploy", "--undo", names[1]])
+        #expect(unused.status == 0, "\(unused.stderr)")
+        for name in [names[0], names[2], remoteName] {
             let undo = try world.lcm.run(["deploy", "--undo", name, "--discard-user-data"])
             #expect(undo.status == 0, "\(undo.stderr)")
         }
@@ -362,6 +396,20 @@ struct DeployCommandTests {
         try "VK7JG-NPHTM-C97JM-9MPGT-3V66T\n".write(to: license, atomically: true, encoding: .utf8)
         try world.expectOK(["procure", "license", "add", "none-left", "--product", "Windows 11 Pro", "--seats", "0", "--key-file", license.path])
 
+        // A pool too small for the golden upload: a 16 MiB tmpfs (the golden file is over 40 MiB).
+        let smallPool = "lcm-t\(world.tag)-small", smallDirectory = world.scratch.file("small-pool")
+        try FileManager.default.createDirectory(at: smallDirectory, withIntermediateDirectories: true)
+        try #require(try ProgramRun.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", smallDirectory.path]).status == 0)
+        defer { _ = try? ProgramRun.run("/bin/umount", [smallDirectory.path]) }
+        let poolMade = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "pool-create-as", smallPool, "dir", "--target", smallDirectory.path])
+        try #require(poolMade.status == 0, "\(poolMade.stderr)")
+        defer { _ = try? ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "pool-destroy", smallPool]) }
+        // A network that is defined but not running: the desktop could not start.
+        let downNetwork = "lcm-t\(world.tag)-down", networkXML = world.scratch.file("down.xml")
+        try "<network><name>\(downNetwork)</name><bridge name='lcmdn\(world.tag)'/></network>".write(to: networkXML, atomically: true, encoding: .utf8)
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-define", networkXML.path]).status == 0)
+        defer { _ = try? ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-undefine", downNetwork]) }
+
         let cases: [(String, [String], LCMExitCode)] = [
             ("quote in name", ["--name", "a'b"], .usage),
             ("markup in name", ["--name", "x<y>&z"], .usage),
@@ -373,6 +421,8 @@ struct DeployCommandTests {
             ("unknown device", ["--name", world.name("nodev"), "--device", "NOPE"], .notFound),
             ("unknown image", ["--name", world.name("noimg"), "--image", "nothing"], .notFound),
             ("no free seat", ["--name", world.name("noseat"), "--license-pool", "none-left"], .conflict),
+            ("unknown pool", ["--name", world.name("nopool"), "--pool", "lcm-t\(world.tag)-none"], .notFound),
+            ("pool full", ["--name", world.name("full"), "--pool", smallPool], .cannotWrite),
         ]
         for (what, extra, code) in cases {
             var arguments = ["deploy", "--image", "gold", "--device", device, "--computer-name", "PC-OK", "--no-start"]
@@ -383,6 +433,13 @@ struct DeployCommandTests {
             #expect(run.stderr.contains("lcm: error:"), "\(what): \(run.stderr)")
             #expect(!run.stderr.contains("VK7JG"), "\(what): the product key leaked")
         }
+        let full = try world.lcm.run(["deploy", "--image", "gold", "--device", device, "--name", world.name("full"), "--pool", smallPool, "--no-start"])
+        #expect(full.stderr.contains("storage pool '\(smallPool)'") && full.stderr.contains("free"), "\(full.stderr)")
+        let down = try world.lcm.run(["deploy", "--image", "gold", "--device", device, "--name", world.name("down"), "--network", downNetwork])
+        #expect(down.status == LCMExitCode.conflict.rawValue, "\(down.stderr)")
+        #expect(down.stderr.contains("network '\(downNetwork)'") && down.stderr.contains("not running"), "\(down.stderr)")
+        let smallPoolFiles = try FileManager.default.contentsOfDirectory(atPath: smallDirectory.path)
+        #expect(smallPoolFiles.isEmpty, "\(smallPoolFiles)")
         let inventory = try world.inventory()
         #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM desktop") } == 0)
         #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM licenseSeat") } == 0)

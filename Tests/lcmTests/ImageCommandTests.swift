@@ -10,7 +10,7 @@ import Testing
 /// The disks the image tests use, built once (one appliance launch, none when cached).
 enum ImageFixture {
     enum Disk: String, CaseIterable, Sendable {
-        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware, bitLocker, answerFile, windows7
+        case clean, mbrRaw, ready, hibernated, fastStartup, noWindows, truncated, corruptSoftware, bitLocker, answerFile, windows7, realistic
 
         var spec: WindowsDiskSpec {
             switch self {
@@ -61,6 +61,26 @@ enum ImageFixture {
                 }
             case .answerFile:
                 return WindowsDiskSpec { $0.fault = .leftoverAnswerFile; $0.computerName = "LCM-IMG-ANSWER"; $0.generalized = true; $0.virtioDrivers = true }
+            case .realistic:
+                // The size of a real installation where it matters to the reader: hives of real size
+                // (SOFTWARE >= 60 MiB, SYSTEM >= 15 MiB), a 64 GiB volume, a fleet's worth of
+                // applications and servicing history.
+                return WindowsDiskSpec {
+                    $0.computerName = "LCM-IMG-REAL"
+                    $0.realisticSize = true
+                    $0.virtualSize = 64 << 30
+                    $0.generalized = true
+                    $0.virtioDrivers = true
+                    $0.applications = WindowsDiskSpec.defaultApplications + (1...120).map { i in
+                        WindowsDiskSpec.Application(key: "{5A1C\(String(format: "%04X", i))-0000-4C4D-8000-00000000\(String(format: "%04X", i))}",
+                                                    displayName: "Line-of-business app \(i)", version: "\(i / 10).\(i % 10)",
+                                                    publisher: "Contoso", installLocation: "Program Files\\Contoso\\App\(i)", wow64: i % 3 == 0)
+                    }
+                    $0.servicingPackages = WindowsDiskSpec.defaultServicingPackages + (1...400).map { i in
+                        WindowsDiskSpec.ServicingPackage(name: "Package_\(i)_for_KB\(5000000 + i)~31bf3856ad364e35~amd64~~22621.\(1000 + i).1.\(i % 9)",
+                                                         state: i % 4 == 0 ? .superseded : .installed, kb: "KB\(5000000 + i)")
+                    }
+                }
             }
         }
     }
@@ -89,7 +109,7 @@ struct ImageCommandTests {
     @Test func inspectsManyImagesInOneLaunchAndJudgesReadiness() throws {
         let scratch = ScratchDirectory()
         let lcm = ImageFixture.runner(scratch.file("home").path)
-        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw, .ready, .hibernated, .fastStartup, .noWindows, .bitLocker, .answerFile]
+        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw, .ready, .hibernated, .fastStartup, .noWindows, .bitLocker, .answerFile, .realistic]
         let start = ContinuousClock.now
         let run = try lcm.run(["image", "inspect", "--format", "json"] + disks.map { try ImageFixture.url($0).path })
         print("image-tests: inspect of \(disks.count) images took \(ContinuousClock.now - start)")
@@ -130,6 +150,10 @@ struct ImageCommandTests {
         func ids(_ disk: ImageFixture.Disk) -> Set<String> { Set(byDisk[disk]?.problems?.map(\.id) ?? ["<none>"]) }
         #expect(ids(.clean) == ["not-generalized", "no-virtio-storage", "no-virtio-network"])
         #expect(ids(.ready) == ["no-virtio-network"])
+        #expect(ids(.realistic) == ["no-virtio-network"])
+        // The realistic image's lists came through whole (the loop above compared their contents).
+        #expect(byDisk[.realistic]?.inspection?.applications.count == ImageFixture.Disk.realistic.spec.applications.count)
+        #expect((byDisk[.realistic]?.inspection?.servicing.installedUpdates.count ?? 0) > 300)
         #expect(ids(.hibernated) == ["hibernated", "no-virtio-network"])
         #expect(ids(.fastStartup) == ["hibernated", "fast-startup", "no-virtio-network"])
         #expect(ids(.mbrRaw).isSuperset(of: ["not-generalized", "no-virtio-storage", "servicing-pending"]))
@@ -154,7 +178,7 @@ struct ImageCommandTests {
     @Test func inspectionAgreesWithVirtInspector() throws {
         let scratch = ScratchDirectory()
         let lcm = ImageFixture.runner(scratch.file("home").path)
-        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw]
+        let disks: [ImageFixture.Disk] = [.clean, .mbrRaw, .realistic]
         let run = try lcm.run(["image", "inspect", "--format", "json"] + disks.map { try ImageFixture.url($0).path })
         #expect(run.status == 0, "\(run.stderr)")
         let outcomes = try JSONDecoder().decode([InspectOutcome].self, from: Data(run.stdout.utf8))

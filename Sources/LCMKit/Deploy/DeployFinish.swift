@@ -59,6 +59,7 @@ enum DeployFinish {
         }
         let domain = try connection.defineDomain(xml: xml)
         var running = try domain.isActive
+        if !running { try recordDeployedAllocation(desktopID: desktopID, name: name, settings: settings, connection: connection, inventory: inventory) }
         if settings.start && !running {
             try domain.start()
             running = try waitRunning(domain)
@@ -80,6 +81,17 @@ enum DeployFinish {
                                           "encrypted": "\(settings.encrypted)", "computer_name": settings.computerName])
         }
         return Result(uuid: uuid, running: running)
+    }
+
+    /// What the user-data disk holds before its user ever sees it: `DesktopRemoval` compares it
+    /// with the allocation at removal time to tell whether someone wrote data since.
+    static func recordDeployedAllocation(desktopID: Int64, name: String, settings: DesktopSettings, connection: Connection, inventory: Inventory) throws {
+        guard let volume = try connection.lookupStoragePool(name: settings.pool)?.lookupVolume(name: DesktopSettings.dataVolume(name)) else { return }
+        let allocation = try volume.info().allocation
+        try inventory.write { db in
+            try db.execute(sql: "UPDATE volume SET deployedAllocation = ? WHERE desktopID = ? AND role = 'data'",
+                           arguments: [Int64(allocation), desktopID])
+        }
     }
 
     /// A started domain is confirmed running when libvirt still reports it running a moment later

@@ -31,6 +31,8 @@ public struct DeployOptions: Sendable {
     public var allowUngeneralized = false
     public var start = true
     public var network = "default"
+    /// The storage pool on each device that holds golden versions and desktops' volumes.
+    public var pool = DeviceStoragePool.name
     public var accelerator: Accelerator = .auto
     public var defaultTimeZone = "UTC"
     /// The `djoin /provision` blob for offline domain join; never stored, logged or passed on a command line.
@@ -74,6 +76,10 @@ public struct DesktopSettings: Codable, Sendable, Equatable {
     public var joinBlobBytes: Int?
     public var start: Bool
     public var domainType: String
+    /// The device's storage pool when not lcm's own (absent in settings stored before it existed).
+    public var storagePool: String?
+
+    public var pool: String { storagePool ?? DeviceStoragePool.name }
 
     /// Volume names in the device's pool (the desktop name is validated to be safe for them).
     public static func osVolume(_ desktop: String) -> String { "\(desktop)-os.qcow2" }
@@ -166,7 +172,8 @@ public enum DeployPlanner {
             timeZone: request.timeZone ?? options.defaultTimeZone, licensePool: request.licensePool,
             migrateArchive: request.migrateArchive, architecture: inspection.architecture ?? "x86_64", discard: true,
             joinBlobBytes: options.joinBlob?.count, start: options.start,
-            domainType: options.accelerator == .tcg ? "qemu" : "kvm")
+            domainType: options.accelerator == .tcg ? "qemu" : "kvm",
+            storagePool: options.pool == DeviceStoragePool.name ? nil : options.pool)
         // Every rule the offline writer applies, checked now: nothing is created for a bad value.
         _ = try DeployPersonalization.personalization(settings, joinBlob: options.joinBlob)
         if options.joinBlob != nil && !generalized {

@@ -54,7 +54,7 @@ struct DeployPrepareOperation: JournaledOperation {
             }),
             OperationStep("golden", run: { context in
                 let live = try needLive()
-                let pool = try DeviceStoragePool.ensure(on: try Connection(uri: live.settings.uri)).pool
+                let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
                 let golden = try HostImages.ensure(live.settings, pool: pool, inventory: context.inventory)
                 live.golden = (golden.volume, golden.path)
             }),
@@ -83,8 +83,8 @@ struct DeployPrepareOperation: JournaledOperation {
                 let keyID = try context.inventory.read { db in
                     try String.fetchOne(db, sql: "SELECT keyID FROM desktop WHERE id = ?", arguments: [id])
                 }
-                let pool = try DeviceStoragePool.ensure(on: try Connection(uri: live.settings.uri)).pool
-                try context.updateParameters(["uri": live.settings.uri, "volumesOf": "\(id)"])
+                let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
+                try context.updateParameters(["uri": live.settings.uri, "pool": live.settings.pool, "volumesOf": "\(id)"])
                 live.volumes = try DesktopVolumes.create(desktopID: id, name: desktop, settings: live.settings, golden: golden,
                                                          keyID: keyID, pool: pool, inventory: context.inventory)
                 try context.inventory.write { db in
@@ -93,7 +93,7 @@ struct DeployPrepareOperation: JournaledOperation {
             }, undo: { context in
                 let parameters = context.parametersOrEmpty
                 guard let uri = parameters["uri"], let id = parameters["volumesOf"].flatMap(Int64.init) else { return }
-                guard let pool = try Connection(uri: uri).lookupStoragePool(name: DeviceStoragePool.name) else { return }
+                guard let pool = try Connection(uri: uri).lookupStoragePool(name: parameters["pool"] ?? DeviceStoragePool.name) else { return }
                 try DesktopVolumes.remove(desktopID: id, name: desktop, pool: pool, inventory: context.inventory)
             }),
         ]

@@ -31,5 +31,12 @@ extension InventorySchema {
             }
             try db.create(index: "volume_desktop", on: "volume", columns: ["desktopID"])
         }
+        migrator.registerMigration("v6-deploy-allocation") { db in
+            try db.alter(table: "volume") { t in
+                // Bytes allocated when deploy handed the volume over: a user-data disk that has
+                // grown since holds data someone wrote (see DesktopRemoval).
+                t.add(column: "deployedAllocation", .integer)
+            }
+        }
     }
 }

@@ -95,6 +95,7 @@ public struct Deployer {
             }
         }
 
+        checkHosts(items.filter { !$0.isFailed })
         for item in items where !item.isFailed && (item.outcome.stage ?? .recorded) < .personalized {
             prepare(item)
         }
@@ -104,9 +105,9 @@ public struct Deployer {
         }
         for item in items where item.isFailed && item.createdByThisRun {
             // Remove what this run made; the failure stays in the audit log and the report.
-            _ = try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed")
+            let removed = (try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed")) != nil
             item.outcome.stage = nil
-            item.outcome.notes.append("removed again: nothing of this desktop was left behind")
+            if removed { item.outcome.notes.append("removed again: nothing of this desktop was left behind") }
         }
         outcomes += items.map(\.outcome)
         let order = Dictionary(requests.enumerated().map { ($0.element.desktop ?? "", $0.offset) }, uniquingKeysWith: { a, _ in a })
@@ -143,6 +144,15 @@ public struct Deployer {
         let item = Item(outcome: outcome, settings: stored)
         item.desktopID = existing.id
         return item
+    }
+
+    /// Fails the desktops of a host whose pool or network is not ready, before anything is made there.
+    func checkHosts(_ items: [Item]) {
+        let result = DeployHostCheck.check(items.map { ($0.settings, ($0.outcome.stage ?? .recorded) < .prepared) }, inventory: inventory)
+        for item in items {
+            let key = DeployHostCheck.hostKey(item.settings)
+            if let problem = result.problems[key] { fail(item, problem) } else if let note = result.notes[key] { item.outcome.notes.append(note) }
+        }
     }
 
     func prepare(_ item: Item) {

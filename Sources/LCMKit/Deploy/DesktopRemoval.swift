@@ -37,21 +37,20 @@ public struct DesktopRemoval {
         let id: Int64 = row["id"]
         let settings = (row["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
         let stage = (row["stage"] as String?).flatMap(DeployStage.init(rawValue:))
-        let holdsUserData = stage == .complete && settings?.start == true || settings?.migrateArchive != nil && (stage ?? .recorded) >= .personalized
-        if holdsUserData && !discardUserData {
-            throw LCMError(.conflict, "desktop \(name) may hold its user's data on \(DesktopSettings.dataVolume(name))",
+        let deviceURI: String? = row["uri"]
+        let connection = try (settings?.uri ?? deviceURI).map { try Connection(uri: $0) }
+        if !discardUserData, let reason = try userDataReason(desktopID: id, name: name, stage: stage, settings: settings, connection: connection) {
+            throw LCMError(.conflict, "desktop \(name) may hold its user's data on \(DesktopSettings.dataVolume(name)): \(reason)",
                            hint: "back it up first, then confirm with --discard-user-data")
         }
         var report = RemovalReport(desktop: name)
-        let deviceURI: String? = row["uri"]
-        if let uri = settings?.uri ?? deviceURI {
-            let connection = try Connection(uri: uri)
+        if let connection {
             if let domain = try connection.lookupDomain(name: name) {
                 if try domain.isActive { try domain.destroy() }
                 try domain.undefine(removeNVRAM: true, removeTPMState: true)
                 report.domain = name
             }
-            if let pool = try connection.lookupStoragePool(name: DeviceStoragePool.name) {
+            if let pool = try connection.lookupStoragePool(name: settings?.pool ?? DeviceStoragePool.name) {
                 for volume in [DesktopSettings.osVolume(name), DesktopSettings.dataVolume(name)] {
                     if let found = try pool.lookupVolume(name: volume) {
                         try found.delete()
@@ -74,5 +73,24 @@ public struct DesktopRemoval {
                                 details: ["reason": reason, "volumes": report.volumes.joined(separator: ",")])
         }
         return report
+    }
+
+    /// Why the desktop's user-data disk may hold data nobody has confirmed to lose, or nil. Only
+    /// a desktop that never ran, got no migrated data, and whose data disk has not grown since
+    /// deploy handed it over is known to hold none.
+    func userDataReason(desktopID: Int64, name: String, stage: DeployStage?, settings: DesktopSettings?, connection: Connection?) throws -> String? {
+        guard let stage, stage >= .personalized else { return nil }
+        if settings?.migrateArchive != nil { return "data was migrated onto it" }
+        guard stage == .complete else { return nil }
+        if settings?.start == true { return "it was started" }
+        guard let connection, let settings else { return "its device cannot be asked" }
+        if let domain = try connection.lookupDomain(name: name), try domain.isActive { return "it is running" }
+        let deployed = try inventory.read { db in
+            try Int64.fetchOne(db, sql: "SELECT deployedAllocation FROM volume WHERE desktopID = ? AND role = 'data'", arguments: [desktopID])
+        }
+        guard let deployed else { return "its size at deploy time is unknown" }
+        guard let volume = try connection.lookupStoragePool(name: settings.pool)?.lookupVolume(name: DesktopSettings.dataVolume(name)) else { return nil }
+        let now = try volume.info().allocation
+        return now > UInt64(deployed) ? "it has grown by \(ByteSize.format(now - UInt64(deployed))) since deploy (it was used)" : nil
     }
 }

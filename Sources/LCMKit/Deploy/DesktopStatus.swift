@@ -88,7 +88,7 @@ public enum DesktopStatusReader {
                 timeZone: settings?.timeZone, storageBus: settings?.storageBus, encrypted: settings?.encrypted,
                 lastPatch: nil, failure: row["failure"])
             let volumes = try inventory.read { db in
-                try Row.fetchAll(db, sql: "SELECT role, name, path FROM volume WHERE desktopID = ? ORDER BY role DESC", arguments: [row["id"] as Int64])
+                try Row.fetchAll(db, sql: "SELECT role, name, path, pool FROM volume WHERE desktopID = ? ORDER BY role DESC", arguments: [row["id"] as Int64])
             }
             guard let uri = report.uri else { return report }
             if connections[uri] == nil { connections[uri] = Result { try Connection(uri: uri) } }
@@ -103,8 +103,8 @@ public enum DesktopStatusReader {
             if let domain = try connection.lookupDomain(name: report.desktop) {
                 report.domainState = Self.name(try domain.state())
             }
-            let pool = try connection.lookupStoragePool(name: DeviceStoragePool.name)
             for volume in volumes {
+                let pool = try connection.lookupStoragePool(name: volume["pool"] ?? DeviceStoragePool.name)
                 var disk = DesktopStatusReport.Disk(role: volume["role"], volume: volume["name"], path: volume["path"], backingChain: [], present: false)
                 if let found = try pool?.lookupVolume(name: volume["name"]) {
                     let description = VolumeDescription.parse(try found.xmlDescription())

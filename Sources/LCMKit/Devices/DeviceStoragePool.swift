@@ -40,6 +40,18 @@ public enum DeviceStoragePool {
         }
         return (pool, true)
     }
+
+    /// The pool of that name on the device, running: lcm's own is made when missing; any other
+    /// must have been defined by the admin (it is started if it is stopped).
+    public static func open(named poolName: String, on connection: Connection) throws -> StoragePool {
+        if poolName == name { return try ensure(on: connection).pool }
+        guard let pool = try connection.lookupStoragePool(name: poolName) else {
+            throw LCMError.notFound("storage pool '\(poolName)' on \((try? connection.uri) ?? "the device")",
+                                    hint: "define it on the device (virsh pool-define-as), or leave out --pool to use lcm's own pool")
+        }
+        if try !pool.isActive { try pool.create() }
+        return pool
+    }
 }
 
 /// Escaping for text placed in libvirt XML.

@@ -46,7 +46,7 @@ public enum DeviceVolumes {
         recorder: LeftoverRecorder? = nil
     ) throws -> EncryptedVolume {
         let uri = try connection.uri
-        let pool = try storagePool(poolName, on: connection)
+        let pool = try DeviceStoragePool.open(named: poolName, on: connection)
         if try pool.lookupVolume(name: name) != nil {
             throw LCMError(.conflict, "volume \(name) already exists in pool \(poolName) at \(uri)")
         }
@@ -124,14 +124,5 @@ public enum DeviceVolumes {
             try? volume.delete()
             throw error
         }
-    }
-
-    static func storagePool(_ name: String, on connection: Connection) throws -> StoragePool {
-        if name == DeviceStoragePool.name { return try DeviceStoragePool.ensure(on: connection).pool }
-        guard let pool = try connection.lookupStoragePool(name: name) else {
-            throw LCMError.notFound("storage pool \(name)")
-        }
-        if try !pool.isActive { try pool.create() }
-        return pool
     }
 }
