@@ -86,7 +86,7 @@ enum DeployFinish {
     /// What the user-data disk holds before its user ever sees it: `DesktopRemoval` compares it
     /// with the allocation at removal time to tell whether someone wrote data since.
     static func recordDeployedAllocation(desktopID: Int64, name: String, settings: DesktopSettings, connection: Connection, inventory: Inventory) throws {
-        guard let volume = try connection.lookupStoragePool(name: settings.pool)?.lookupVolume(name: DesktopSettings.dataVolume(name)) else { return }
+        guard let volume = try DesktopVolumes.dataVolume(of: name, settings: settings, on: connection) else { return }
         let allocation = try volume.info().allocation
         try inventory.write { db in
             try db.execute(sql: "UPDATE volume SET deployedAllocation = ? WHERE desktopID = ? AND role = 'data'",

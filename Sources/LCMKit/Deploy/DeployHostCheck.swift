@@ -14,7 +14,7 @@ enum DeployHostCheck {
 
     struct Demand {
         var desktops = 0
-        /// Golden versions this batch may have to upload (SHA-256 -> bytes of the stored file).
+        /// Golden volumes this batch may have to upload (volume name -> bytes of the stored file).
         var goldenUploads: [String: UInt64] = [:]
         /// The sum of the new disks' virtual sizes: what the pool needs once every disk is full.
         var virtualBytes: UInt64 = 0
@@ -32,7 +32,7 @@ enum DeployHostCheck {
             if needsVolumes {
                 entry.demand.desktops += 1
                 entry.demand.virtualBytes += item.osDiskBytes + item.dataDiskBytes
-                entry.demand.goldenUploads[item.imageSHA256] = fileSize(item.imagePath)
+                entry.demand.goldenUploads[HostImages.volumeName(reference: item.imageReference, sha256: item.imageSHA256)] = fileSize(item.imagePath)
             }
             if item.start { entry.demand.networks.insert(item.network) }
             demands[key] = entry
@@ -43,8 +43,8 @@ enum DeployHostCheck {
                 let connection = try Connection(uri: entry.uri)
                 let pool = try DeviceStoragePool.open(named: entry.pool, on: connection)
                 let info = try pool.info()
-                let uploads = try entry.demand.goldenUploads.filter { sha256, _ in
-                    try !isOnHost(sha256: sha256, uri: entry.uri, pool: entry.pool, inventory: inventory)
+                let uploads = try entry.demand.goldenUploads.filter { volume, _ in
+                    try !isOnHost(volume: volume, uri: entry.uri, pool: entry.pool, inventory: inventory)
                 }.values.reduce(0, +)
                 let needed = uploads + UInt64(entry.demand.desktops) * reservePerDesktop
                 if info.available < needed {
@@ -76,11 +76,11 @@ enum DeployHostCheck {
 
     static func hostKey(_ settings: DesktopSettings) -> String { "\(settings.uri)#\(settings.pool)" }
 
-    /// Golden uploads are content-addressed: a version with the same bytes already there counts.
-    static func isOnHost(sha256: String, uri: String, pool: String, inventory: Inventory) throws -> Bool {
+    /// Whether `HostImages.ensure` will find the golden volume already uploaded (same row it reads).
+    static func isOnHost(volume: String, uri: String, pool: String, inventory: Inventory) throws -> Bool {
         try inventory.read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM hostImage WHERE uri = ? AND pool = ? AND sha256 = ?)",
-                              arguments: [uri, pool, sha256]) ?? false
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM hostImage WHERE uri = ? AND pool = ? AND volume = ?)",
+                              arguments: [uri, pool, volume]) ?? false
         }
     }
 

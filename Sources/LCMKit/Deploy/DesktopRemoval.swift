@@ -89,7 +89,7 @@ public struct DesktopRemoval {
             try Int64.fetchOne(db, sql: "SELECT deployedAllocation FROM volume WHERE desktopID = ? AND role = 'data'", arguments: [desktopID])
         }
         guard let deployed else { return "its size at deploy time is unknown" }
-        guard let volume = try connection.lookupStoragePool(name: settings.pool)?.lookupVolume(name: DesktopSettings.dataVolume(name)) else { return nil }
+        guard let volume = try DesktopVolumes.dataVolume(of: name, settings: settings, on: connection) else { return nil }
         let now = try volume.info().allocation
         return now > UInt64(deployed) ? "it has grown by \(ByteSize.format(now - UInt64(deployed))) since deploy (it was used)" : nil
     }

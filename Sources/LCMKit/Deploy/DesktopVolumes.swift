@@ -5,8 +5,8 @@ import Libvirt
 /// Golden versions on devices' hosts: uploaded once per host through a libvirt stream, checked by
 /// SHA-256 on the device's side, then only ever read (desktops' OS layers are overlays on them).
 public enum HostImages {
-    /// The pool volume name of a golden version: content-addressed (two versions with the same
-    /// bytes share one upload), with the reference for the admin reading `virsh vol-list`.
+    /// The pool volume name of a golden version: its content hash (a changed file never reuses
+    /// an old upload) and its reference, for the admin reading `virsh vol-list`.
     public static func volumeName(reference: String, sha256: String) -> String {
         "golden-\(sha256.prefix(16))-\(reference.replacingOccurrences(of: ":", with: "@")).qcow2"
     }
@@ -107,6 +107,11 @@ public enum DesktopVolumes {
               \(backingXML)
             </volume>
             """)
+    }
+
+    /// The desktop's user-data volume on its device, if it is there.
+    static func dataVolume(of desktop: String, settings: DesktopSettings, on connection: Connection) throws -> StorageVolume? {
+        try connection.lookupStoragePool(name: settings.pool)?.lookupVolume(name: DesktopSettings.dataVolume(desktop))
     }
 
     /// Deletes the desktop's volumes from the pool and their rows (missing ones are fine).
