@@ -16,7 +16,12 @@ struct ImageCommand: ParsableCommand {
 
     static func engineOptions(_ context: LCMContext) -> DiskEngine.Options {
         let accelerator = context.settings.accelerator.resolved(home: context.settings.home)
-        return DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: accelerator))
+        var options = DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: accelerator))
+        if context.settings.verbose {
+            let logger = context.logger
+            options.callTrace = { logger.debug("appliance: \($0)") }
+        }
+        return options
     }
 }
 

@@ -100,4 +100,36 @@ struct KeyEncryptionFormatTests {
         let text = passphrase.withBytes { String(decoding: $0, as: UTF8.self) }
         #expect(!(try DiskTestTools.fileContains(path, text)))
     }
+
+    @Test func derivedVolumesTakeTheirOwnBackingAndSizeAndOpenWithTheSameKey() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-luks-derive")
+        let base = scratch.file("base.qcow2").path
+        try QemuImage.createPlain(path: base, virtualSize: 96 << 20)
+        let passphrase = DiskPassphrase.random()
+        let overlay = scratch.file("os.qcow2").path, data = scratch.file("data.qcow2").path, grown = scratch.file("grown.qcow2").path
+        try QemuImage.createEncrypted(path: overlay, virtualSize: nil, backing: (base, "qcow2"), passphrase: passphrase)
+        // Shrunk and cut loose from the backing file; grown and given one.
+        try QemuImage.deriveEncrypted(from: overlay, path: data, virtualSize: 32 << 20, backing: nil, passphrase: passphrase)
+        try QemuImage.deriveEncrypted(from: data, path: grown, virtualSize: 200 << 20, backing: (base, "qcow2"), passphrase: passphrase)
+
+        let dataInfo = try QemuImage.info(path: data)
+        #expect(dataInfo.count == 1 && dataInfo[0].encrypted && dataInfo[0].virtualSize == 32 << 20, "\(dataInfo)")
+        let grownInfo = try QemuImage.info(path: grown)
+        #expect(grownInfo.count == 2 && grownInfo[0].encrypted && grownInfo[0].virtualSize == 200 << 20, "\(grownInfo)")
+        #expect(grownInfo.count == 2 && grownInfo[1].filename == base)
+        for (path, chain) in [(data, [QemuImage.Layer(path: data, format: "qcow2", encrypted: true)]),
+                              (grown, [.init(path: grown, format: "qcow2", encrypted: true), .init(path: base, format: "qcow2", encrypted: false)])] {
+            let options = QemuImage.imageOptions(chain: chain)
+            #expect(try QemuImage.check(path: path, format: "qcow2", imageOptions: options, passphrase: passphrase).isUsable)
+            #expect(throws: ImageError.self) {
+                try QemuImage.check(path: path, format: "qcow2", imageOptions: options, passphrase: DiskPassphrase.random())
+            }
+        }
+        // A failed derivation leaves no file.
+        #expect(throws: ImageError.self) {
+            try QemuImage.deriveEncrypted(from: overlay, path: scratch.file("bad.qcow2").path, virtualSize: 1 << 20,
+                                          backing: nil, passphrase: DiskPassphrase.random())
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("bad.qcow2").path))
+    }
 }

@@ -11,17 +11,20 @@ enum DeployPersonalization {
     }
 
     /// Returns a line for the report (empty when there is nothing to say).
-    static func apply(role: String, settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?, to access: DiskAccess) throws -> String {
+    /// - Parameter golden: shared by the OS layers of one golden version in the batch.
+    static func apply(role: String, settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?, golden: GoldenFacts?,
+                      to access: DiskAccess) throws -> String {
         switch role {
         case "os":
             let report = try DesktopPersonalizer.apply(try personalization(settings, joinBlob: joinBlob), to: access,
                                                        generalized: settings.generalized,
-                                                       architecture: UnattendArchitecture(inspectedArchitecture: settings.architecture) ?? .amd64)
+                                                       architecture: UnattendArchitecture(inspectedArchitecture: settings.architecture) ?? .amd64,
+                                                       golden: golden)
             return report.answerFile.map { "specialize answer file \($0)" } ?? ""
         default:
-            _ = try UserDataDisk.prepare(access)
+            let partition = try UserDataDisk.prepare(access)
             guard let archive = settings.migrateArchive else { return "" }
-            let migrated = try UserDataDisk.migrate(archive: URL(fileURLWithPath: archive), into: access)
+            let migrated = try UserDataDisk.migrate(archive: URL(fileURLWithPath: archive), into: access, partition: partition)
             return "user data migrated: \(migrated.files) files, \(ByteSize.format(UInt64(max(0, migrated.bytes))))"
         }
     }

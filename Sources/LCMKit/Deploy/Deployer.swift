@@ -96,9 +96,9 @@ public struct Deployer {
         }
 
         checkHosts(items.filter { !$0.isFailed })
-        for item in items where !item.isFailed && (item.outcome.stage ?? .recorded) < .personalized {
-            prepare(item)
-        }
+        // Preparing a desktop mostly waits on libvirtd, qemu-img and streams: a few at once.
+        Parallel.forEach(items.filter { !$0.isFailed && ($0.outcome.stage ?? .recorded) < .personalized },
+                         width: Self.preparedAtOnce) { prepare($0) }
         let launches = personalize(items.filter { !$0.isFailed && $0.outcome.stage == .prepared })
         for item in items where !item.isFailed && item.outcome.stage == .personalized {
             finish(item)
@@ -155,6 +155,9 @@ public struct Deployer {
         }
     }
 
+    /// Desktops prepared at once (each holds its own journaled operation and libvirt connection).
+    static let preparedAtOnce = 4
+
     func prepare(_ item: Item) {
         var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings)
         do {
@@ -185,12 +188,17 @@ public struct Deployer {
         var engine = options.engine
         engine.readOnly = false
         let joinBlob = options.joinBlob
+        // OS layers made from one golden version are alike until personalized (one an interrupted
+        // run left half done differs only in what personalization writes): the first one teaches
+        // the others where Windows is.
+        let goldens = Dictionary(items.map { ($0.settings.imageSHA256, GoldenFacts()) }, uniquingKeysWith: { first, _ in first })
         let report: DiskBatchReport<String>
         do {
             report = try DiskBatch.run(inventory: inventory, objectID: "deploy-\(UUID().uuidString.lowercased().prefix(8))",
                                        volumes: volumes, options: engine) { access in
                 let owner = owners[access.index]
-                return try DeployPersonalization.apply(role: owner.role, settings: owner.item.settings, joinBlob: joinBlob, to: access)
+                return try DeployPersonalization.apply(role: owner.role, settings: owner.item.settings, joinBlob: joinBlob,
+                                                       golden: goldens[owner.item.settings.imageSHA256], to: access)
             }
         } catch {
             for item in items where !item.isFailed { fail(item, error) }

@@ -69,10 +69,10 @@ public enum DesktopVolumes {
         var set: DesktopVolumeSet
         if let keyID {
             guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
-            let os = try DeviceVolumes.createEncrypted(name: osName, on: connection, pool: poolName, virtualSize: settings.osDiskBytes,
-                                                       backing: golden.volume, key: key, inventory: inventory)
-            let data = try DeviceVolumes.createEncrypted(name: dataName, on: connection, pool: poolName,
-                                                         virtualSize: settings.dataDiskBytes, key: key, inventory: inventory)
+            let made = try DeviceVolumes.createEncrypted([.init(name: osName, virtualSize: settings.osDiskBytes, backing: golden.volume),
+                                                          .init(name: dataName, virtualSize: settings.dataDiskBytes)],
+                                                         on: connection, pool: poolName, key: key, inventory: inventory)
+            let (os, data) = (made[0], made[1])
             set = DesktopVolumeSet(os: os.diskVolume, data: data.diskVolume, osPath: os.path, dataPath: data.path, secretUUID: os.secretUUID)
         } else {
             let os = try createPlain(osName, in: pool, virtualSize: settings.osDiskBytes, backing: golden.path)

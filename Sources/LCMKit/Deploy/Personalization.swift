@@ -234,77 +234,92 @@ public enum DesktopPersonalizer {
     ]
 
     /// Personalizes the Windows installation on `access`'s disk. Mounts its Windows volume
-    /// read-write, writes the registry (current control set), and for a `generalized` image
-    /// the specialize-pass answer file; leaves nothing mounted and no hive open.
+    /// read-write, writes the computer name and time zone into the current control set of SYSTEM,
+    /// and for a `generalized` image the specialize-pass answer file, which carries the registered
+    /// owner and organization too (Setup writes them into SOFTWARE at specialize). An image that is
+    /// not generalized gets them in SOFTWARE directly. Leaves nothing mounted and no hive open.
     ///
     /// Everything is checked before the first write: a hibernated or Fast Startup volume, a
     /// join blob on an image that is not generalized, `generalized` contradicting the image's
     /// ImageState, a time zone the image does not know, an answer file that cannot be merged.
     ///
-    /// - Parameter architecture: the image's architecture, for the answer file's components.
+    /// - Parameters:
+    ///   - architecture: the image's architecture, for the answer file's components.
+    ///   - golden: what fresh overlays of one golden version share (layout, control set, time
+    ///     zones), learned on the first disk and reused for the others of a batch; nil: learn it
+    ///     from this disk alone. Pass one only for disks that are unchanged copies of the same image.
     public static func apply(_ personalization: DesktopPersonalization, to access: DiskAccess, generalized: Bool,
-                             architecture: UnattendArchitecture = .amd64) throws -> PersonalizationReport {
+                             architecture: UnattendArchitecture = .amd64, golden: GoldenFacts? = nil) throws -> PersonalizationReport {
         let g = access.session
         if personalization.domainJoin != nil && !generalized {
             throw LCMError(.usage, "an offline domain join blob needs a generalized image: only Windows Setup's specialize pass consumes it",
                            hint: "deploy from a sysprep-generalized image, or join the desktop after its first boot")
         }
-        let partition = try windowsPartition(access)
-        // ntfs-3g refuses a hibernated or Fast Startup volume read-write, and libguestfs would
-        // then mount it read-only without saying so: ask first.
-        guard try g.ntfs3gProbe(partition, readWrite: true) else {
-            throw LCMError(.conflict, "the Windows volume \(partition) of \(access.volume.name) is hibernated or was shut down with Fast Startup; it cannot be written offline",
-                           hint: "boot it and shut it down fully (shutdown /s /t 0), or disable Fast Startup in the image")
+        let facts = golden ?? GoldenFacts()
+        let layout: GoldenFacts.Layout
+        if let known = facts.layout {
+            layout = known
+            // The first disk was probed for hibernation; a copy of it cannot differ.
+            try g.mount(layout.partition(on: access.device), options: "big_writes")
+        } else {
+            let partition = try windowsPartition(access)
+            // ntfs-3g refuses a hibernated or Fast Startup volume read-write, and libguestfs would
+            // then mount it read-only without saying so: ask first.
+            guard try g.ntfs3gProbe(partition, readWrite: true) else {
+                throw LCMError(.conflict, "the Windows volume \(partition) of \(access.volume.name) is hibernated or was shut down with Fast Startup; it cannot be written offline",
+                               hint: "boot it and shut it down fully (shutdown /s /t 0), or disable Fast Startup in the image")
+            }
+            try g.mount(partition, options: "big_writes")
+            layout = try GoldenFacts.Layout.read(g, device: access.device, partition: partition, volume: access.volume.name)
+            facts.layout = layout
         }
-        try g.mount(partition, options: "big_writes")
         defer { try? g.umountAll() }
-        guard let root = try WindowsInspector.systemRoot(g) else {
-            throw LCMError(.notFound, "the Windows directory on \(partition) disappeared")
-        }
-        let config = try g.caseSensitivePath(root + "/System32/config")
-        let systemHive = try g.caseSensitivePath(config + "/SYSTEM")
-        let softwareHive = try g.caseSensitivePath(config + "/SOFTWARE")
+        let partition = layout.partition(on: access.device)
 
-        // Checks that need SYSTEM, before anything is written.
-        let (controlSet, unattendFileOverride) = try g.withHive(systemHive) { g in
-            guard let select = try g.node(atPath: Paths.select), let current = try g.value(select, "Current")?.integerValue else {
-                throw LCMError(.dataError, "the SYSTEM hive of \(access.volume.name) has no Select\\Current value")
-            }
-            let name = String(format: "ControlSet%03d", current)
-            guard try g.node(atPath: name) != nil else {
-                throw LCMError(.dataError, "Select\\Current names \(name), which the SYSTEM hive of \(access.volume.name) does not have")
-            }
-            let override = try g.node(atPath: Paths.setup).flatMap { try g.value($0, "UnattendFile")?.stringValue }
-            return (name, override.flatMap { $0.isEmpty ? nil : $0 })
+        let system: GoldenFacts.SystemFacts
+        if let known = facts.system {
+            system = known
+        } else {
+            system = try g.withHive(layout.systemHive) { g in try GoldenFacts.SystemFacts.read(g, volume: access.volume.name) }
+            facts.system = system
         }
-        if generalized, let unattendFileOverride {
+        if generalized, let unattendFileOverride = system.unattendFileOverride {
             throw LCMError(.conflict, "the image names its own answer file (SYSTEM\\Setup\\UnattendFile = \(unattendFileOverride)); Windows Setup would ignore lcm's",
                            hint: "remove that value from the golden image before generalizing it")
         }
+        let controlSet = system.controlSet
 
         var answerFile: (path: String, bytes: [UInt8], merged: Bool)?
         if generalized {
-            answerFile = try specializeAnswerFile(personalization, g: g, root: root, architecture: architecture)
+            answerFile = try specializeAnswerFile(personalization, g: g, layout: layout, facts: facts, architecture: architecture)
         }
         defer { if answerFile != nil { DiskPassphrase.wipe(&answerFile!.bytes) } }
 
-        // SOFTWARE: the time zone is checked against the image's own list before the commit.
-        let zone = try g.withHive(softwareHive, write: true) { g -> TimeZoneRecord in
-            if let state = try g.node(atPath: Paths.setupState), let imageState = try g.value(state, "ImageState")?.stringValue {
-                let imageIsGeneralized = imageState != "IMAGE_STATE_COMPLETE"
-                if imageIsGeneralized != generalized {
-                    throw LCMError(.conflict, "the image's ImageState is \(imageState), which contradicts generalized = \(generalized)",
-                                   hint: "pass what `lcm image inspect` reports for the image")
+        // SOFTWARE: ImageState and the time zone are checked against the image before any write.
+        let zone: TimeZoneRecord
+        if generalized, let known = facts.timeZone(personalization.timeZone, generalized: generalized) {
+            zone = known
+        } else {
+            zone = try g.withHive(layout.softwareHive, write: !generalized) { g -> TimeZoneRecord in
+                if let state = try g.node(atPath: Paths.setupState), let imageState = try g.value(state, "ImageState")?.stringValue {
+                    let imageIsGeneralized = imageState != "IMAGE_STATE_COMPLETE"
+                    if imageIsGeneralized != generalized {
+                        throw LCMError(.conflict, "the image's ImageState is \(imageState), which contradicts generalized = \(generalized)",
+                                       hint: "pass what `lcm image inspect` reports for the image")
+                    }
                 }
+                let zone = try timeZoneRecord(personalization.timeZone, g: g)
+                if !generalized {
+                    guard let currentVersion = try g.node(atPath: Paths.currentVersion, create: true) else { throw missingKey(Paths.currentVersion) }
+                    try g.nodeSetValue(currentVersion, key: "RegisteredOwner", .string(personalization.registeredOwner))
+                    try g.nodeSetValue(currentVersion, key: "RegisteredOrganization", .string(personalization.registeredOrganization))
+                }
+                return zone
             }
-            let zone = try timeZoneRecord(personalization.timeZone, g: g)
-            guard let currentVersion = try g.node(atPath: Paths.currentVersion, create: true) else { throw missingKey(Paths.currentVersion) }
-            try g.nodeSetValue(currentVersion, key: "RegisteredOwner", .string(personalization.registeredOwner))
-            try g.nodeSetValue(currentVersion, key: "RegisteredOrganization", .string(personalization.registeredOrganization))
-            return zone
+            facts.remember(zone, for: personalization.timeZone, generalized: generalized)
         }
 
-        try g.withHive(systemHive, write: true) { g in
+        try g.withHive(layout.systemHive, write: true) { g in
             let netBIOSName = personalization.computerName.uppercased()
             guard let computerName = try g.node(atPath: controlSet + "\\" + Paths.computerName, create: true),
                   let tcpip = try g.node(atPath: controlSet + "\\" + Paths.tcpip, create: true),
@@ -398,16 +413,33 @@ public enum DesktopPersonalizer {
     // MARK: Answer file
 
     /// The answer file Windows Setup will read at specialize, with this personalization merged in.
-    static func specializeAnswerFile(_ personalization: DesktopPersonalization, g: GuestfsSession, root: String,
-                                     architecture: UnattendArchitecture) throws -> (path: String, bytes: [UInt8], merged: Bool) {
-        for candidate in answerFileCandidates {
-            guard let path = try? g.caseSensitivePath(root + candidate), (try? g.isFile(path)) == true else { continue }
+    static func specializeAnswerFile(_ personalization: DesktopPersonalization, g: GuestfsSession, layout: GoldenFacts.Layout,
+                                     facts: GoldenFacts, architecture: UnattendArchitecture) throws -> (path: String, bytes: [UInt8], merged: Bool) {
+        func probe() -> String? {
+            answerFileCandidates.lazy.compactMap { candidate -> String? in
+                guard let path = try? g.caseSensitivePath(layout.systemRoot + candidate), (try? g.isFile(path)) == true else { return nil }
+                return path
+            }.first
+        }
+        let existingPath: String?
+        switch facts.existingAnswerFile {
+        case .some(.none):
+            existingPath = nil
+        case .some(.some(let known)):
+            // Where the image has one, a copy has it too; a disk an interrupted run left half done
+            // may be the one that had it, so a miss is probed afresh.
+            existingPath = (try? g.isFile(known)) == true ? known : probe()
+        case .none:
+            existingPath = probe()
+            facts.existingAnswerFile = .some(existingPath)
+        }
+        if let path = existingPath {
             var existing = try g.read(path)
             defer { DiskPassphrase.wipe(&existing) }
             let bytes = try SpecializeAnswerFile.merge(personalization, architecture: architecture, into: Data(existing), path: path)
             return (path, bytes, true)
         }
-        let path = try g.caseSensitivePath(root + "/Panther") + "/unattend.xml"
+        let path = layout.pantherDirectory + "/unattend.xml"
         return (path, try SpecializeAnswerFile.merge(personalization, architecture: architecture, into: nil, path: path), false)
     }
 }

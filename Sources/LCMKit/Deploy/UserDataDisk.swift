@@ -8,6 +8,9 @@ public enum UserDataDisk {
     public static let volumeLabel = "UserData"
     /// GPT "Microsoft basic data", what Windows gives a data volume.
     static let basicDataPartitionType = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+    /// How much of a disk must read as zeros for it to count as blank (btrfs, the furthest
+    /// common signature, sits at 64 KiB).
+    static let blankCheckBytes = 128 << 10
 
     /// Partitions and formats a blank disk. Refuses a disk that already has a partition table or
     /// a filesystem, so a desktop's existing data is never formatted over.
@@ -15,10 +18,19 @@ public enum UserDataDisk {
     @discardableResult
     public static func prepare(_ access: DiskAccess) throws -> String {
         let g = access.session
+        func notBlank(_ what: String) -> LCMError {
+            LCMError(.conflict, "the user-data disk \(access.volume.name) is not blank (it has \(what)); lcm formats only blank disks")
+        }
         let existingPartitions = try access.partitions()
-        let wholeDiskFilesystem = (try? g.vfsType(access.device)) ?? ""
-        guard existingPartitions.isEmpty, wholeDiskFilesystem.isEmpty else {
-            throw LCMError(.conflict, "the user-data disk \(access.volume.name) is not blank (it has \(existingPartitions.isEmpty ? "a \(wholeDiskFilesystem) filesystem" : "\(existingPartitions.count) partition(s)")); lcm formats only blank disks")
+        guard existingPartitions.isEmpty else { throw notBlank("\(existingPartitions.count) partition(s)") }
+        // The listing is the launch's: a disk partitioned since shows only on the disk itself. A
+        // blank disk reads as zeros where every partition table and filesystem keeps its signature
+        // (one read, where asking blkid costs a program run in the appliance).
+        let head = try g.preadDevice(access.device, count: blankCheckBytes, offset: 0)
+        if head.contains(where: { $0 != 0 }) {
+            if head.count >= 520, Array(head[512..<520]) == Array("EFI PART".utf8) { throw notBlank("a GPT partition table") }
+            let filesystem = (try? g.vfsType(access.device)) ?? ""
+            throw notBlank(filesystem.isEmpty ? "data in its first \(blankCheckBytes >> 10) KiB" : "a \(filesystem) filesystem")
         }
         try g.partDisk(access.device, .gpt)
         try g.partSetGptType(access.device, partition: 1, guid: basicDataPartitionType)
@@ -27,24 +39,29 @@ public enum UserDataDisk {
         return partition
     }
 
-    /// The user-data volume on `access`: the NTFS partition labelled "UserData".
+    /// The user-data volume on `access`: the NTFS partition labelled "UserData" (looked for in the
+    /// partitions seen at launch, then, for a disk prepared in this launch, in the current ones).
     static func volume(_ access: DiskAccess) throws -> String {
         let g = access.session
-        for partition in try access.partitions() where (try? g.vfsType(partition)) == "ntfs" {
+        var partitions = try access.partitions()
+        if partitions.isEmpty { partitions = try access.currentPartitions() }
+        for partition in partitions where (try? g.vfsType(partition)) == "ntfs" {
             if (try? g.vfsLabel(partition)) == volumeLabel { return partition }
         }
         throw LCMError(.notFound, "no NTFS volume labelled \(volumeLabel) on \(access.volume.name)", hint: "prepare the disk first")
     }
 
     /// Moves a user's old data from a tar (plain, gzip, xz or zstd) or zip archive onto the
-    /// user-data volume, below `directory` (volume path, "/" for its root).
+    /// user-data volume (`partition` when the caller just prepared it), below `directory` (volume
+    /// path, "/" for its root).
     ///
     /// The archive is unpacked on the host first, into a private 0700 directory, by the same
     /// safe extractor every lcm extraction uses: an entry that would land outside the root
     /// (absolute path, "..", a symlink pointing out, a device) stops it, and names Windows
     /// cannot use are refused, all before the disk is touched. The tree then goes into the
     /// appliance as one tar stream. The private directory is removed in every case.
-    public static func migrate(archive: URL, into access: DiskAccess, directory: String = "/") throws -> UserDataMigrationReport {
+    public static func migrate(archive: URL, into access: DiskAccess, directory: String = "/",
+                               partition knownPartition: String? = nil) throws -> UserDataMigrationReport {
         let workspace = try PrivateDirectory(prefix: "lcm-userdata")
         defer { workspace.remove() }
         let tree = workspace.url.appendingPathComponent("tree", isDirectory: true)
@@ -80,7 +97,7 @@ public enum UserDataDisk {
         }
 
         let g = access.session
-        let partition = try volume(access)
+        let partition = try knownPartition ?? volume(access)
         try g.mount(partition, options: "big_writes")
         defer { try? g.umountAll() }
         try g.mkdirP(directory)

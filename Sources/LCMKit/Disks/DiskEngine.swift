@@ -37,6 +37,9 @@ public final class DiskEngine: @unchecked Sendable {
         public var lockWait: Double
         /// Disks staged at once (qemu-img and qemu-nbd mostly wait, so more than the core count).
         public var parallelism: Int
+        /// Receives one line per libguestfs call and its result (`--verbose`): where a batch's
+        /// time goes inside the appliance. Nil: no trace.
+        public var callTrace: (@Sendable (String) -> Void)?
 
         public init(backendSettings: [String] = GuestfsSession.tcgBackendSettings, drivesPerLaunch: Int? = nil,
                     memsizeMiB: Int? = nil, readOnly: Bool = false, verifyRemote: Bool = true,
@@ -158,8 +161,13 @@ public final class DiskEngine: @unchecked Sendable {
     /// One appliance over `group`: add drives, launch, work on each disk, shut down cleanly.
     private func launchAndWork<Value>(_ group: [StagedDisk], directory: String, state: BatchState<Value>,
                                       work: (DiskAccess) throws -> Value) throws -> [StagedDisk] {
+        var traceHandler: GuestfsLogHandler?
+        if let trace = options.callTrace {
+            traceHandler = { event, message in if event == .trace { trace(message) } }
+        }
         let session = try GuestfsSession(backend: "direct", backendSettings: options.backendSettings,
-                                         memsizeMiB: options.memsizeMiB, smp: options.smp, tmpDirectory: directory)
+                                         memsizeMiB: options.memsizeMiB, smp: options.smp, tmpDirectory: directory,
+                                         trace: traceHandler != nil, logHandler: traceHandler)
         var tokens: [LeftoverToken] = []
         defer {
             session.close()
@@ -199,8 +207,9 @@ public final class DiskEngine: @unchecked Sendable {
         guard devices.count == group.count else {
             throw LCMError(.failure, "the appliance shows \(devices.count) disks for \(group.count) drives")
         }
-        // Read-only work cannot change partition tables, so one listing serves every disk.
-        let partitions = options.readOnly ? try? session.listPartitions() : nil
+        // One listing serves every disk (each costs a round trip that grows with the drive count);
+        // work that repartitions its disk asks again (`DiskAccess.currentPartitions`).
+        let partitions = try? session.listPartitions()
         for (position, disk) in group.enumerated() {
             let access = DiskAccess(volume: disk.volume, index: disk.index, session: session, device: devices[position],
                                     partitionsAtLaunch: partitions)

@@ -115,12 +115,19 @@ public struct DiskAccess: @unchecked Sendable {
         self.partitionsAtLaunch = partitionsAtLaunch
     }
 
-    /// The disk's partitions (`/dev/sdc1`, ...) as they were at launch: work that repartitions the
-    /// disk asks `session.listPartitions()` again.
+    /// The disk's partitions (`/dev/sdc1`, ...) as they were at launch. Work that repartitions
+    /// the disk must ask `currentPartitions()` afterwards.
     public func partitions() throws -> [String] {
-        try (partitionsAtLaunch ?? session.listPartitions()).filter {
-            $0.hasPrefix(device) && $0.dropFirst(device.count).allSatisfy(\.isNumber)
-        }
+        try ownPartitions(partitionsAtLaunch ?? session.listPartitions())
+    }
+
+    /// The disk's partitions as they are now (one appliance round trip).
+    public func currentPartitions() throws -> [String] {
+        try ownPartitions(session.listPartitions())
+    }
+
+    private func ownPartitions(_ all: [String]) -> [String] {
+        all.filter { $0.hasPrefix(device) && $0.dropFirst(device.count).allSatisfy(\.isNumber) }
     }
 }
 

@@ -36,6 +36,17 @@ public struct EncryptedVolume: Codable, Sendable, Equatable {
 /// qemu's default PBKDF settings, whose calibration fails intermittently here ("Unable to get
 /// accurate CPU usage", 3 of 6 tries), and offers no way to pick the hash or the iteration time.
 public enum DeviceVolumes {
+    /// One volume for `createEncrypted(_:on:...)`: a plain volume of `virtualSize` bytes, or an
+    /// overlay on the device volume `backing` (same pool) whose size it takes by default.
+    public struct Request: Sendable, Equatable {
+        public var name: String
+        public var virtualSize: UInt64?
+        public var backing: String?
+        public init(name: String, virtualSize: UInt64? = nil, backing: String? = nil) {
+            self.name = name; self.virtualSize = virtualSize; self.backing = backing
+        }
+    }
+
     /// Creates a LUKS-encrypted qcow2 volume `name` in `pool` on the device, encrypted with `key`:
     /// a plain volume of `virtualSize` bytes, or an overlay on the device volume `backing`
     /// (same pool) whose size it takes by default. Installs the key's libvirt secret on the device
@@ -45,59 +56,93 @@ public enum DeviceVolumes {
         virtualSize: UInt64? = nil, backing: String? = nil, key: DesktopKey, inventory: Inventory,
         recorder: LeftoverRecorder? = nil
     ) throws -> EncryptedVolume {
+        try createEncrypted([Request(name: name, virtualSize: virtualSize, backing: backing)], on: connection, pool: poolName,
+                            key: key, inventory: inventory, recorder: recorder)[0]
+    }
+
+    /// Creates one owner's volumes, all encrypted with `key`, as `createEncrypted(name:...)` does
+    /// for one. The LUKS header is built once and copied into the others (`QemuImage.deriveEncrypted`:
+    /// building each costs seconds of PBKDF calibration). All or nothing: a failure deletes the
+    /// volumes this call uploaded.
+    public static func createEncrypted(
+        _ requests: [Request], on connection: Connection, pool poolName: String = DeviceStoragePool.name,
+        key: DesktopKey, inventory: Inventory, recorder: LeftoverRecorder? = nil
+    ) throws -> [EncryptedVolume] {
+        guard !requests.isEmpty else { return [] }
         let uri = try connection.uri
         let pool = try DeviceStoragePool.open(named: poolName, on: connection)
-        if try pool.lookupVolume(name: name) != nil {
-            throw LCMError(.conflict, "volume \(name) already exists in pool \(poolName) at \(uri)")
-        }
-        var backingLayer: (path: String, format: String)?
-        var size = virtualSize
-        if let backing {
-            guard let base = try pool.lookupVolume(name: backing) else {
-                throw LCMError.notFound("backing volume \(backing) in pool \(poolName) at \(uri)")
+        var layers: [(path: String, format: String)?] = []
+        var sizes: [UInt64?] = []
+        for request in requests {
+            if try pool.lookupVolume(name: request.name) != nil {
+                throw LCMError(.conflict, "volume \(request.name) already exists in pool \(poolName) at \(uri)")
             }
-            let description = VolumeDescription.parse(try base.xmlDescription())
-            backingLayer = (try base.path, description.format)
-            if size == nil { size = try base.info().capacity }
-        }
-        guard size != nil || backingLayer != nil else {
-            throw LCMError(.usage, "an encrypted volume needs a size or a backing volume")
+            var size = request.virtualSize
+            var layer: (path: String, format: String)?
+            if let backing = request.backing {
+                guard let base = try pool.lookupVolume(name: backing) else {
+                    throw LCMError.notFound("backing volume \(backing) in pool \(poolName) at \(uri)")
+                }
+                layer = (try base.path, VolumeDescription.parse(try base.xmlDescription()).format)
+                if size == nil { size = try base.info().capacity }
+            }
+            guard size != nil || layer != nil else {
+                throw LCMError(.usage, "an encrypted volume needs a size or a backing volume")
+            }
+            layers.append(layer)
+            sizes.append(size)
         }
 
         let passphrase = try DesktopKey.passphrase(keyID: key.id, inventory: inventory)
         try inventory.home.prepare()
-        let local = inventory.home.runURL.appendingPathComponent("new-\(UUID().uuidString.prefix(8)).qcow2").path
-        let token = try recorder?.record(.file(local))
+        let locals = requests.map { _ in inventory.home.runURL.appendingPathComponent("new-\(UUID().uuidString.prefix(8)).qcow2").path }
+        var tokens: [LeftoverToken] = []
         defer {
-            unlink(local)
-            if let token { try? recorder?.release(token) }
+            for local in locals { unlink(local) }
+            for token in tokens { try? recorder?.release(token) }
         }
-        try QemuImage.createEncrypted(path: local, virtualSize: size, backing: backingLayer, passphrase: passphrase)
+        for local in locals {
+            if let token = try recorder?.record(.file(local)) { tokens.append(token) }
+        }
+        for index in requests.indices {
+            if index == 0 {
+                try QemuImage.createEncrypted(path: locals[0], virtualSize: sizes[0], backing: layers[0], passphrase: passphrase)
+            } else {
+                try QemuImage.deriveEncrypted(from: locals[0], path: locals[index], virtualSize: sizes[index],
+                                              backing: layers[index], passphrase: passphrase)
+            }
+        }
 
-        _ = try inventory.write { db in
-            try KeyCopyRegistry.register(db, keyID: key.id, location: .luksKeyslots, hostURI: uri,
-                                         detail: "\(poolName)/\(name)")
-        }
-        let volume = try importFile(local, as: name, into: pool)
+        var uploaded: [StorageVolume] = []
         do {
-            let description = VolumeDescription.parse(try volume.xmlDescription())
-            guard description.format == "qcow2", description.encryptionFormat == "luks",
-                  description.backingPath == backingLayer?.path else {
-                throw LCMError(.failure, "libvirt does not see \(name) as a LUKS qcow2 after the upload")
+            for (index, request) in requests.enumerated() {
+                _ = try inventory.write { db in
+                    try KeyCopyRegistry.register(db, keyID: key.id, location: .luksKeyslots, hostURI: uri,
+                                                 detail: "\(poolName)/\(request.name)")
+                }
+                let volume = try importFile(locals[index], as: request.name, into: pool)
+                uploaded.append(volume)
+                let description = VolumeDescription.parse(try volume.xmlDescription())
+                guard description.format == "qcow2", description.encryptionFormat == "luks",
+                      description.backingPath == layers[index]?.path else {
+                    throw LCMError(.failure, "libvirt does not see \(request.name) as a LUKS qcow2 after the upload")
+                }
             }
             let secret = try key.installSecret(on: connection, inventory: inventory, passphrase: passphrase)
-            return EncryptedVolume(uri: uri, pool: poolName, name: name, path: try volume.path, keyID: key.id,
-                                   secretUUID: secret, virtualSize: try volume.info().capacity,
-                                   backingPath: backingLayer?.path)
+            return try requests.indices.map { index in
+                EncryptedVolume(uri: uri, pool: poolName, name: requests[index].name, path: try uploaded[index].path, keyID: key.id,
+                                secretUUID: secret, virtualSize: try uploaded[index].info().capacity,
+                                backingPath: layers[index]?.path)
+            }
         } catch {
-            try? volume.delete()
+            for volume in uploaded { try? volume.delete() }
             throw error
         }
     }
 
     /// Copies a local image file into a new volume `name` of `pool` through a stream: a raw volume
     /// of exactly the file's size receives the bytes, the device's copy is hashed back and compared,
-    /// and a pool refresh lets libvirt see the real format (qcow2, encryption, backing file).
+    /// and libvirt is made to see the real format (qcow2, encryption, backing file).
     @discardableResult
     public static func importFile(_ path: String, as name: String, into pool: StoragePool) throws -> StorageVolume {
         let local = try VolumeTransfer.localHash(path)
@@ -115,14 +160,33 @@ public enum DeviceVolumes {
             guard remote.bytes == local.bytes, remote.sha256 == local.sha256 else {
                 throw LCMError(.unavailable, "the device's copy of \(name) differs from the uploaded file (SHA-256 mismatch)")
             }
-            try pool.refresh()
-            guard let refreshed = try pool.lookupVolume(name: name) else {
-                throw LCMError(.unavailable, "volume \(name) vanished after upload")
-            }
-            return refreshed
+            return try uploadedVolume(name, in: pool, qcow2: isQcow2(path))
         } catch {
             try? volume.delete()
             throw error
         }
+    }
+
+    /// The uploaded volume as libvirt sees it once it knows the real format. libvirt refreshes the
+    /// pool by itself when an upload ends, and reading a volume's XML re-reads that volume; a
+    /// refresh of the whole pool (which re-reads every volume in it: O(volumes) per upload) is only
+    /// the fallback when neither shows the format yet.
+    static func uploadedVolume(_ name: String, in pool: StoragePool, qcow2: Bool) throws -> StorageVolume {
+        for attempt in 0..<3 {
+            // Its own refresh briefly empties the pool's volume list: a miss is retried.
+            if let volume = try pool.lookupVolume(name: name),
+               try !qcow2 || VolumeDescription.parse(volume.xmlDescription()).format == "qcow2" {
+                return volume
+            }
+            if attempt == 1 { try pool.refresh() } else { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        throw LCMError(.unavailable, "volume \(name) vanished after upload, or libvirt does not see it as qcow2")
+    }
+
+    /// True when the file starts with the qcow2 magic ("QFI\xfb").
+    static func isQcow2(_ path: String) throws -> Bool {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        return try handle.read(upToCount: 4) == Data([0x51, 0x46, 0x49, 0xFB])
     }
 }
