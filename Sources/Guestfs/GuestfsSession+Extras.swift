@@ -7,6 +7,13 @@ extension GuestfsSession {
         try call("get_pid") { guestfs_get_pid($0) }
     }
 
+    /// Makes the appliance wait `seconds` before answering (libguestfs's `sleep`): a call
+    /// that takes a known time, for checking time limits.
+    public func sleep(seconds: Int) throws {
+        let c = try cInt(seconds, "sleep")
+        try call("sleep") { guestfs_sleep($0, c) }
+    }
+
     /// True while the appliance is launched and answering calls; false once it died or was shut down.
     public var isReady: Bool {
         (try? withHandle("is_ready") { guestfs_is_ready($0) == 1 }) ?? false
@@ -61,7 +68,9 @@ extension GuestfsSession {
     /// stream for a whole tree instead of one upload per file.
     public func tarIn(_ localTarPath: String, to directory: String) throws {
         var opts = guestfs_tar_in_opts_argv()
-        try call("tar_in") { guestfs_tar_in_opts_argv($0, localTarPath, directory, &opts) }
+        try allowingLongerCalls(by: transferAllowance(forFileAt: localTarPath)) {
+            try call("tar_in") { guestfs_tar_in_opts_argv($0, localTarPath, directory, &opts) }
+        }
     }
 
     /// `write` with call tracing off for this call, so content that must stay private (an answer

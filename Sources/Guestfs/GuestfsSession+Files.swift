@@ -112,7 +112,9 @@ extension GuestfsSession {
 
     /// Copies a host file into the appliance.
     public func upload(_ localPath: String, to remotePath: String) throws {
-        try call("upload") { guestfs_upload($0, localPath, remotePath) }
+        try allowingLongerCalls(by: transferAllowance(forFileAt: localPath)) {
+            try call("upload") { guestfs_upload($0, localPath, remotePath) }
+        }
     }
 
     /// Copies a file from the appliance to the host.

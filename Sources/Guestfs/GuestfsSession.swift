@@ -35,6 +35,7 @@ public final class GuestfsSession: @unchecked Sendable {
     private var handle: OpaquePointer?
     private let lock = NSRecursiveLock()
     private let sink: MessageSink
+    private let watchdog: CallWatchdog?
 
     /// Creates a handle that ignores every `LIBGUESTFS_*` environment variable and applies
     /// exactly the settings given here.
@@ -49,6 +50,9 @@ public final class GuestfsSession: @unchecked Sendable {
     ///   - verbose: ask for appliance and library debug messages (sent to `logHandler`).
     ///   - trace: ask for one trace message per call (sent to `logHandler`).
     ///   - logHandler: receives log messages and warnings; they are dropped when nil.
+    ///   - callTimeout: seconds one call may take once launched; past that the appliance is
+    ///     killed and the call fails (`ETIMEDOUT`). Calls that move a host file get more time
+    ///     in proportion to its size. No limit when nil.
     public init(
         backend: String = "direct",
         backendSettings: [String] = [],
@@ -58,7 +62,8 @@ public final class GuestfsSession: @unchecked Sendable {
         cacheDirectory: String? = nil,
         verbose: Bool = false,
         trace: Bool = false,
-        logHandler: GuestfsLogHandler? = nil
+        logHandler: GuestfsLogHandler? = nil,
+        callTimeout: Double? = nil
     ) throws {
         guard let g = lcm_guestfs_create_no_environment() else {
             throw GuestfsError(operation: "create", message: "cannot create libguestfs handle", errno: errno)
@@ -66,6 +71,7 @@ public final class GuestfsSession: @unchecked Sendable {
         guestfs_set_error_handler(g, nil, nil)
         handle = g
         sink = MessageSink(handler: logHandler)
+        watchdog = callTimeout.map { CallWatchdog(limit: $0) }
 
         // Listening to these events is also what stops libguestfs printing them on stderr.
         let events = LCM_GUESTFS_EVENT_APPLIANCE | LCM_GUESTFS_EVENT_LIBRARY
@@ -99,19 +105,23 @@ public final class GuestfsSession: @unchecked Sendable {
 
     /// Starts the appliance. All drives must be added before.
     public func launch() throws {
+        // libguestfs bounds the launch itself (it gives up on an appliance that never answers).
         try call("launch") { guestfs_launch($0) }
+        if let watchdog { watchdog.arm(processID: try call("get_pid") { guestfs_get_pid($0) }) }
     }
 
     /// Unmounts, syncs and stops the appliance, reporting any error from it (which `close`
     /// would swallow). The handle stays open but cannot be launched again.
     public func shutdown() throws {
         try call("shutdown") { guestfs_shutdown($0) }
+        watchdog?.disarm()
     }
 
     /// Closes the handle (stopping the appliance if running). Later calls throw. Idempotent.
     public func close() {
         lock.lock()
         defer { lock.unlock() }
+        watchdog?.disarm()
         if let handle {
             guestfs_set_error_handler(handle, nil, nil)
             guestfs_close(handle)
@@ -196,7 +206,31 @@ public final class GuestfsSession: @unchecked Sendable {
         // never set it gets the default one, which prints to stderr. Calls may come from any
         // thread, so remove it for this one every time (it only sets a thread-local field).
         guestfs_set_error_handler(handle, nil, nil)
-        return try body(handle)
+        guard let watchdog else { return try body(handle) }
+        watchdog.begin(operation)
+        defer { watchdog.end() }
+        do {
+            return try body(handle)
+        } catch {
+            guard let expiry = watchdog.expiry else { throw error }
+            throw GuestfsError(
+                operation: operation,
+                message: "the appliance gave no answer to \(expiry.operation) within \(Int(expiry.seconds)) s and was stopped (\(error))",
+                errno: ETIMEDOUT)
+        }
+    }
+
+    /// Runs `body` with `seconds` more allowed for each of its calls (see `callTimeout`).
+    func allowingLongerCalls<T>(by seconds: Double, _ body: () throws -> T) rethrows -> T {
+        guard let watchdog else { return try body() }
+        return try watchdog.allowingLonger(by: seconds, body)
+    }
+
+    /// Extra seconds for a call that streams the host file at `path`: at the slowest rate seen
+    /// under TCG on a loaded host (about 0.25 MiB/s), with a margin.
+    func transferAllowance(forFileAt path: String) -> Double {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.doubleValue ?? 0
+        return size / (64 * 1024)
     }
 
     /// Calls a libguestfs function returning `int` (-1 on error).

@@ -124,6 +124,37 @@ extension DiskIntegrationTests {
         try expectNoLeftovers(inventory: inventory, scratch: scratch, except: "holder.sock")
     }
 
+    /// A call that never returns (here: the appliance told to sleep past the limit) stops its
+    /// appliance at the time limit; that disk fails saying so, the others finish in a relaunch.
+    @Test func hungCallStopsItsApplianceAndTheOtherDisksRelaunch() throws {
+        let base = try DiskFixtures.shared.image(DiskFixtures.baseSpec).url.path
+        let scratch = ScratchDirectory(prefix: "lcm-watchdog")
+        let inventory = try DiskTestTools.inventory(scratch)
+        var volumes: [DiskVolume] = []
+        for index in 0..<3 {
+            let path = scratch.file("disk\(index).qcow2").path
+            try DiskTestTools.plainOverlay(at: path, base: base)
+            volumes.append(.file(path, name: "disk\(index)"))
+        }
+        var options = DiskTestEnvironment.options
+        options.callTimeout = 4
+        let start = ContinuousClock.now
+        let report = try DiskBatch.run(inventory: inventory, objectID: "engine-watchdog", volumes: volumes,
+                                       options: options) { disk -> String in
+            if disk.volume.name == "disk1" { try disk.session.sleep(seconds: 120) }
+            return try DiskTestTools.mountWindows(disk)
+        }
+        let seconds = DiskTestTools.seconds(since: start)
+        print(String(format: "disk-engine: hung-call batch %.1f s, %d launches", seconds, report.launches))
+        #expect(seconds < 120, "the batch waited for the hung call instead of stopping it")
+        #expect(report.launches == 2)
+        #expect(report.succeeded.map(\.volume.name).sorted() == ["disk0", "disk2"])
+        let hung = try #require(report.results.first { $0.volume.name == "disk1" })
+        #expect(hung.failure?.stage == .work)
+        #expect(hung.failure?.message.contains("no answer to sleep within 4 s") == true, "\(String(describing: hung.failure))")
+        try expectNoLeftovers(inventory: inventory, scratch: scratch)
+    }
+
     /// No qemu-nbd or appliance of this test left, nothing in `$LCM_HOME/run`, no unfinished operation.
     func expectNoLeftovers(inventory: Inventory, scratch: ScratchDirectory, except: String? = nil) throws {
         let processes = DiskTestTools.processes(mentioning: inventory.home.runURL.path)

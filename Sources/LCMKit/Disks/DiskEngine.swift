@@ -40,6 +40,11 @@ public final class DiskEngine: @unchecked Sendable {
         /// Receives one line per libguestfs call and its result (`--verbose`): where a batch's
         /// time goes inside the appliance. Nil: no trace.
         public var callTrace: (@Sendable (String) -> Void)?
+        /// Seconds one appliance call may take before the appliance is stopped and the disk it
+        /// worked on fails (the others get a fresh launch). Generous: the slowest healthy call
+        /// measured under TCG on a loaded host took about 4 minutes; a hung one never returns.
+        /// Host files sent in (uploads, tar) get more in proportion to their size.
+        public var callTimeout: Double? = 1800
 
         public init(backendSettings: [String] = GuestfsSession.tcgBackendSettings, drivesPerLaunch: Int? = nil,
                     memsizeMiB: Int? = nil, readOnly: Bool = false, verifyRemote: Bool = true,
@@ -167,7 +172,8 @@ public final class DiskEngine: @unchecked Sendable {
         }
         let session = try GuestfsSession(backend: "direct", backendSettings: options.backendSettings,
                                          memsizeMiB: options.memsizeMiB, smp: options.smp, tmpDirectory: directory,
-                                         trace: traceHandler != nil, logHandler: traceHandler)
+                                         trace: traceHandler != nil, logHandler: traceHandler,
+                                         callTimeout: options.callTimeout)
         var tokens: [LeftoverToken] = []
         defer {
             session.close()

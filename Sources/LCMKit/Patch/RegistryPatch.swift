@@ -1,0 +1,165 @@
+import Foundation
+import Guestfs
+
+/// Applies .reg files to the offline hives of a Windows volume, then reopens each hive and
+/// checks that it holds what the files say: every value with its type and bytes, every created
+/// key present, every deleted key gone.
+///
+/// `CurrentControlSet` (which exists only in a running Windows) is written to the control set
+/// that SYSTEM's `Select\Current` names.
+public struct RegistryPatch: Sendable {
+    public let files: [RegFile]
+
+    /// What one application changed.
+    public struct Outcome: Sendable, Equatable, Codable {
+        public var keysCreated = 0
+        public var keysDeleted = 0
+        public var valuesSet = 0
+        /// Values and keys read back after the commit and found as expected.
+        public var checked = 0
+    }
+
+    public init(files: [RegFile]) { self.files = files }
+
+    /// Applies to the Windows volume mounted writable at `/`, whose hives are `systemHive` and
+    /// `softwareHive`. Throws when a check fails after the commit (the disk then holds a partial
+    /// patch: callers apply to a new overlay and keep the old one until this returns).
+    public func apply(_ g: GuestfsSession, systemHive: String, softwareHive: String) throws -> Outcome {
+        var outcome = Outcome()
+        let entries = files.flatMap(\.changes)
+        var controlSet: String?
+        if entries.contains(where: { Self.key(of: $0.change).hive == .system }) {
+            controlSet = try g.withHive(systemHive) { g in try Self.currentControlSet(g) }
+        }
+        for hive in RegFile.Hive.allCases {
+            let changes = entries.map(\.change).filter { Self.key(of: $0).hive == hive }
+                .map { Self.resolved($0, controlSet: controlSet) }
+            guard !changes.isEmpty else { continue }
+            let path = hive == .system ? systemHive : softwareHive
+            try g.withHive(path, write: true) { g in
+                for change in changes { try Self.write(change, g, &outcome) }
+            }
+            outcome.checked += try g.withHive(path) { g in try Self.check(ExpectedState(changes), g, hive: hive) }
+        }
+        return outcome
+    }
+
+    // MARK: - Writing
+
+    static func key(of change: RegFile.Change) -> RegFile.Key {
+        switch change {
+        case .createKey(let key), .deleteKey(let key), .setValue(let key, _, _): key
+        }
+    }
+
+    /// `CurrentControlSet\...` in SYSTEM becomes `ControlSet00N\...`.
+    static func resolved(_ change: RegFile.Change, controlSet: String?) -> RegFile.Change {
+        func fix(_ key: RegFile.Key) -> RegFile.Key {
+            guard key.hive == .system, let controlSet, key.path.first?.caseInsensitiveCompare("CurrentControlSet") == .orderedSame else {
+                return key
+            }
+            return RegFile.Key(hive: .system, path: [controlSet] + key.path.dropFirst())
+        }
+        switch change {
+        case .createKey(let key): return .createKey(fix(key))
+        case .deleteKey(let key): return .deleteKey(fix(key))
+        case .setValue(let key, let name, let value): return .setValue(fix(key), name: name, value)
+        }
+    }
+
+    static func currentControlSet(_ g: GuestfsSession) throws -> String {
+        guard let select = try g.node(atPath: "Select"), let current = try g.value(select, "Current")?.integerValue else {
+            throw LCMError(.dataError, "the SYSTEM hive has no Select\\Current value, so CurrentControlSet cannot be resolved")
+        }
+        return String(format: "ControlSet%03d", current)
+    }
+
+    private static func write(_ change: RegFile.Change, _ g: GuestfsSession, _ outcome: inout Outcome) throws {
+        switch change {
+        case .createKey(let key):
+            if try g.node(atPath: joined(key)) == nil { outcome.keysCreated += 1 }
+            _ = try g.node(atPath: joined(key), create: true)
+        case .deleteKey(let key):
+            guard !key.path.isEmpty else { throw LCMError(.dataError, "refusing to delete the root of \(key.hive.rawValue)") }
+            if let node = try g.node(atPath: joined(key)) {
+                try g.nodeDeleteChild(node)
+                outcome.keysDeleted += 1
+            }
+        case .setValue(let key, let name, let value):
+            guard let node = try g.node(atPath: joined(key), create: true) else { return }
+            try g.nodeSetValue(node, key: name, value)
+            outcome.valuesSet += 1
+        }
+    }
+
+    static func joined(_ key: RegFile.Key) -> String { key.path.joined(separator: "\\") }
+
+    // MARK: - Checking
+
+    /// The end state the changes describe, in order: a later `[-KEY]` removes earlier values
+    /// under it, a later value or `[KEY]` brings the key back.
+    struct ExpectedState {
+        var values: [String: (key: RegFile.Key, name: String, value: RegistryValue)] = [:]
+        var present: [String: RegFile.Key] = [:]
+        var absent: [String: RegFile.Key] = [:]
+
+        init(_ changes: [RegFile.Change]) {
+            for change in changes {
+                switch change {
+                case .createKey(let key):
+                    exists(key)
+                case .deleteKey(let key):
+                    let id = Self.id(key)
+                    values = values.filter { !Self.isSelfOrBelow(Self.id($0.value.key), id) }
+                    present = present.filter { !Self.isSelfOrBelow($0.key, id) }
+                    absent = absent.filter { !Self.isSelfOrBelow($0.key, id) }
+                    absent[id] = key
+                case .setValue(let key, let name, let value):
+                    exists(key)
+                    values[Self.id(key) + "\u{0}" + name.lowercased()] = (key, name, value)
+                }
+            }
+        }
+
+        /// The key and its parents exist.
+        private mutating func exists(_ key: RegFile.Key) {
+            let id = Self.id(key)
+            absent = absent.filter { !Self.isSelfOrBelow(id, $0.key) }
+            present[id] = key
+        }
+
+        static func id(_ key: RegFile.Key) -> String { (key.hive.rawValue + "\\" + joined(key)).lowercased() }
+
+        static func isSelfOrBelow(_ id: String, _ ancestor: String) -> Bool {
+            id == ancestor || id.hasPrefix(ancestor + "\\")
+        }
+    }
+
+    /// Reads the end state back from the open hive; returns how many items it checked.
+    private static func check(_ expected: ExpectedState, _ g: GuestfsSession, hive: RegFile.Hive) throws -> Int {
+        var checked = 0
+        for key in expected.present.values {
+            guard try g.node(atPath: joined(key)) != nil else { throw mismatch("key \(key) is missing") }
+            checked += 1
+        }
+        for key in expected.absent.values {
+            guard try g.node(atPath: joined(key)) == nil else { throw mismatch("key \(key) is still there") }
+            checked += 1
+        }
+        for (key, name, value) in expected.values.values {
+            let shown = name.isEmpty ? "(default)" : name
+            guard let node = try g.node(atPath: joined(key)), let handle = try g.nodeGetValue(node, name) else {
+                throw mismatch("value \(shown) of \(key) is missing")
+            }
+            guard try g.valueType(handle) == value.type, try g.valueBytes(handle) == value.data else {
+                throw mismatch("value \(shown) of \(key) reads back different from the .reg file")
+            }
+            checked += 1
+        }
+        return checked
+    }
+
+    private static func mismatch(_ what: String) -> LCMError {
+        LCMError(.checkFailed, "after the commit, \(what)", hint: "the previous OS layer or image version is still in place; nothing was switched")
+    }
+}
