@@ -4,7 +4,7 @@ extension StandInBootProgram {
         #!/bin/busybox sh
         # lcm stand-in for Windows at boot: find the Windows volume, record the boot with the
         # computer name read from the SYSTEM hive, run the boot-time queue the way lcm's runner
-        # does (contract: Sources/LCMTestSupport/BootRunnerContract.swift), power off.
+        # does (contract: Sources/LCMKit/Patch/BootRunnerContract.swift), power off.
         /bin/busybox --install -s /bin
         export PATH=/bin
         mount -t proc proc /proc

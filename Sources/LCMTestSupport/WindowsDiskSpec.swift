@@ -1,4 +1,5 @@
 import Foundation
+import LCMKit
 
 /// Everything that describes one Windows-shaped test disk. Every field has a default, so a test
 /// names only what it cares about, and every value that lands in the image comes from here: tests

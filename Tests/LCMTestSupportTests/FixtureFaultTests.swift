@@ -1,4 +1,5 @@
 import Foundation
+import LCMKit
 #if canImport(FoundationXML)
 import FoundationXML
 #endif

@@ -175,7 +175,8 @@ public struct StagedItem: Codable, Hashable, Sendable {
     /// The exit code the stand-in reports for this item.
     public var expectedStandInExitCode: Int32 { simulatedExitCode ?? 0 }
 
-    var isValid: Bool {
+    /// Whether the order is 0-999 and the name uses only letters, digits, `.`, `_` and `-`.
+    public var isValid: Bool {
         (0...999).contains(order) && !name.isEmpty
             && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
     }

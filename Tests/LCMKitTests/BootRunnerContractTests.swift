@@ -1,4 +1,5 @@
 import Foundation
+import LCMKit
 import LCMTestSupport
 import Testing
 
