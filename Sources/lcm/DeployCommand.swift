@@ -173,32 +173,3 @@ struct DeployCommand: ParsableCommand {
         return bytes
     }
 }
-
-struct ManageCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "manage",
-        abstract: "Look after deployed desktops: status (patching, rollout and snapshots come later).",
-        subcommands: [Status.self])
-
-    struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Show desktops: domain state, image version, disks with backing chains and encryption, personalization.",
-            discussion: "Reads libvirt on each device and the inventory. Exit code 0; 66 for an unknown desktop or device.")
-        @OptionGroup var global: GlobalOptions
-        @Argument(help: "Desktops (default: all).")
-        var desktops: [String] = []
-        @Option(help: ArgumentHelp("Only the desktops on this device.", valueName: "tag"))
-        var device: String?
-
-        func run() throws {
-            try global.run { context in
-                let reports = try DesktopStatusReader.read(names: desktops, device: device, inventory: try context.inventory())
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(reports))
-                } else {
-                    Terminal.output(reports.isEmpty ? "no desktops\n" : DeployReports.text(reports))
-                }
-            }
-        }
-    }
-}

@@ -8,7 +8,7 @@ import Testing
 /// The golden images the deploy tests use, built once (one appliance launch, none when cached).
 enum DeployFixture {
     enum Disk: String, CaseIterable, Sendable {
-        case golden, ungeneralized, bootable
+        case golden, ungeneralized, bootable, small
 
         var spec: WindowsDiskSpec {
             switch self {
@@ -19,6 +19,9 @@ enum DeployFixture {
             case .bootable:
                 // No virtio drivers: the desktop falls back to SATA, which the stand-in's kernel reads.
                 return WindowsDiskSpec { $0.computerName = "LCM-BOOTGOLD"; $0.generalized = true; $0.bootable = true }
+            case .small:
+                // The smallest disk the builder makes: a patch bigger than its free space is refused.
+                return WindowsDiskSpec { $0.computerName = "LCM-SMALL"; $0.generalized = true; $0.virtioDrivers = true; $0.virtualSize = 512 << 20 }
             }
         }
     }
@@ -109,8 +112,14 @@ struct DeployWorld {
                 let passphrase = try DesktopKey.passphrase(keyID: keyID, inventory: inventory)
                 FileManager.default.createFile(atPath: keyFile.path, contents: Data(passphrase.bytes()), attributes: [.posixPermissions: 0o600])
                 defer { unlink(keyFile.path) }
-                arguments += ["--object", "secret,id=sec0,file=\(keyFile.path)", "--image-opts",
-                              "driver=qcow2,file.filename=\(path),encrypt.key-secret=sec0", copy]
+                // Every encrypted layer of the chain (a patched desktop has several) takes the key.
+                let info = try ProgramRun.run("/usr/bin/qemu-img", ["info", "-U", "--backing-chain", "--output=json", path])
+                let layers = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]] ?? []
+                var options = "driver=qcow2,file.filename=\(path)"
+                for (depth, layer) in layers.enumerated() where layer["encrypted"] as? Bool == true {
+                    options += ",\(String(repeating: "backing.", count: depth))encrypt.key-secret=sec0"
+                }
+                arguments += ["--object", "secret,id=sec0,file=\(keyFile.path)", "--image-opts", options, copy]
                 let run = try ProgramRun.run("/usr/bin/qemu-img", arguments)
                 try #require(run.status == 0, "qemu-img convert \(item.name) \(item.role): \(run.stderr)")
             } else {

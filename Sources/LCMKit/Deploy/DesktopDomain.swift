@@ -45,14 +45,28 @@ public struct DesktopDomain: Sendable, Equatable {
         public var discard: Bool
         /// The guest device name; nil numbers the disks per bus (vda, vdb, ... / sda, sdb, ...).
         public var target: String?
+        /// The layers below `path`, top first, when any of them is encrypted: libvirt cannot probe
+        /// the secret of an encrypted backing file, so the chain is spelled out. Empty: probed.
+        public var backingChain: [Layer]
 
         public init(path: String, bus: DiskBus = .virtio, luksSecretUUID: String? = nil,
-                    discard: Bool = true, target: String? = nil) {
+                    discard: Bool = true, target: String? = nil, backingChain: [Layer] = []) {
             self.path = path
             self.bus = bus
             self.luksSecretUUID = luksSecretUUID
             self.discard = discard
             self.target = target
+            self.backingChain = backingChain
+        }
+    }
+
+    /// One backing layer of a disk.
+    public struct Layer: Sendable, Equatable {
+        public var path: String
+        public var format: String
+        public var luksSecretUUID: String?
+        public init(path: String, format: String = "qcow2", luksSecretUUID: String? = nil) {
+            self.path = path; self.format = format; self.luksSecretUUID = luksSecretUUID
         }
     }
 
@@ -409,27 +423,40 @@ public struct DesktopDomain: Sendable, Equatable {
 
     /// A `<disk>` element: qcow2, with its LUKS secret when encrypted, TRIM passed through when asked.
     public static func diskXML(_ disk: Disk, target: String, bootOrder: Int? = nil) throws -> String {
-        guard disk.path.hasPrefix("/"),
-              !disk.path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw LCMError(.usage, "disk path \(shown(disk.path)) must be an absolute path without control characters")
-        }
-        let encryption = try disk.luksSecretUUID.map {
-            let secret = try canonicalUUID($0, what: "the disk's LUKS secret")
-            return "<encryption format='luks'><secret type='passphrase' uuid='\(secret)'/></encryption>"
-        } ?? ""
-        let source = encryption.isEmpty
-            ? "<source file='\(XMLText.escape(disk.path))'/>"
-            : "<source file='\(XMLText.escape(disk.path))'>\(encryption)</source>"
         let discard = disk.discard ? " discard='unmap'" : ""
         var lines = [
             "<disk type='file' device='disk'>",
             "  <driver name='qemu' type='qcow2'\(discard)/>",
-            "  " + source,
-            "  <target dev='\(XMLText.escape(target))' bus='\(disk.bus.rawValue)'/>",
+            "  " + (try sourceXML(path: disk.path, luksSecretUUID: disk.luksSecretUUID)),
         ]
+        if !disk.backingChain.isEmpty { lines.append("  " + (try backingStoreXML(disk.backingChain))) }
+        lines.append("  <target dev='\(XMLText.escape(target))' bus='\(disk.bus.rawValue)'/>")
         if let bootOrder { lines.append("  <boot order='\(bootOrder)'/>") }
         lines.append("</disk>")
         return lines.joined(separator: "\n")
+    }
+
+    /// `<source file=...>`, with the LUKS secret that unlocks the file when it is encrypted.
+    static func sourceXML(path: String, luksSecretUUID: String?) throws -> String {
+        guard path.hasPrefix("/"), !path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw LCMError(.usage, "disk path \(shown(path)) must be an absolute path without control characters")
+        }
+        guard let luksSecretUUID else { return "<source file='\(XMLText.escape(path))'/>" }
+        let secret = try canonicalUUID(luksSecretUUID, what: "the disk's LUKS secret")
+        return "<source file='\(XMLText.escape(path))'><encryption format='luks'><secret type='passphrase' uuid='\(secret)'/></encryption></source>"
+    }
+
+    /// Nested `<backingStore>` elements for `layers` (top first), closed by an empty one: the
+    /// chain ends there, libvirt probes nothing further.
+    public static func backingStoreXML(_ layers: [Layer]) throws -> String {
+        var xml = "<backingStore/>"
+        for layer in layers.reversed() {
+            guard ["qcow2", "raw"].contains(layer.format) else {
+                throw LCMError(.usage, "backing format \(shown(layer.format)) is not qcow2 or raw")
+            }
+            xml = "<backingStore type='file'><format type='\(layer.format)'/>\(try sourceXML(path: layer.path, luksSecretUUID: layer.luksSecretUUID))\(xml)</backingStore>"
+        }
+        return xml
     }
 
     static func networkXML(_ network: Network) throws -> String {

@@ -51,7 +51,7 @@ public struct DesktopRemoval {
                 report.domain = name
             }
             if let pool = try connection.lookupStoragePool(name: settings?.pool ?? DeviceStoragePool.name) {
-                for volume in [DesktopSettings.osVolume(name), DesktopSettings.dataVolume(name)] {
+                for volume in try DesktopVolumes.allNames(desktopID: id, name: name, inventory: inventory).reversed() {
                     if let found = try pool.lookupVolume(name: volume) {
                         try found.delete()
                         report.volumes.append(volume)

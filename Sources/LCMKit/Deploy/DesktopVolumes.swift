@@ -114,9 +114,21 @@ public enum DesktopVolumes {
         try connection.lookupStoragePool(name: settings.pool)?.lookupVolume(name: DesktopSettings.dataVolume(desktop))
     }
 
-    /// Deletes the desktop's volumes from the pool and their rows (missing ones are fine).
+    /// Every volume name the desktop has or may have in its pool: the two deploy makes and every
+    /// one recorded (OS layers added by patches, a layer a killed patch run left pending).
+    static func allNames(desktopID: Int64, name: String, inventory: Inventory) throws -> [String] {
+        let recorded = try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM volume WHERE desktopID = ? ORDER BY id", arguments: [desktopID])
+        }
+        var names = [DesktopSettings.osVolume(name), DesktopSettings.dataVolume(name)]
+        for volume in recorded where !names.contains(volume) { names.append(volume) }
+        return names
+    }
+
+    /// Deletes the desktop's volumes from the pool and their rows (missing ones are fine); the
+    /// newest layers first, as each backs the one above it.
     public static func remove(desktopID: Int64, name: String, pool: StoragePool, inventory: Inventory) throws {
-        for volume in [DesktopSettings.osVolume(name), DesktopSettings.dataVolume(name)] {
+        for volume in try allNames(desktopID: desktopID, name: name, inventory: inventory).reversed() {
             try pool.lookupVolume(name: volume)?.delete()
         }
         try inventory.write { db in

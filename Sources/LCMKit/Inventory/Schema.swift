@@ -201,6 +201,7 @@ enum InventorySchema {
         registerDiskMigrations(&migrator)
         registerImageMigrations(&migrator)
         registerDeployMigrations(&migrator)
+        registerPatchMigrations(&migrator)
         return migrator
     }
 }

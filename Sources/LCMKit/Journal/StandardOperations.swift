@@ -5,7 +5,8 @@ extension OperationRegistry {
         var registry = OperationRegistry()
         registry.register(DiskBatchOperation.self)
         registry.register(ImageImportOperation.self)
-        registry.register(DriverInjectionOperation.self)
+        registry.register(ImageDerivationOperation<DriverInjection>.self)
+        registry.register(ImageDerivationOperation<ImagePatch>.self)
         registry.register(DeployPrepareOperation.self)
         return registry
     }

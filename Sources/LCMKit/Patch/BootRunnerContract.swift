@@ -49,12 +49,14 @@ public enum BootRunnerContract {
 
     /// The manifest listing `items` in ascending order.
     public static func manifest(_ items: [StagedItem]) -> String {
-        var text = "# lcm boot-time queue: order, item, kind, options\n"
-        for item in items.sorted(by: { $0.order < $1.order }) {
-            let options = item.simulatedExitCode.map { "standin-exit=\($0)" } ?? "-"
-            text += "\(item.order)\t\(item.fileName)\t\(item.kind.rawValue)\t\(options)\n"
-        }
-        return text
+        manifestHeader + items.sorted(by: { $0.order < $1.order }).map(manifestLine).joined()
+    }
+
+    static let manifestHeader = "# lcm boot-time queue: order, item, kind, options\n"
+
+    static func manifestLine(_ item: StagedItem) -> String {
+        let options = item.simulatedExitCode.map { "standin-exit=\($0)" } ?? "-"
+        return "\(item.order)\t\(item.fileName)\t\(item.kind.rawValue)\t\(options)\n"
     }
 
     /// Lines of a manifest, in file order.
@@ -104,6 +106,34 @@ public enum BootRunnerContract {
             try g.write(joined(queue, item.fileName), Array(item.payload.utf8))
         }
         try g.writeString(joined(root, manifestPath), manifest(items))
+    }
+
+    /// Adds `items` after whatever the queue on the Windows volume mounted at `root` still holds
+    /// (a patch run before the desktop booted): they are renumbered from the next free order,
+    /// their files written (`source`, a host file, is uploaded; otherwise `payload`), and the
+    /// manifest rewritten last, so a queue without its manifest line is never run half-written.
+    /// Returns the items as queued.
+    @discardableResult
+    public static func enqueue(_ items: [StagedItem], on g: GuestfsSession, root: String = "/") throws -> [StagedItem] {
+        let queue = joined(root, queueDirectory), manifestFile = joined(root, manifestPath)
+        try g.mkdirP(queue)
+        var text = try g.isFile(manifestFile) ? try g.readString(manifestFile) : manifestHeader
+        let pending = try parseManifest(text)
+        let first = (pending.map(\.order).max() ?? -1) + 1
+        var queued: [StagedItem] = []
+        for (offset, var item) in items.enumerated() {
+            item.order = first + offset
+            guard item.isValid else {
+                throw LCMError(.dataError, "the boot queue is full or the item name \(item.name) is not usable (orders 0-999)")
+            }
+            let target = joined(queue, item.fileName)
+            if let source = item.source { try g.upload(source, to: target) } else { try g.write(target, Array(item.payload.utf8)) }
+            queued.append(item)
+        }
+        if !text.hasSuffix("\n") { text += "\n" }
+        text += queued.map(manifestLine).joined()
+        try g.writeString(manifestFile, text)
+        return queued
     }
 
     /// What the runner left on the Windows volume mounted at `root`.
@@ -160,13 +190,16 @@ public struct StagedItem: Codable, Hashable, Sendable {
     public var payload: String
     /// For the stand-in only: the exit code to report instead of 0.
     public var simulatedExitCode: Int32?
+    /// A file on lcm's machine to upload as the item (instead of `payload`).
+    public var source: String?
 
-    public init(order: Int, name: String, kind: Kind, payload: String = "", simulatedExitCode: Int32? = nil) {
+    public init(order: Int, name: String, kind: Kind, payload: String = "", simulatedExitCode: Int32? = nil, source: String? = nil) {
         self.order = order
         self.name = name
         self.kind = kind
         self.payload = payload
         self.simulatedExitCode = simulatedExitCode
+        self.source = source
     }
 
     /// `NNN-<name>.<kind>`

@@ -100,15 +100,9 @@ public struct RegFile: Sendable, Equatable {
 
     private static func decode(_ data: Data, name: String) throws -> String {
         let bytes = [UInt8](data)
-        if bytes.starts(with: [0xFF, 0xFE]) {
+        if let text = UTF16Text.decode(bytes) {
             guard bytes.count % 2 == 0 else { throw error(name, 1, "odd length for a UTF-16 file: it is cut short") }
-            let units = stride(from: 2, to: bytes.count, by: 2).map { UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8 }
-            return String(decoding: units, as: UTF16.self)
-        }
-        if bytes.starts(with: [0xFE, 0xFF]) {
-            guard bytes.count % 2 == 0 else { throw error(name, 1, "odd length for a UTF-16 file: it is cut short") }
-            let units = stride(from: 2, to: bytes.count, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
-            return String(decoding: units, as: UTF16.self)
+            return text
         }
         let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
         if let text = String(validatingUTF8: body.map { CChar(bitPattern: $0) } + [0]), !body.contains(0) { return text }

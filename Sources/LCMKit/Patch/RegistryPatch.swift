@@ -29,7 +29,7 @@ public struct RegistryPatch: Sendable {
         let entries = files.flatMap(\.changes)
         var controlSet: String?
         if entries.contains(where: { Self.key(of: $0.change).hive == .system }) {
-            controlSet = try g.withHive(systemHive) { g in try Self.currentControlSet(g) }
+            controlSet = try g.withHive(systemHive) { g in try GoldenFacts.SystemFacts.currentControlSet(g, volume: "the image") }
         }
         for hive in RegFile.Hive.allCases {
             let changes = entries.map(\.change).filter { Self.key(of: $0).hive == hive }
@@ -65,13 +65,6 @@ public struct RegistryPatch: Sendable {
         case .deleteKey(let key): return .deleteKey(fix(key))
         case .setValue(let key, let name, let value): return .setValue(fix(key), name: name, value)
         }
-    }
-
-    static func currentControlSet(_ g: GuestfsSession) throws -> String {
-        guard let select = try g.node(atPath: "Select"), let current = try g.value(select, "Current")?.integerValue else {
-            throw LCMError(.dataError, "the SYSTEM hive has no Select\\Current value, so CurrentControlSet cannot be resolved")
-        }
-        return String(format: "ControlSet%03d", current)
     }
 
     private static func write(_ change: RegFile.Change, _ g: GuestfsSession, _ outcome: inout Outcome) throws {

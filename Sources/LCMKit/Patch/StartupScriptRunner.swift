@@ -292,15 +292,29 @@ struct GptIni {
 /// Text files Group Policy writes: scripts.ini in UTF-16LE with a byte-order mark, gpt.ini in ANSI.
 enum IniText {
     static func decode(_ bytes: [UInt8]) -> String {
-        if bytes.starts(with: [0xFF, 0xFE]) {
-            let units = stride(from: 2, to: bytes.count - 1, by: 2).map { UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8 }
-            return String(decoding: units, as: UTF16.self)
-        }
+        if let text = UTF16Text.decode(bytes) { return text }
         let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
         return String(decoding: body, as: UTF8.self)
     }
 
     static func encodeUTF16(_ text: String) -> [UInt8] {
         [0xFF, 0xFE] + text.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+    }
+}
+
+/// Windows text files that start with a UTF-16 byte-order mark (.reg v5, scripts.ini).
+enum UTF16Text {
+    /// The text after a little- or big-endian byte-order mark; nil without one. A trailing odd
+    /// byte (a file cut short) is dropped; callers that must refuse it check `bytes.count`.
+    static func decode(_ bytes: [UInt8]) -> String? {
+        let littleEndian: Bool
+        if bytes.starts(with: [0xFF, 0xFE]) { littleEndian = true }
+        else if bytes.starts(with: [0xFE, 0xFF]) { littleEndian = false }
+        else { return nil }
+        let units = stride(from: 2, to: bytes.count - 1, by: 2).map { index -> UInt16 in
+            let (first, second) = (UInt16(bytes[index]), UInt16(bytes[index + 1]))
+            return littleEndian ? first | second << 8 : first << 8 | second
+        }
+        return String(decoding: units, as: UTF16.self)
     }
 }

@@ -1,0 +1,332 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// One desktop's result of a patch run.
+public struct DesktopPatchOutcome: Codable, Sendable {
+    public enum State: String, Codable, Sendable {
+        /// The patch is in a new OS layer that the domain now boots.
+        case patched
+        /// The desktop was running: the patch waits for it to stop.
+        case queued
+        case failed
+    }
+    public var desktop: String
+    public var device: String?
+    public var state: State
+    /// The OS layer the patch went into.
+    public var layer: String?
+    /// Queue file names staged for the next boot.
+    public var staged: [String] = []
+    public var registry: RegistryPatch.Outcome?
+    public var notes: [String] = []
+    public var error: String?
+    public var exitCode: Int32?
+}
+
+/// The result of `lcm manage patch DESKTOP...`.
+public struct DesktopPatchReport: Codable, Sendable {
+    public var runID: String
+    public var items: [PatchSet.Item]
+    public var outcomes: [DesktopPatchOutcome]
+    public var launches: Int
+    public var secondsTotal: Double
+
+    public func count(_ state: DesktopPatchOutcome.State) -> Int { outcomes.filter { $0.state == state }.count }
+    /// The line cron mails: `patched 18, queued 1, failed 1, skipped 0`.
+    public var summary: String {
+        "patched \(count(.patched)), queued \(count(.queued)), failed \(count(.failed)) (\(items.count) items, \(launches) appliance launches, \(String(format: "%.0f", secondsTotal)) s)"
+    }
+}
+
+/// Patches desktops offline: each stopped desktop gets a new OS layer on top of its current one,
+/// all layers of a batch are patched in one appliance launch (`--max-parallel` splits it), and a
+/// layer is switched in only when its patch is complete (`OSLayers`). A running desktop is not
+/// touched: its items are queued (files kept under `$LCM_HOME/patches`) and applied when it has
+/// stopped (`applyQueued`, run by the device's libvirt hook or by cron), or, with `shutdown`,
+/// it is shut down gracefully first and started again afterwards.
+public struct DesktopPatcher {
+    public struct Options: Sendable {
+        public var shutdown = false
+        public var shutdownTimeout: Duration = .seconds(300)
+        /// Desktops per appliance launch (nil: all at once).
+        public var maxParallel: Int?
+        public var engine = DiskEngine.Options()
+        public init() {}
+    }
+
+    let inventory: Inventory
+    let options: Options
+
+    public init(inventory: Inventory, options: Options = .init()) { self.inventory = inventory; self.options = options }
+
+    /// Desktops by name, by device, or every deployed one; unknown names fail before anything.
+    public func select(names: [String], device: String?, all: Bool) throws -> [String] {
+        try inventory.read { db in
+            var sql = "SELECT d.name FROM desktop d LEFT JOIN device v ON v.id = d.deviceID WHERE d.stage = 'complete'"
+            var arguments: [DatabaseValueConvertible] = []
+            if !names.isEmpty {
+                let known = Set(try String.fetchAll(db, sql: "SELECT name FROM desktop WHERE name IN (\(names.map { _ in "?" }.joined(separator: ",")))",
+                                                    arguments: StatementArguments(names)))
+                if let missing = names.first(where: { !known.contains($0) }) {
+                    throw LCMError.notFound("desktop \(missing)", hint: "`lcm manage status` lists every desktop")
+                }
+                sql += " AND d.name IN (\(names.map { _ in "?" }.joined(separator: ",")))"
+                arguments = names
+            } else if let device {
+                _ = try DeviceLifecycle.find(db, device)
+                sql += " AND (v.assetTag = ? OR v.serial = ?)"
+                arguments = [device, device]
+            } else if !all {
+                throw LCMError(.usage, "name the desktops to patch", hint: "give DESKTOP..., --device TAG, --all, or --image NAME for a golden image")
+            }
+            return try String.fetchAll(db, sql: sql + " ORDER BY d.name", arguments: StatementArguments(arguments))
+        }
+    }
+
+    /// Applies `set` to `names` (already selected). Per-desktop failures are in the report.
+    public func run(_ set: PatchSet, desktops names: [String]) throws -> DesktopPatchReport {
+        let clock = ContinuousClock(), started = clock.now
+        let runID = UUID().uuidString.lowercased()
+        var outcomes: [String: DesktopPatchOutcome] = [:]
+        var ready: [(OSLayers.Desktop, Connection)] = []
+        var restart: [String: Domain] = [:]
+        for name in names {
+            var outcome = DesktopPatchOutcome(desktop: name, state: .failed)
+            do {
+                let desktop = try Self.load(name, inventory: inventory)
+                outcome.device = desktop.settings.deviceTag
+                let connection = try Connection(uri: desktop.settings.uri)
+                outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory)
+                if let domain = try connection.lookupDomain(name: name), try domain.isActive {
+                    if options.shutdown {
+                        guard try domain.shutdown(timeout: options.shutdownTimeout) else {
+                            throw LCMError(.conflict, "desktop \(name) did not shut down within \(Int(options.shutdownTimeout.seconds)) s",
+                                           hint: "try again later, or leave out --shutdown to queue the patch for its next stop")
+                        }
+                        restart[name] = domain
+                        outcome.notes.append("shut down for the patch")
+                    } else {
+                        try queue(set, for: desktop, runID: runID)
+                        outcome.state = .queued
+                        outcome.notes.append("running: queued until it stops")
+                        outcomes[name] = outcome
+                        continue
+                    }
+                }
+                ready.append((desktop, connection))
+            } catch {
+                outcome.error = Self.message(error)
+                outcome.exitCode = (error as? LCMError)?.code.rawValue ?? LCMExitCode.failure.rawValue
+            }
+            outcomes[name] = outcome
+        }
+        var launches = 0
+        let groupSize = max(1, options.maxParallel ?? max(ready.count, 1))
+        for start in stride(from: 0, to: ready.count, by: groupSize) {
+            let group = Array(ready[start..<min(ready.count, start + groupSize)])
+            launches += patchGroup(set, group, runID: runID, outcomes: &outcomes)
+        }
+        for (name, domain) in restart {
+            do { try domain.start() } catch { outcomes[name]?.notes.append("could not start it again: \(Self.message(error))") }
+        }
+        return DesktopPatchReport(runID: runID, items: set.items, outcomes: names.compactMap { outcomes[$0] }, launches: launches,
+                                  secondsTotal: (clock.now - started).seconds)
+    }
+
+    /// New layers for `group`, one engine batch over them, then each switched in or discarded.
+    private func patchGroup(_ set: PatchSet, _ group: [(OSLayers.Desktop, Connection)], runID: String,
+                            outcomes: inout [String: DesktopPatchOutcome]) -> Int {
+        var volumes: [DiskVolume] = [], members: [(OSLayers.Desktop, Connection)] = []
+        for (desktop, connection) in group {
+            do {
+                volumes.append(try OSLayers.createPending(desktop, connection: connection, inventory: inventory))
+                members.append((desktop, connection))
+            } catch {
+                fail(desktop, connection, error, set: set, runID: runID, outcomes: &outcomes)
+            }
+        }
+        guard !volumes.isEmpty else { return 0 }
+        var engine = options.engine
+        engine.readOnly = false
+        let report: DiskBatchReport<OfflinePatchOutcome>
+        do {
+            report = try DiskBatch.run(inventory: inventory, objectID: "patch", volumes: volumes, options: engine) { access in
+                try OfflinePatcher.apply(set, to: access)
+            }
+        } catch {
+            for (desktop, connection) in members { fail(desktop, connection, error, set: set, runID: runID, outcomes: &outcomes) }
+            return 0
+        }
+        for (index, result) in report.results.enumerated() {
+            let (desktop, connection) = members[index]
+            switch result.outcome {
+            case .failure(let failure):
+                fail(desktop, connection, LCMError(.dataError, failure.message), set: set, runID: runID, outcomes: &outcomes)
+            case .success(let applied):
+                do {
+                    let layer = try inventory.read { db in
+                        try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.pending])
+                    }
+                    try OSLayers.commit(desktop, inventory: inventory) { db in
+                        try Self.record(db, set: set, desktopID: desktop.id, runID: runID, layer: layer, queueFiles: applied.queued)
+                        try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patched",
+                                            details: ["items": set.items.map(\.file).joined(separator: ", "), "layer": layer ?? "",
+                                                      "run": runID])
+                    }
+                    try OSLayers.alignDomain(desktop, connection: connection, inventory: inventory)
+                    outcomes[desktop.name]?.state = .patched
+                    outcomes[desktop.name]?.layer = layer
+                    outcomes[desktop.name]?.staged = applied.queued
+                    outcomes[desktop.name]?.registry = applied.registry
+                } catch {
+                    fail(desktop, connection, error, set: set, runID: runID, outcomes: &outcomes)
+                }
+            }
+        }
+        return report.launches
+    }
+
+    private func fail(_ desktop: OSLayers.Desktop, _ connection: Connection, _ error: any Error, set: PatchSet, runID: String,
+                      outcomes: inout [String: DesktopPatchOutcome]) {
+        let message = Self.message(error)
+        outcomes[desktop.name]?.state = .failed
+        outcomes[desktop.name]?.error = message
+        outcomes[desktop.name]?.exitCode = (error as? LCMError)?.code.rawValue ?? LCMExitCode.failure.rawValue
+        do {
+            // Only a layer that was never switched in is deleted: the desktop keeps its old one.
+            let committed = try inventory.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.pending]) == 0
+            }
+            if !committed { try OSLayers.discardPending(desktop, connection: connection, inventory: inventory) }
+            try inventory.write { db in
+                for item in set.items {
+                    try db.execute(sql: """
+                        INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, state, createdAt, detail)
+                        VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?)
+                        """, arguments: [runID, desktop.id, item.file, item.kind.rawValue, item.sha256, item.bytes, Date(), message])
+                }
+                try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch failed",
+                                    details: ["error": message, "run": runID])
+            }
+        } catch {
+            outcomes[desktop.name]?.notes.append("cleaning up after the failure failed too: \(Self.message(error))")
+        }
+    }
+
+    /// Rows for the items written into a layer: .reg files succeeded (applied and read back),
+    /// the others staged under their queue names.
+    static func record(_ db: Database, set: PatchSet, desktopID: Int64, runID: String, layer: String?, queueFiles: [String]) throws {
+        var queued = queueFiles.makeIterator()
+        let now = Date()
+        for item in set.items {
+            try db.execute(sql: """
+                INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, queueFile, state, layer, createdAt, appliedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [runID, desktopID, item.file, item.kind.rawValue, item.sha256, item.bytes,
+                                 item.appliedOffline ? nil : queued.next(),
+                                 (item.appliedOffline ? PatchItemState.succeeded : .staged).rawValue, layer, now, now])
+        }
+    }
+
+    // MARK: Queue for running desktops
+
+    /// Where queued files wait: `$LCM_HOME/patches/<sha256>/<file>` (0600 in 0700 directories).
+    static func queuedFile(home: LCMHome, item: PatchSet.Item) -> URL {
+        home.url.appendingPathComponent("patches").appendingPathComponent(item.sha256).appendingPathComponent(item.file)
+    }
+
+    private func queue(_ set: PatchSet, for desktop: OSLayers.Desktop, runID: String) throws {
+        for (item, source) in zip(set.items, set.sources) {
+            let target = Self.queuedFile(home: inventory.home, item: item)
+            if !FileManager.default.fileExists(atPath: target.path) {
+                try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+                chmod(target.deletingLastPathComponent().deletingLastPathComponent().path, 0o700)
+                let partial = target.path + ".part"
+                unlink(partial)
+                try FileManager.default.copyItem(atPath: source, toPath: partial)
+                chmod(partial, 0o600)
+                guard rename(partial, target.path) == 0 else { throw LCMError(.cannotWrite, "cannot keep \(item.file) in \(target.path)") }
+            }
+        }
+        try inventory.write { db in
+            let now = Date()
+            for item in set.items {
+                try db.execute(sql: """
+                    INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, state, createdAt, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, 'desktop running')
+                    """, arguments: [runID, desktop.id, item.file, item.kind.rawValue, item.sha256, item.bytes, now])
+            }
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch queued",
+                                details: ["items": set.items.map(\.file).joined(separator: ", "), "run": runID])
+        }
+    }
+
+    /// Applies what is queued for `names` (default: every desktop with queued items) that has
+    /// stopped, one run per queued batch; the queued rows are replaced by the run's rows.
+    public func applyQueued(names: [String] = []) throws -> [DesktopPatchReport] {
+        let queued = try inventory.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT p.runID, d.name, p.file, p.sha256 FROM patchItem p JOIN desktop d ON d.id = p.desktopID
+                WHERE p.state = 'queued' ORDER BY p.id
+                """)
+        }
+        var runs: [(runID: String, desktop: String, files: [String])] = []
+        for row in queued where names.isEmpty || names.contains(row["name"] as String) {
+            let path = Self.queuedFile(home: inventory.home, item: .init(file: row["file"], kind: .reg, bytes: 0, sha256: row["sha256"])).path
+            if let index = runs.firstIndex(where: { $0.runID == row["runID"] as String && $0.desktop == row["name"] as String }) {
+                runs[index].files.append(path)
+            } else {
+                runs.append((row["runID"], row["name"], [path]))
+            }
+        }
+        var reports: [DesktopPatchReport] = []
+        for run in runs {
+            let desktop = try Self.load(run.desktop, inventory: inventory)
+            let connection = try Connection(uri: desktop.settings.uri)
+            if let domain = try connection.lookupDomain(name: run.desktop), try domain.isActive { continue }
+            let set = try PatchSet(paths: run.files)
+            var report = try DesktopPatcher(inventory: inventory, options: options).run(set, desktops: [run.desktop])
+            if report.outcomes.first?.state != .queued {
+                try inventory.write { db in
+                    try db.execute(sql: "DELETE FROM patchItem WHERE runID = ? AND desktopID = ? AND state = 'queued'",
+                                   arguments: [run.runID, desktop.id])
+                }
+            }
+            report.outcomes = report.outcomes.map { var outcome = $0; outcome.notes.append("queued by run \(run.runID.prefix(8))"); return outcome }
+            reports.append(report)
+        }
+        return reports
+    }
+
+    // MARK: Helpers
+
+    /// One patch run at a time on this lcm home (cron and an admin may overlap): a second run
+    /// waits up to `wait` seconds, then fails with `busy` (exit code 75).
+    public static func lockRun(home: LCMHome, wait: Double) throws -> FileLock {
+        try ObjectLock.acquire(home: home, kind: "patch-run", id: "all", timeout: wait)
+    }
+
+    /// Desktops that have patch records, by name.
+    public static func patchedDesktops(inventory: Inventory) throws -> [String] {
+        try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT d.name FROM patchItem p JOIN desktop d ON d.id = p.desktopID ORDER BY d.name")
+        }
+    }
+
+    static func load(_ name: String, inventory: Inventory) throws -> OSLayers.Desktop {
+        guard let row = try inventory.read({ db in
+            try Row.fetchOne(db, sql: "SELECT id, stage, settings, keyID FROM desktop WHERE name = ?", arguments: [name])
+        }) else { throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists every desktop") }
+        guard row["stage"] as String? == DeployStage.complete.rawValue,
+              let json = row["settings"] as String?, let settings = try? JSONDecoder().decode(DesktopSettings.self, from: Data(json.utf8)) else {
+            throw LCMError(.conflict, "desktop \(name) is not completely deployed", hint: "rerun its deploy first")
+        }
+        return OSLayers.Desktop(id: row["id"], name: name, settings: settings, keyID: row["keyID"])
+    }
+
+    static func message(_ error: any Error) -> String {
+        (error as? LCMError)?.message ?? (error as? LocalizedError)?.errorDescription ?? "\(error)"
+    }
+}

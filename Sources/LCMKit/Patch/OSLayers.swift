@@ -1,0 +1,195 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import GRDB
+import Libvirt
+
+/// A desktop's OS-layer stack. The inventory is the truth: volume rows with role `os` (the top,
+/// which the domain boots), `os-layer` (older layers below it) and `os-pending` (a layer a patch
+/// run is making, not yet switched in). Switching in is one transaction (`commit`), then the
+/// domain's definition is brought in line (`alignDomain`); a run killed before the commit leaves
+/// a pending layer the next run deletes, one killed after it leaves a domain the next run aligns.
+/// Either way the desktop boots a complete layer: the old one or the new one.
+enum OSLayers {
+    /// The desktop a layer operation works on.
+    struct Desktop: Sendable {
+        var id: Int64
+        var name: String
+        var settings: DesktopSettings
+        var keyID: String?
+    }
+
+    /// Roles of a desktop's OS layers, newest first by row id.
+    static let top = "os", lower = "os-layer", pending = "os-pending"
+
+    /// Deletes pending layers a dead run left (volume and row) and aligns the domain with the
+    /// recorded top. Returns what it did, for the report.
+    static func recover(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
+        var notes: [String] = []
+        let pendingRows = try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
+        }
+        if !pendingRows.isEmpty, let pool = try connection.lookupStoragePool(name: desktop.settings.pool) {
+            for name in pendingRows { try pool.lookupVolume(name: name)?.delete() }
+        }
+        if !pendingRows.isEmpty {
+            try inventory.write { db in
+                try db.execute(sql: "DELETE FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
+            }
+            notes.append("removed the unfinished layer \(pendingRows.joined(separator: ", ")) of an interrupted run")
+        }
+        if try alignDomain(desktop, connection: connection, inventory: inventory) {
+            notes.append("switched the domain to the OS layer an interrupted run had committed")
+        }
+        return notes
+    }
+
+    /// Makes an empty layer on top of the current one (encrypted with the desktop's key unless
+    /// it was deployed without encryption) and records it as pending before it exists.
+    static func createPending(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> DiskVolume {
+        let (current, count) = try inventory.read { db -> (Row?, Int) in
+            (try Row.fetchOne(db, sql: "SELECT name, path FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, top]),
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM volume WHERE desktopID = ? AND role IN (?, ?)",
+                              arguments: [desktop.id, top, lower]) ?? 0)
+        }
+        guard let current, let currentPath = current["path"] as String? else {
+            throw LCMError(.conflict, "desktop \(desktop.name) has no OS layer recorded", hint: "finish its deployment first (lcm deploy ...)")
+        }
+        let pool = try DeviceStoragePool.open(named: desktop.settings.pool, on: connection)
+        var number = count + 1
+        while try pool.lookupVolume(name: layerName(desktop.name, number)) != nil { number += 1 }
+        let name = layerName(desktop.name, number)
+        try inventory.write { db in
+            try db.execute(sql: """
+                INSERT INTO volume (desktopID, role, pool, name, format, encrypted, discard, createdAt, backing, virtualSize)
+                VALUES (?, ?, ?, ?, 'qcow2', ?, ?, ?, ?, ?)
+                """, arguments: [desktop.id, pending, desktop.settings.pool, name, desktop.keyID != nil, desktop.settings.discard,
+                                 Date(), currentPath, Int64(desktop.settings.osDiskBytes)])
+        }
+        let made: (volume: DiskVolume, path: String)
+        if let keyID = desktop.keyID {
+            guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
+            let volume = try DeviceVolumes.createEncrypted(name: name, on: connection, pool: desktop.settings.pool,
+                                                           backing: current["name"], key: key, inventory: inventory)
+            made = (volume.diskVolume, volume.path)
+        } else {
+            let volume = try DesktopVolumes.createPlain(name, in: pool, virtualSize: desktop.settings.osDiskBytes, backing: currentPath)
+            made = (.libvirt(uri: desktop.settings.uri, pool: desktop.settings.pool, volume: name), try volume.path)
+        }
+        try inventory.write { db in
+            try db.execute(sql: "UPDATE volume SET path = ? WHERE desktopID = ? AND name = ?", arguments: [made.path, desktop.id, name])
+        }
+        var volume = made.volume
+        // A remote layer is worked on through a download: the golden copy in the image store
+        // stands in for the golden volume, so only the desktop's own layers travel.
+        if let golden = try goldenPath(desktop, inventory: inventory) { volume.backingCopies = [golden: desktop.settings.imagePath] }
+        return volume
+    }
+
+    static func layerName(_ desktop: String, _ number: Int) -> String { "\(desktop)-os-\(number).qcow2" }
+
+    /// Switches the pending layer in: it becomes the top, the old top a lower layer, and
+    /// `records` (the patch rows) are written in the same transaction.
+    static func commit(_ desktop: Desktop, inventory: Inventory, records: (Database) throws -> Void) throws {
+        try inventory.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending]) == 1 else {
+                throw LCMError(.failure, "desktop \(desktop.name) has no single pending OS layer to switch in")
+            }
+            try db.execute(sql: "UPDATE volume SET role = ? WHERE desktopID = ? AND role = ?", arguments: [lower, desktop.id, top])
+            try db.execute(sql: "UPDATE volume SET role = ? WHERE desktopID = ? AND role = ?", arguments: [top, desktop.id, pending])
+            try records(db)
+        }
+    }
+
+    /// Deletes the pending layer after a failed patch (volume, then row).
+    static func discardPending(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws {
+        _ = try recover(desktop, connection: connection, inventory: inventory)
+    }
+
+    /// The golden volume's path on the device (the backing of the lowest layer).
+    static func goldenPath(_ desktop: Desktop, inventory: Inventory) throws -> String? {
+        try inventory.read { db in
+            try String.fetchOne(db, sql: "SELECT backing FROM volume WHERE desktopID = ? AND role IN (?, ?) ORDER BY id LIMIT 1",
+                                arguments: [desktop.id, top, lower])
+        }
+    }
+
+    /// The boot disk as the domain must name it: the recorded top with, when the desktop has
+    /// more than one layer, every layer below spelled out (libvirt cannot find the secret of an
+    /// encrypted backing file by itself).
+    static func bootDisk(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> DesktopDomain.Disk {
+        let rows = try inventory.read { db in
+            try Row.fetchAll(db, sql: "SELECT path, encrypted, backing FROM volume WHERE desktopID = ? AND role IN (?, ?) ORDER BY id DESC",
+                             arguments: [desktop.id, top, lower])
+        }
+        guard let first = rows.first, let topPath = first["path"] as String? else {
+            throw LCMError(.conflict, "desktop \(desktop.name) has no OS layer recorded")
+        }
+        var secret: String?
+        if let keyID = desktop.keyID, rows.contains(where: { $0["encrypted"] as Bool }) {
+            guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
+            secret = try key.installSecret(on: connection, inventory: inventory)
+        }
+        var chain: [DesktopDomain.Layer] = []
+        if rows.count > 1 {
+            chain = rows.dropFirst().map { DesktopDomain.Layer(path: $0["path"], luksSecretUUID: ($0["encrypted"] as Bool) ? secret : nil) }
+            if let golden = rows.last?["backing"] as String? { chain.append(DesktopDomain.Layer(path: golden)) }
+        }
+        let bus = DesktopDomain.DiskBus(rawValue: desktop.settings.storageBus) ?? .sata
+        return DesktopDomain.Disk(path: topPath, bus: bus, luksSecretUUID: (first["encrypted"] as Bool) ? secret : nil,
+                                  discard: desktop.settings.discard, backingChain: chain)
+    }
+
+    /// Redefines the domain when its boot disk is not the recorded top; true when it did.
+    @discardableResult
+    static func alignDomain(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> Bool {
+        guard let domain = try connection.lookupDomain(name: desktop.name) else { return false }
+        let layerPaths = try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM volume WHERE desktopID = ? AND role IN (?, ?) AND path IS NOT NULL",
+                                arguments: [desktop.id, top, lower])
+        }
+        let disk = try bootDisk(desktop, connection: connection, inventory: inventory)
+        let xml = try domain.xmlDescription(flags: [.inactive, .secure])
+        guard let edited = try replacingOSDisk(in: xml, layerPaths: Set(layerPaths), with: disk) else {
+            return false
+        }
+        _ = try connection.defineDomain(xml: edited)
+        return true
+    }
+
+    /// The domain XML with the `<disk>` that boots one of `layerPaths` pointed at `disk` (path,
+    /// secret, backing chain; its target, address and boot order kept); nil when it already is.
+    static func replacingOSDisk(in xml: String, layerPaths: Set<String>, with disk: DesktopDomain.Disk) throws -> String? {
+        let document = try XMLDocument(xmlString: xml, options: [.nodePreserveAll])
+        guard let devices = document.rootElement()?.elements(forName: "devices").first else {
+            throw LCMError(.failure, "the domain's XML has no <devices>")
+        }
+        guard let element = devices.elements(forName: "disk").first(where: { candidate in
+            guard let file = candidate.elements(forName: "source").first?.attribute(forName: "file")?.stringValue else { return false }
+            return layerPaths.contains(file)
+        }) else {
+            throw LCMError(.conflict, "the domain has no disk on the desktop's OS layer",
+                           hint: "its definition was changed outside lcm; redeploy or fix the <disk> element")
+        }
+        let wantedSource = try XMLElement(xmlString: DesktopDomain.sourceXML(path: disk.path, luksSecretUUID: disk.luksSecretUUID))
+        let wantedBacking = disk.backingChain.isEmpty ? nil : try XMLElement(xmlString: DesktopDomain.backingStoreXML(disk.backingChain))
+        let currentSource = element.elements(forName: "source").first
+        let currentBacking = element.elements(forName: "backingStore").first
+        if currentSource?.attribute(forName: "file")?.stringValue == disk.path,
+           canonical(currentSource) == canonical(wantedSource), canonical(currentBacking) == canonical(wantedBacking) {
+            return nil
+        }
+        for old in element.elements(forName: "source") + element.elements(forName: "backingStore") {
+            old.detach()
+        }
+        let driverIndex = (element.elements(forName: "driver").first?.index ?? -1) + 1
+        element.insertChild(wantedSource, at: driverIndex)
+        if let wantedBacking { element.insertChild(wantedBacking, at: driverIndex + 1) }
+        return document.xmlString
+    }
+
+    private static func canonical(_ element: XMLElement?) -> String? {
+        element.map { $0.xmlString.replacingOccurrences(of: "\"", with: "'").filter { !$0.isWhitespace } }
+    }
+}

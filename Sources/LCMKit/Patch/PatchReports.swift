@@ -1,0 +1,70 @@
+import Foundation
+
+/// Text renderings for `lcm manage patch` (JSON is the Codable values as they are).
+public enum PatchReports {
+    public static func text(_ report: DesktopPatchReport) -> String {
+        var lines: [String] = []
+        for outcome in report.outcomes {
+            var line = "\(outcome.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(outcome.desktop)"
+            if let device = outcome.device { line += " on \(device)" }
+            if let layer = outcome.layer { line += ": new OS layer \(layer)" }
+            if let registry = outcome.registry, registry.valuesSet + registry.keysCreated + registry.keysDeleted > 0 {
+                line += ", registry \(registry.valuesSet) values set, \(registry.keysCreated) keys created, \(registry.keysDeleted) deleted (\(registry.checked) read back)"
+            }
+            if !outcome.staged.isEmpty { line += ", staged for next boot: \(outcome.staged.joined(separator: ", "))" }
+            lines.append(line)
+            if let error = outcome.error { lines.append("         error: \(error)") }
+            lines += outcome.notes.map { "         note: \($0)" }
+        }
+        lines.append(summary([report]))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One line for cron: `patched 18, queued 1, failed 1 (2 items, 1 appliance launches, 95 s)`.
+    public static func summary(_ reports: [DesktopPatchReport]) -> String {
+        guard reports.count != 1 else { return reports[0].summary }
+        let outcomes = reports.flatMap(\.outcomes)
+        func count(_ state: DesktopPatchOutcome.State) -> Int { outcomes.filter { $0.state == state }.count }
+        let seconds = reports.reduce(0) { $0 + $1.secondsTotal }
+        return "patched \(count(.patched)), queued \(count(.queued)), failed \(count(.failed)) (\(reports.count) queued runs applied, \(reports.reduce(0) { $0 + $1.launches }) appliance launches, \(String(format: "%.0f", seconds)) s)"
+    }
+
+    public static func text(_ report: ImagePatchReport) -> String {
+        var lines = ["patched \(report.parent) into \(report.name):\(report.version) (\(report.path))"]
+        let registry = report.outcome.registry
+        if registry.valuesSet + registry.keysCreated + registry.keysDeleted > 0 {
+            lines.append("  registry: \(registry.valuesSet) values set, \(registry.keysCreated) keys created, \(registry.keysDeleted) deleted, \(registry.checked) read back")
+        }
+        if !report.outcome.queued.isEmpty {
+            lines.append("  staged for the first boot of each desktop made from it: \(report.outcome.queued.joined(separator: ", "))")
+        }
+        lines.append(String(format: "  sha256 %@, %.1f s", report.sha256, report.secondsTotal))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func text(_ statuses: [DesktopPatchStatus]) -> String {
+        var lines: [String] = []
+        for status in statuses {
+            var line = "\(status.desktop)"
+            if let device = status.device { line += " on \(device)" }
+            line += " (\(status.domainState))"
+            if status.readBack {
+                line += ": read back"
+                if let ubr = status.ubr { line += ", UBR \(ubr)" }
+                if status.rebootPending == true { line += ", Windows reboot pending" }
+                if !status.queuedInImage.isEmpty { line += ", \(status.queuedInImage.count) item(s) still queued in the image" }
+            }
+            lines.append(line)
+            if let note = status.note { lines.append("  note: \(note)") }
+            for item in status.items {
+                var itemLine = "  \(item.state.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(item.file)"
+                if let exitCode = item.exitCode { itemLine += " exit \(exitCode)" }
+                if item.rebootNeeded == true { itemLine += ", reboot needed" }
+                if let windows = item.windows { itemLine += ", Windows: \(windows)" }
+                if let detail = item.detail, item.state != .succeeded { itemLine += " (\(detail))" }
+                lines.append(itemLine)
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

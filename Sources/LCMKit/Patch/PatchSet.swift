@@ -1,0 +1,80 @@
+import Foundation
+
+/// The files of one `lcm manage patch --add ...` run, read and checked before any disk is touched:
+/// `.reg` files are parsed whole (a malformed one is refused with its line), the others must be
+/// readable files of a kind the boot-time runner knows.
+public struct PatchSet: Sendable {
+    /// One file of the set, as the inventory records it.
+    public struct Item: Codable, Sendable, Equatable {
+        /// The file's name on lcm's machine.
+        public var file: String
+        public var kind: StagedItem.Kind
+        public var bytes: Int64
+        public var sha256: String
+        /// Applied to the offline hives (`.reg`), or staged for the next boot.
+        public var appliedOffline: Bool { kind == .reg }
+    }
+
+    public let items: [Item]
+    /// The files on lcm's machine, as given (same order as `items`).
+    public let sources: [String]
+    public let registry: RegistryPatch
+    /// Files for the boot-time queue, in the order given (orders are assigned when queued).
+    public let staged: [StagedItem]
+
+    /// Kinds the runner carries out at boot; `.reg` is applied offline instead.
+    public static let stagedKinds: [StagedItem.Kind] = [.msu, .cab, .msi, .ps1, .cmd]
+
+    /// Reads `paths` (in order). Throws before anything is changed: a missing or unreadable file,
+    /// an unknown extension, a malformed .reg, the same file twice, or nothing at all.
+    public init(paths: [String]) throws {
+        guard !paths.isEmpty else {
+            throw LCMError(.usage, "nothing to apply", hint: "name the files with --add FILE (.reg, .msu, .cab, .msi, .ps1, .cmd)")
+        }
+        var items: [Item] = [], sources: [String] = [], regFiles: [RegFile] = [], staged: [StagedItem] = []
+        var seen: Set<String> = []
+        for path in paths {
+            let url = URL(fileURLWithPath: path)
+            let extensionName = url.pathExtension.lowercased()
+            guard let kind = StagedItem.Kind(rawValue: extensionName) else {
+                throw LCMError(.usage, "\(path): lcm cannot apply .\(extensionName.isEmpty ? "(no extension)" : extensionName) files",
+                               hint: "use .reg (applied offline), or .msu, .cab, .msi, .ps1, .cmd (run once at the next boot)")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  FileManager.default.isReadableFile(atPath: path) else {
+                throw LCMError(.notFound, "cannot read \(path)", hint: "check the path and its permissions")
+            }
+            let sha256 = try FileDigest.sha256(path: path)
+            guard seen.insert(sha256).inserted else {
+                throw LCMError(.usage, "\(path) is given twice (same content as an earlier --add)")
+            }
+            let bytes = Int64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.int64Value ?? 0)
+            if kind == .reg {
+                regFiles.append(try RegFile(contentsOf: path))
+            } else {
+                staged.append(StagedItem(order: 0, name: Self.queueName(url.deletingPathExtension().lastPathComponent), kind: kind,
+                                         source: url.standardizedFileURL.path))
+            }
+            items.append(Item(file: url.lastPathComponent, kind: kind, bytes: bytes, sha256: sha256))
+            sources.append(url.standardizedFileURL.path)
+        }
+        self.items = items
+        self.sources = sources
+        self.registry = RegistryPatch(files: regFiles)
+        self.staged = staged
+    }
+
+    /// Bytes the staged files take inside the image.
+    public var stagedBytes: Int64 { items.filter { !$0.appliedOffline }.reduce(0) { $0 + $1.bytes } }
+
+    /// A file name the queue accepts: letters, digits, `.`, `_`, `-`; anything else becomes `_`.
+    static func queueName(_ base: String) -> String {
+        let allowed = CharacterSet.alphanumerics
+        let mapped = base.unicodeScalars.map { scalar -> Character in
+            scalar.isASCII && (allowed.contains(scalar) || "._-".unicodeScalars.contains(scalar)) ? Character(scalar) : "_"
+        }
+        let name = String(mapped.prefix(64))
+        return name.isEmpty ? "item" : name
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+import Libvirt
+
+/// One patch item of one desktop, as `lcm manage patch status` reports it.
+public struct PatchItemStatus: Codable, Sendable, Equatable {
+    public var file: String
+    public var kind: String
+    public var queueFile: String?
+    public var state: PatchItemState
+    public var exitCode: Int32?
+    public var rebootNeeded: Bool?
+    public var started: Date?
+    public var ended: Date?
+    /// For .msu/.cab items named after a KB: what Component Based Servicing says of that KB
+    /// ("installed", "pending reboot", "not installed"), read from the image's own SOFTWARE hive.
+    public var windows: String?
+    public var detail: String?
+    public var appliedAt: Date?
+}
+
+/// One desktop's patch state: lcm's records, updated from what the image holds.
+public struct DesktopPatchStatus: Codable, Sendable {
+    public var desktop: String
+    public var device: String?
+    public var domainState: String
+    /// The image was read offline just now (false: running or unreachable, records only).
+    public var readBack: Bool
+    public var note: String?
+    /// Windows' own state: update build revision, CBS RebootPending, packages waiting for a reboot.
+    public var ubr: Int?
+    public var rebootPending: Bool?
+    public var pendingPackages: [String] = []
+    /// Items still in the boot queue, and the boots the runner recorded.
+    public var queuedInImage: [String] = []
+    public var boots: Int?
+    public var items: [PatchItemStatus] = []
+}
+
+/// Reads patch outcomes back offline. For each stopped desktop, one engine batch (read-only)
+/// opens its OS layer: the runner's log (`runner.log`: item, start, end, exit code, reboot), the
+/// queue still waiting, and Windows' servicing state (UBR, CBS packages, RebootPending). Staged
+/// rows move to succeeded / failed / reboot-pending with the guest's exit code; every change is
+/// an audit event, so the history stays. Running desktops are reported from the records.
+public struct PatchStatusReader {
+    let inventory: Inventory
+    let engineOptions: DiskEngine.Options
+
+    public init(inventory: Inventory, engineOptions: DiskEngine.Options = .init()) {
+        self.inventory = inventory; self.engineOptions = engineOptions
+    }
+
+    struct ImageFacts: Sendable {
+        var runner: RunnerState
+        var inspection: WindowsInspection
+    }
+
+    public func read(names: [String]) throws -> [DesktopPatchStatus] {
+        var statuses: [DesktopPatchStatus] = []
+        var readable: [(index: Int, desktop: OSLayers.Desktop, volume: DiskVolume)] = []
+        for name in names {
+            var status = DesktopPatchStatus(desktop: name, device: nil, domainState: "unknown", readBack: false)
+            do {
+                let desktop = try DesktopPatcher.load(name, inventory: inventory)
+                status.device = desktop.settings.deviceTag
+                let connection = try Connection(uri: desktop.settings.uri)
+                _ = try OSLayers.recover(desktop, connection: connection, inventory: inventory)
+                if let domain = try connection.lookupDomain(name: name) {
+                    status.domainState = DesktopStatusReader.name(try domain.state())
+                    if try domain.isActive { status.note = "running: outcomes are read back when it has stopped" }
+                } else {
+                    status.domainState = "undefined"
+                }
+                if status.note == nil, let volume = try topVolume(desktop) {
+                    readable.append((statuses.count, desktop, volume))
+                }
+            } catch {
+                status.note = "cannot be read: \(DesktopPatcher.message(error))"
+            }
+            statuses.append(status)
+        }
+        if !readable.isEmpty {
+            var options = engineOptions
+            options.readOnly = true
+            let report = try DiskBatch.run(inventory: inventory, objectID: "patch-status", volumes: readable.map(\.volume), options: options) { access in
+                let inspection = try WindowsInspector.inspect(access)
+                guard let partition = inspection.windowsPartition else { throw LCMError(.notFound, "no Windows installation found") }
+                try access.session.mountReadOnly(partition)
+                defer { try? access.session.umountAll() }
+                return ImageFacts(runner: try BootRunnerContract.readState(on: access.session), inspection: inspection)
+            }
+            for (position, result) in report.results.enumerated() {
+                let entry = readable[position]
+                switch result.outcome {
+                case .failure(let failure): statuses[entry.index].note = "cannot be read: \(failure.message)"
+                case .success(let facts):
+                    try update(entry.desktop, with: facts)
+                    statuses[entry.index].readBack = true
+                    statuses[entry.index].ubr = facts.inspection.ubr
+                    statuses[entry.index].rebootPending = facts.inspection.servicing.rebootPending
+                    statuses[entry.index].pendingPackages = facts.inspection.servicing.pendingPackages
+                    statuses[entry.index].queuedInImage = facts.runner.queuedFiles.sorted()
+                    statuses[entry.index].boots = facts.runner.boots.count
+                    statuses[entry.index].items = try items(entry.desktop.id, windows: facts.inspection.servicing)
+                }
+            }
+        }
+        for index in statuses.indices where statuses[index].items.isEmpty {
+            if let desktop = try? DesktopPatcher.load(statuses[index].desktop, inventory: inventory) {
+                statuses[index].items = try items(desktop.id, windows: nil)
+            }
+        }
+        return statuses
+    }
+
+    /// The OS layer the domain boots, as the engine opens it.
+    private func topVolume(_ desktop: OSLayers.Desktop) throws -> DiskVolume? {
+        guard let name = try inventory.read({ db in
+            try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.top])
+        }) else { return nil }
+        var volume = DiskVolume.libvirt(uri: desktop.settings.uri, pool: desktop.settings.pool, volume: name, keyID: desktop.keyID)
+        if let golden = try OSLayers.goldenPath(desktop, inventory: inventory) { volume.backingCopies = [golden: desktop.settings.imagePath] }
+        return volume
+    }
+
+    /// Moves staged rows to what the runner logged (the last result line per queue file wins).
+    private func update(_ desktop: OSLayers.Desktop, with facts: ImageFacts) throws {
+        var results: [String: RunnerResult] = [:]
+        for result in facts.runner.results { results[result.item] = result }
+        try inventory.write { db in
+            let now = Date()
+            let staged = try Row.fetchAll(db, sql: """
+                SELECT id, file, queueFile, state, exitCode FROM patchItem
+                WHERE desktopID = ? AND queueFile IS NOT NULL AND state IN ('staged', 'reboot-pending')
+                """, arguments: [desktop.id])
+            for row in staged {
+                guard let result = results[row["queueFile"] as String] else { continue }
+                let state: PatchItemState = result.exitCode == 0 ? .succeeded
+                    : BootRunnerContract.rebootExitCodes.contains(result.exitCode)
+                        ? (facts.runner.boots.last.map { $0.time > result.ended } == true ? .succeeded : .rebootPending)
+                        : .failed
+                guard state.rawValue != row["state"] as String || row["exitCode"] as Int32? != result.exitCode else { continue }
+                try db.execute(sql: """
+                    UPDATE patchItem SET state = ?, exitCode = ?, rebootNeeded = ?, startedAt = ?, endedAt = ?, checkedAt = ?, detail = ?
+                    WHERE id = ?
+                    """, arguments: [state.rawValue, result.exitCode, result.rebootNeeded, result.started, result.ended, now,
+                                     state == .failed ? "exit code \(result.exitCode)" : nil, row["id"] as Int64])
+                try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch item \(state.rawValue)",
+                                    details: ["item": row["file"], "exitCode": "\(result.exitCode)"])
+            }
+            try db.execute(sql: "UPDATE patchItem SET checkedAt = ? WHERE desktopID = ?", arguments: [now, desktop.id])
+        }
+    }
+
+    private func items(_ desktopID: Int64, windows: ServicingState?) throws -> [PatchItemStatus] {
+        try inventory.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM patchItem WHERE desktopID = ? ORDER BY id", arguments: [desktopID]).map { row in
+                let file: String = row["file"], kind: String = row["kind"]
+                var item = PatchItemStatus(file: file, kind: kind, queueFile: row["queueFile"],
+                                           state: PatchItemState(rawValue: row["state"]) ?? .failed, exitCode: row["exitCode"],
+                                           rebootNeeded: row["rebootNeeded"], started: row["startedAt"], ended: row["endedAt"],
+                                           windows: nil, detail: row["detail"], appliedAt: row["appliedAt"])
+                if let windows, ["msu", "cab"].contains(kind), let kb = WindowsInspector.knowledgeBaseNumber(in: file) {
+                    let pending = windows.packages.contains { WindowsInspector.knowledgeBaseNumber(in: $0.name) == kb && [0x60, 0x65].contains($0.stateCode ?? 0) }
+                    item.windows = windows.installedUpdates.contains(kb) ? "\(kb) installed" : pending ? "\(kb) pending reboot" : "\(kb) not installed"
+                }
+                return item
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import ArgumentParser
+import Foundation
+import LCMKit
+
+struct ManageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manage",
+        abstract: "Look after deployed desktops: status and offline patching (rollout and snapshots come later).",
+        subcommands: [Status.self, PatchCommand.self, AppCommand.self])
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show desktops: domain state, image version, disks with backing chains and encryption, personalization.",
+            discussion: "Reads libvirt on each device and the inventory. Exit code 0; 66 for an unknown desktop or device.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Desktops (default: all).")
+        var desktops: [String] = []
+        @Option(help: ArgumentHelp("Only the desktops on this device.", valueName: "tag"))
+        var device: String?
+
+        func run() throws {
+            try global.run { context in
+                let reports = try DesktopStatusReader.read(names: desktops, device: device, inventory: try context.inventory())
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(reports))
+                } else {
+                    Terminal.output(reports.isEmpty ? "no desktops\n" : DeployReports.text(reports))
+                }
+            }
+        }
+    }
+}
+
+/// Which desktops (beside the ones named as arguments), or which golden image, a patch or app
+/// command acts on.
+struct PatchTargets: ParsableArguments {
+    @Option(help: ArgumentHelp("Every desktop on this device.", valueName: "tag"))
+    var device: String?
+    @Flag(help: "Every deployed desktop.")
+    var all = false
+    @Option(help: ArgumentHelp("Patch this golden image instead: the result is its next version (NAME, NAME:VERSION).", valueName: "ref"))
+    var image: String?
+
+    func validate(desktops: [String]) throws {
+        let chosen = [!desktops.isEmpty, device != nil, all, image != nil].filter { $0 }.count
+        if chosen != 1 { throw ValidationError("give exactly one of DESKTOP..., --device, --all or --image") }
+    }
+}
+
+/// How a patch run behaves; shared by `patch` and `app install`.
+struct PatchRunOptions: ParsableArguments {
+    @Flag(help: "Shut running desktops down gracefully, patch them, and start them again (default: queue their patch until they stop).")
+    var shutdown = false
+    @Option(name: .customLong("max-parallel"), help: ArgumentHelp("Desktops per appliance launch (default: all in one).", valueName: "n"))
+    var maxParallel: Int?
+    @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Seconds to wait for another patch run to finish before giving up with exit code 75.", valueName: "seconds"))
+    var lockWait: Double = 300
+    @Option(name: .customLong("new-version"), help: ArgumentHelp("With --image: the new version's name (default: the next number).", valueName: "version"))
+    var version: String?
+
+    func validate() throws {
+        if let maxParallel, maxParallel < 1 { throw ValidationError("--max-parallel must be at least 1") }
+        if lockWait < 0 { throw ValidationError("--lock-wait must not be negative") }
+    }
+}
+
+struct PatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patch",
+        abstract: "Patch desktops or a golden image offline, and read the outcomes back.",
+        subcommands: [Apply.self, Status.self],
+        defaultSubcommand: Apply.self)
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "apply",
+            abstract: "Apply .reg files offline and stage .msu/.cab/.msi/.ps1/.cmd files to run once at the next boot (the default subcommand).",
+            discussion: """
+                `lcm manage patch DESKTOP... --add FILE...` (or --device TAG, --all, --image NAME). Every file is \
+                read and checked first: a malformed .reg is refused with its line, before anything is touched. \
+                Each stopped desktop gets a new OS layer holding the patch, switched in only when complete; all \
+                desktops of a run are patched in one appliance launch (--max-parallel splits it). A running \
+                desktop is not touched: its patch is queued and applied when it stops (--apply-queued, run by the \
+                device's libvirt hook or by cron), or with --shutdown it is shut down first and started again. \
+                A golden image gets a new immutable version. One run at a time: a second waits --lock-wait \
+                seconds, then exits 75. Prints one summary line with --quiet (for cron). Exit codes: 0 all \
+                patched or queued, 2 some failed, or the failing desktop's code when there is only one.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Desktops to patch.")
+        var desktops: [String] = []
+        @OptionGroup var targets: PatchTargets
+        @OptionGroup var runOptions: PatchRunOptions
+        @Option(name: .customLong("add"), parsing: .upToNextOption, help: ArgumentHelp("Files to apply, in order.", valueName: "file"))
+        var files: [String] = []
+        @Flag(name: .customLong("apply-queued"), help: "Apply what is queued for stopped desktops (all, or the ones named).")
+        var applyQueued = false
+
+        func validate() throws {
+            if applyQueued {
+                if !files.isEmpty || targets.image != nil || targets.device != nil || targets.all {
+                    throw ValidationError("--apply-queued takes only desktop names")
+                }
+                return
+            }
+            try targets.validate(desktops: desktops)
+            if files.isEmpty { throw ValidationError("name the files to apply with --add FILE...") }
+        }
+
+        func run() throws {
+            try global.run { context in
+                try PatchCommand.execute(context, desktops: desktops, targets: targets, options: runOptions, files: files, applyQueued: applyQueued)
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read patch outcomes back offline: per desktop and item pending, succeeded, failed (exit code), reboot pending.",
+            discussion: """
+                Opens each stopped desktop's OS layer read-only (one appliance launch for all): the runner's log, \
+                what is still queued, and Windows' own servicing state (UBR, CBS packages, RebootPending); records \
+                the outcomes in the inventory (history in `lcm inventory events`). Running desktops are shown from \
+                the records. Exit code 0, or 3 when any item failed.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Desktops (default: every desktop with patch records).")
+        var desktops: [String] = []
+        @Option(help: ArgumentHelp("Every desktop on this device.", valueName: "tag"))
+        var device: String?
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                var names = desktops
+                if names.isEmpty {
+                    names = device != nil
+                        ? try DesktopPatcher(inventory: inventory).select(names: [], device: device, all: false)
+                        : try DesktopPatcher.patchedDesktops(inventory: inventory)
+                }
+                let statuses = try PatchStatusReader(inventory: inventory, engineOptions: ImageCommand.engineOptions(context)).read(names: names)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(statuses))
+                } else {
+                    Terminal.output(statuses.isEmpty ? "no patched desktops\n" : PatchReports.text(statuses))
+                }
+                if statuses.contains(where: { $0.items.contains { $0.state == .failed } }) {
+                    throw ExitCode(LCMExitCode.checkFailed.rawValue)
+                }
+            }
+        }
+    }
+
+    static func execute(_ context: LCMContext, desktops: [String], targets: PatchTargets, options: PatchRunOptions, files: [String], applyQueued: Bool) throws {
+        let inventory = try context.inventory()
+        var patcherOptions = DesktopPatcher.Options()
+        patcherOptions.shutdown = options.shutdown
+        patcherOptions.maxParallel = options.maxParallel
+        patcherOptions.engine = ImageCommand.engineOptions(context)
+        let lock = try DesktopPatcher.lockRun(home: inventory.home, wait: options.lockWait)
+        defer { lock.unlock() }
+        if applyQueued {
+            let reports = try DesktopPatcher(inventory: inventory, options: patcherOptions).applyQueued(names: desktops)
+            try finish(context, reports: reports)
+            return
+        }
+        // Every file is read and checked before any disk is touched.
+        let set = try PatchSet(paths: files)
+        if let image = targets.image {
+            let report = try ImagePatch.run(set, parent: try ImageReference(parsing: image), version: options.version, inventory: inventory,
+                                            engineOptions: patcherOptions.engine)
+            if context.settings.format == .json {
+                Terminal.output(try Terminal.json(report))
+            } else {
+                Terminal.output(PatchReports.text(report))
+            }
+            return
+        }
+        let patcher = DesktopPatcher(inventory: inventory, options: patcherOptions)
+        let names = try patcher.select(names: desktops, device: targets.device, all: targets.all)
+        try finish(context, reports: [try patcher.run(set, desktops: names)])
+    }
+
+    /// Prints the reports (one summary line with --quiet) and turns failures into the exit code.
+    static func finish(_ context: LCMContext, reports: [DesktopPatchReport]) throws {
+        if context.settings.format == .json {
+            Terminal.output(try Terminal.json(reports.count == 1 ? AnyEncodable(reports[0]) : AnyEncodable(reports)))
+        } else if context.settings.quiet {
+            Terminal.output(PatchReports.summary(reports) + "\n")
+        } else {
+            Terminal.output(reports.map(PatchReports.text).joined(separator: "\n"))
+        }
+        let outcomes = reports.flatMap(\.outcomes)
+        let failed = outcomes.filter { $0.state == .failed }
+        guard !failed.isEmpty else { return }
+        for outcome in failed {
+            Terminal.error(LCMError(LCMExitCode(rawValue: outcome.exitCode ?? 1) ?? .failure, "\(outcome.desktop): \(outcome.error ?? "failed")"))
+        }
+        if outcomes.count == 1, let code = failed[0].exitCode { throw ExitCode(code) }
+        throw ExitCode(LCMExitCode.partialFailure.rawValue)
+    }
+}
+
+struct AppCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "app",
+        abstract: "Install applications offline: the installer is staged and run once, as SYSTEM, at the next boot.",
+        subcommands: [Install.self])
+
+    struct Install: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stage an installer (.msi, or a .ps1/.cmd that installs) for desktops or a golden image.",
+            discussion: "The same route and rules as `lcm manage patch`: new OS layer or image version, queue for running desktops, one run at a time. `lcm manage patch status` reads the outcome back.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: ArgumentHelp("The desktops (none with --device, --all or --image), then the installer file (.msi, .ps1 or .cmd).",
+                                     valueName: "desktop... file"))
+        var arguments: [String] = []
+        @OptionGroup var targets: PatchTargets
+        @OptionGroup var runOptions: PatchRunOptions
+
+        var file: String { arguments.last ?? "" }
+        var desktops: [String] { Array(arguments.dropLast()) }
+
+        func validate() throws {
+            guard !arguments.isEmpty else { throw ValidationError("name the installer file") }
+            try targets.validate(desktops: desktops)
+            let kind = URL(fileURLWithPath: file).pathExtension.lowercased()
+            guard ["msi", "ps1", "cmd"].contains(kind) else {
+                throw ValidationError("an installer is an .msi, .ps1 or .cmd file (updates go through `lcm manage patch --add`)")
+            }
+        }
+
+        func run() throws {
+            try global.run { context in
+                try PatchCommand.execute(context, desktops: desktops, targets: targets, options: runOptions, files: [file], applyQueued: false)
+            }
+        }
+    }
+}
+
+/// Encodes either a value or an array of them.
+struct AnyEncodable: Encodable {
+    let encodeValue: (Encoder) throws -> Void
+    init<T: Encodable>(_ value: T) { encodeValue = value.encode }
+    func encode(to encoder: Encoder) throws { try encodeValue(encoder) }
+}

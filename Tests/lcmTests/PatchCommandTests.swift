@@ -1,0 +1,295 @@
+import Foundation
+import GRDB
+import Libvirt
+import LCMKit
+import LCMTestSupport
+import Testing
+
+/// Files a patch run applies, written into a test's scratch directory.
+struct PatchFiles {
+    let reg: String, msu: String, cmd: String
+    /// The KB the .msu's name carries, as `patch status` matches it against CBS.
+    static let knowledgeBase = "KB5031356"
+
+    init(_ scratch: ScratchDirectory, level: Int = 7) throws {
+        reg = scratch.file("fix-\(level).reg").path
+        try """
+            REGEDIT4
+
+            [HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\LCMTest]
+            "Level"=dword:\(String(format: "%08x", level))
+            "Note"="patched offline"
+
+            [HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\LCMTestSvc]
+            "Start"=dword:00000004
+
+            """.write(toFile: reg, atomically: true, encoding: .utf8)
+        msu = scratch.file("windows10.0-kb5031356-x64.msu").path
+        var bytes = [UInt8](repeating: 0, count: 1 << 20)
+        for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 2654435761 >> 7) }
+        FileManager.default.createFile(atPath: msu, contents: Data(bytes))
+        cmd = scratch.file("setup.cmd").path
+        try "@echo off\r\necho installing\r\nexit /b 0\r\n".write(toFile: cmd, atomically: true, encoding: .utf8)
+    }
+}
+
+extension DeployWorld {
+    /// A libvirt network of the test's own (the host's "default" may be inactive); destroyed by the returned closure.
+    func makeNetwork() throws -> (name: String, destroy: () -> Void) {
+        let network = "lcm-t\(tag)"
+        let xml = scratch.file("net.xml")
+        try "<network><name>\(network)</name><bridge name='lcmbr\(tag)'/></network>".write(to: xml, atomically: true, encoding: .utf8)
+        let created = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-create", xml.path])
+        try #require(created.status == 0, "\(created.stderr)")
+        return (network, { _ = try? ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-destroy", network]) })
+    }
+
+    /// Volume rows of a desktop: role → names.
+    func volumeRoles(_ desktop: String) throws -> [String: [String]] {
+        let rows = try inventory().read { db in
+            try Row.fetchAll(db, sql: "SELECT v.role, v.name FROM volume v JOIN desktop d ON d.id = v.desktopID WHERE d.name = ? ORDER BY v.id",
+                             arguments: [desktop])
+        }
+        return Dictionary(grouping: rows, by: { $0["role"] as String }).mapValues { $0.map { $0["name"] as String } }
+    }
+
+    func patchRows(_ desktop: String) throws -> Int {
+        try inventory().read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM patchItem p JOIN desktop d ON d.id = p.desktopID WHERE d.name = ?", arguments: [desktop]) ?? 0
+        }
+    }
+
+    func hivexget(_ hive: String, _ key: String, _ value: String) throws -> String {
+        let run = try ProgramRun.run("/usr/bin/hivexget", [hive, key, value])
+        try #require(run.status == 0, "hivexget \(key) \(value): \(run.stderr)")
+        return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// `lcm manage patch` against the real libvirtd, real libguestfs and real qcow2 files.
+@Suite("lcm manage patch (real libvirtd and libguestfs)", .serialized)
+struct PatchCommandTests {
+    /// Two desktops patched in one launch, each in a new encrypted layer switched in; the .reg read
+    /// back by hivexget, the staged files, runner and queue found offline by guestfish; a golden
+    /// image patched into its next version; a running desktop queued, then patched once stopped.
+    @Test func desktopsAndAGoldenImageArePatchedOfflineInNewLayers() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-P-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        let names = ["one", "two"].map { world.name($0) }
+        let csv = world.scratch.file("patch.csv")
+        try "device,desktop,computer_name\n\(device),\(names[0]),PC-ONE\n\(device),\(names[1]),PC-TWO\n".write(to: csv, atomically: true, encoding: .utf8)
+        try world.expectOK(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start", "--network", network])
+        let files = try PatchFiles(world.scratch)
+        let windows = DeployFixture.Disk.golden.spec.layout.windowsPartition.number
+
+        let run = try world.lcm.run(["manage", "patch", names[0], names[1], "--add", files.reg, files.msu, files.cmd, "--format", "json"])
+        try #require(run.status == 0, "\(run.stderr)\n\(run.stdout)")
+        let report = try JSONDecoder().decode(DesktopPatchReport.self, from: Data(run.stdout.utf8))
+        #expect(report.outcomes.map(\.state) == [.patched, .patched], "\(report.outcomes.map { $0.error ?? "" })")
+        #expect(report.launches == 1, "two desktops patched in one appliance launch")
+        print(String(format: "patch-tests: 2 desktops in %.1f s, %d launch(es)", report.secondsTotal, report.launches))
+        for outcome in report.outcomes {
+            #expect(outcome.registry?.valuesSet == 3 && (outcome.registry?.checked ?? 0) >= 3, "\(String(describing: outcome.registry))")
+            #expect(outcome.staged.count == 2 && outcome.staged[0].hasSuffix("-windows10.0-kb5031356-x64.msu") && outcome.staged[1].hasSuffix("-setup.cmd"),
+                    "\(outcome.staged)")
+        }
+
+        // The new layer is the top; the deployed one lies under it; both encrypted, golden plain.
+        let roles = try world.volumeRoles(names[0])
+        #expect(roles["os"] == ["\(names[0])-os-2.qcow2"] && roles["os-layer"] == ["\(names[0])-os.qcow2"] && roles["os-pending"] == nil, "\(roles)")
+        let top = "\(DeployFixture.poolDirectory)/\(names[0])-os-2.qcow2"
+        let info = try ProgramRun.run("/usr/bin/qemu-img", ["info", "-U", "--backing-chain", "--output=json", top])
+        let chain = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]])
+        #expect(chain.count == 3, "\(info.stdout)")
+        #expect(chain.map { $0["encrypted"] as? Bool ?? false } == [true, true, false])
+        #expect((chain[1]["filename"] as? String) == "\(DeployFixture.poolDirectory)/\(names[0])-os.qcow2")
+        // The domain names the whole chain with the secret of each encrypted layer, and validates.
+        let xml = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", names[0]])
+        #expect(xml.stdout.contains("<source file='\(top)'") || xml.stdout.contains("<source file=\"\(top)\""), "\(xml.stdout)")
+        #expect(xml.stdout.contains("<backingStore type='file'>") || xml.stdout.contains("<backingStore type=\"file\">"), "\(xml.stdout)")
+        let xmlFile = world.scratch.file("domain.xml")
+        try xml.stdout.write(to: xmlFile, atomically: true, encoding: .utf8)
+        let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [xmlFile.path, "domain"])
+        #expect(validated.status == 0, "\(validated.stderr)\(validated.stdout)")
+
+        // Read back outside lcm: qemu-img decrypts, guestfish reads files, hivexget the hives.
+        let copies = try world.plainCopies(names.map { ($0, "os") })
+        let hives = world.scratch.file("hives")
+        try FileManager.default.createDirectory(at: hives, withIntermediateDirectories: true)
+        let listing = try world.guestfish(copies, partition: windows) { index in
+            ["download /Windows/System32/config/SYSTEM \(hives.path)/SYSTEM-\(index)",
+             "download /Windows/System32/config/SOFTWARE \(hives.path)/SOFTWARE-\(index)",
+             "cat /\(BootRunnerContract.manifestPath)",
+             "checksum sha256 /\(BootRunnerContract.queueDirectory)/\(report.outcomes[index].staged[0])",
+             "is-file /Windows/System32/GroupPolicy/Machine/Scripts/Startup/\(StartupScriptRunner.commandFile)",
+             "cat /Windows/System32/GroupPolicy/gpt.ini"]
+        }
+        for index in names.indices {
+            #expect(try world.hivexget("\(hives.path)/SOFTWARE-\(index)", "Policies\\LCMTest", "Level") == "7")
+            #expect(try world.hivexget("\(hives.path)/SOFTWARE-\(index)", "Policies\\LCMTest", "Note") == "patched offline")
+            // CurrentControlSet is control set 2 in this image (Select\Current = 2).
+            #expect(try world.hivexget("\(hives.path)/SYSTEM-\(index)", "ControlSet002\\Services\\LCMTestSvc", "Start") == "4")
+            #expect(try world.hivexget("\(hives.path)/SOFTWARE-\(index)", "Policies\\Microsoft\\Windows\\System", "MaxGPOScriptWait") == "0")
+            for staged in report.outcomes[index].staged { #expect(listing.contains(staged), "\(listing)") }
+        }
+        #expect(listing.components(separatedBy: report.items[1].sha256).count == 3, "the .msu arrived intact in both images")
+        #expect(listing.contains("{42B5FAAE-6536-11D2-AE5A-0000F87571E3}"), "\(listing)")
+
+        // Status before any boot: the .reg done, the rest staged; CBS does not know the KB yet.
+        let status = try world.lcm.run(["manage", "patch", "status", names[0], "--format", "json"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let statuses = try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(status.stdout.utf8))
+        let first = try #require(statuses.first)
+        #expect(first.readBack && first.queuedInImage.count == 2, "\(first)")
+        #expect(first.items.map(\.state) == [.succeeded, .staged, .staged], "\(first.items)")
+        #expect(first.items[1].windows == "\(PatchFiles.knowledgeBase) not installed", "\(first.items)")
+
+        // A golden image: its next version, the parent untouched.
+        let parentPath = try #require(try world.inventory().read { db in try String.fetchOne(db, sql: "SELECT path FROM imageVersion WHERE version = '1'") })
+        let parentHash = try FileDigest.sha256(path: parentPath)
+        let imagePatch = try world.lcm.run(["manage", "patch", "--image", "gold", "--add", files.reg, files.cmd, "--format", "json"])
+        try #require(imagePatch.status == 0, "\(imagePatch.stderr)")
+        let made = try JSONDecoder.iso8601.decode(ImagePatchReport.self, from: Data(imagePatch.stdout.utf8))
+        #expect(made.version == "2" && made.parent == "gold:1" && made.outcome.registry.valuesSet == 3 && made.outcome.queued.count == 1, "\(made)")
+        #expect(try FileDigest.sha256(path: parentPath) == parentHash, "the parent version changed")
+        let imageHives = world.scratch.file("image-hives")
+        try FileManager.default.createDirectory(at: imageHives, withIntermediateDirectories: true)
+        _ = try world.guestfish([made.path], partition: windows) { _ in ["download /Windows/System32/config/SOFTWARE \(imageHives.path)/SOFTWARE"] }
+        #expect(try world.hivexget("\(imageHives.path)/SOFTWARE", "Policies\\LCMTest", "Level") == "7")
+
+        // A running desktop is not touched: queued, then patched once it has stopped.
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", names[1]]).status == 0)
+        let later = try PatchFiles(world.scratch, level: 9)
+        let queued = try world.lcm.run(["manage", "patch", names[1], "--add", later.reg, "--format", "json"])
+        #expect(queued.status == 0, "\(queued.stderr)")
+        let queuedReport = try JSONDecoder().decode(DesktopPatchReport.self, from: Data(queued.stdout.utf8))
+        #expect(queuedReport.outcomes.map(\.state) == [.queued] && queuedReport.launches == 0)
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-2.qcow2"], "the running desktop's layers changed")
+        let whileRunning = try world.lcm.run(["manage", "patch", "--apply-queued", "--format", "json"])
+        #expect(whileRunning.status == 0, "\(whileRunning.stderr)")
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-2.qcow2"], "applied while running")
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "destroy", names[1]]).status == 0)
+        let applied = try world.lcm.run(["manage", "patch", "--apply-queued", "--quiet"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.hasPrefix("patched 1, queued 0, failed 0"), "\(applied.stdout)")
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-3.qcow2"])
+        let queuedLeft = try world.inventory().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM patchItem WHERE state = 'queued'") }
+        #expect(queuedLeft == 0)
+        let again = try world.plainCopies([(names[1], "os")])
+        let laterHive = world.scratch.file("later-hives")
+        try FileManager.default.createDirectory(at: laterHive, withIntermediateDirectories: true)
+        _ = try world.guestfish(again, partition: windows) { _ in ["download /Windows/System32/config/SOFTWARE \(laterHive.path)/SOFTWARE"] }
+        #expect(try world.hivexget("\(laterHive.path)/SOFTWARE", "Policies\\LCMTest", "Level") == "9")
+
+        // Every layer goes with the desktop.
+        for name in names { try world.expectOK(["deploy", "--undo", name, "--discard-user-data"]) }
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    /// The bootable stand-in, patched: it boots through OVMF from the new encrypted layer over the
+    /// old one and the golden file, runs the staged queue, logs each item and powers off; `patch
+    /// status` reads the log back offline.
+    @Test func patchedDesktopBootsRunsItsQueueAndStatusReadsItBack() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-PB-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.bootable, as: "standin")
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        let name = world.name("pboot")
+        try world.expectOK(["deploy", "--image", "standin", "--device", device, "--name", name, "--computer-name", "PC-PATCHED",
+                            "--network", network, "--no-start"])
+        let files = try PatchFiles(world.scratch)
+        let patched = try world.lcm.run(["manage", "patch", name, "--add", files.reg, files.cmd, "--format", "json"])
+        try #require(patched.status == 0, "\(patched.stderr)\n\(patched.stdout)")
+
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
+        let connection = try Connection(uri: DeployFixture.localURI)
+        let domain = try #require(try connection.lookupDomain(name: name))
+        let clock = ContinuousClock(), start = clock.now
+        while try domain.isActive, clock.now - start < .seconds(240) { Thread.sleep(forTimeInterval: 1) }
+        #expect(try !domain.isActive, "the desktop did not power off within 240 s")
+        print(String(format: "patch-tests: boot to power-off %.1f s", Double((clock.now - start).components.seconds)))
+
+        let status = try world.lcm.run(["manage", "patch", "status", name, "--format", "json"])
+        #expect(status.status == 0, "\(status.stderr)\n\(status.stdout)")
+        let statuses = try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(status.stdout.utf8))
+        let result = try #require(statuses.first)
+        #expect(result.readBack && result.boots == 1 && result.queuedInImage.isEmpty, "\(result)")
+        #expect(result.items.map(\.state) == [.succeeded, .succeeded], "\(result.items)")
+        #expect(result.items[1].exitCode == 0 && result.items[1].started != nil && result.items[1].ended != nil, "\(result.items)")
+        let events = try world.lcm.run(["inventory", "events", "--format", "json"])
+        #expect(events.stdout.contains("patch item succeeded"), "the outcome is in the history")
+        try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
+    }
+
+    /// Bad files, unknown desktops, a hibernated image, a full disk and a held lock: each a clear
+    /// error and its exit code, and nothing changed.
+    @Test func badPatchesAreRefusedAndChangeNothing() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-PX-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.small, as: "small")
+        try world.expectOK(["image", "import", try ImageFixture.url(.hibernated).path, "--name", "hib"])
+        let name = world.name("px")
+        try world.expectOK(["deploy", "--image", "small", "--device", device, "--name", name, "--no-start"])
+        let files = try PatchFiles(world.scratch)
+        let broken = world.scratch.file("broken.reg").path
+        try "REGEDIT4\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\LCMTest]\n\"Level\"=dword:xyz\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let program = world.scratch.file("setup.exe").path
+        FileManager.default.createFile(atPath: program, contents: Data("MZ".utf8))
+        // Bigger than the free space of the small image's Windows volume (sparse here).
+        let huge = world.scratch.file("windows10.0-kb5000001-x64.msu").path
+        FileManager.default.createFile(atPath: huge, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: huge))
+        try handle.truncate(atOffset: 600 << 20)
+        try handle.close()
+
+        let pool = try #require(try Connection(uri: DeployFixture.localURI).lookupStoragePool(name: DeviceStoragePool.name))
+        func volumes() throws -> [String] { try pool.refresh(); return try pool.listAllVolumes().map { try $0.name }.filter { $0.contains(world.tag) }.sorted() }
+        let before = try volumes()
+        let cases: [(String, [String], LCMExitCode, String)] = [
+            ("malformed .reg", [name, "--add", files.reg, broken], .dataError, "line 4"),
+            ("unknown kind", [name, "--add", program], .usage, ".exe"),
+            ("missing file", [name, "--add", world.scratch.file("nope.msu").path], .notFound, "nope.msu"),
+            ("unknown desktop", ["no-such-desktop", "--add", files.reg], .notFound, "no-such-desktop"),
+            ("hibernated image", ["--image", "hib", "--add", files.reg], .conflict, "hibernated"),
+            ("full disk", [name, "--add", huge], .cannotWrite, "free"),
+        ]
+        for (label, arguments, code, text) in cases {
+            let run = try world.lcm.run(["manage", "patch"] + arguments)
+            #expect(run.status == code.rawValue, "\(label): \(run.status) \(run.stderr)")
+            #expect(run.stderr.contains(text), "\(label): \(run.stderr)")
+            #expect(try volumes() == before, "\(label) left volumes")
+            #expect(try world.volumeRoles(name)["os"] == ["\(name)-os.qcow2"] && world.volumeRoles(name)["os-pending"] == nil, "\(label)")
+        }
+        #expect(try world.inventory().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM imageVersion iv JOIN image i ON i.id = iv.imageID WHERE i.name = 'hib'") } == 1)
+        // Only the full disk reached the desktop; it is recorded as a failure, nothing else is.
+        #expect(try world.patchRows(name) == 1)
+
+        // A second run while one holds the lock waits --lock-wait seconds, then exits 75.
+        let lock = try DesktopPatcher.lockRun(home: LCMHome(url: URL(fileURLWithPath: world.home)), wait: 0)
+        let waiting = try world.lcm.run(["manage", "patch", name, "--add", files.reg, "--lock-wait", "1", "--quiet"])
+        lock.unlock()
+        #expect(waiting.status == LCMExitCode.busy.rawValue && waiting.stderr.contains("locked"), "\(waiting.stderr)")
+        #expect(try world.patchRows(name) == 1)
+        try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
+        #expect(try world.hostLeftovers().isEmpty)
+    }
+}
+
+extension JSONDecoder {
+    static var iso8601: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
