@@ -68,8 +68,41 @@ struct PatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patch",
         abstract: "Patch desktops or a golden image offline, and read the outcomes back.",
-        subcommands: [Apply.self, Status.self],
+        subcommands: [Apply.self, Status.self, Hook.self],
         defaultSubcommand: Apply.self)
+
+    struct Hook: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install (or remove) the libvirt hook that applies a desktop's queued patch when it stops.",
+            discussion: """
+                Writes /etc/libvirt/hooks/qemu.d/lcm-patch-<id> for this lcm home and reloads the local libvirtd                 (SIGHUP) so it sees the hook. The hook never calls libvirtd itself: when a desktop with a queued                 patch has stopped, it starts `lcm manage patch --apply-queued DESKTOP` detached and returns. For                 a device lcm reaches remotely, run --apply-queued from cron instead (examples/). Run as root on                 the device.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Remove the hook instead.")
+        var uninstall = false
+
+        func run() throws {
+            try global.run { context in
+                let home = context.settings.home
+                if uninstall {
+                    let removed = PatchHook.uninstall(home: home)
+                    Terminal.output(removed ? "removed the patch hook of \(home.url.path)\n" : "no patch hook for \(home.url.path)\n")
+                    return
+                }
+                try home.prepare()
+                let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+                let installed = try PatchHook.install(home: home, executable: Bundle.main.executablePath ?? executable)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(installed))
+                } else {
+                    Terminal.output("installed \(installed.path)\n")
+                    if !installed.daemonReloaded {
+                        Terminal.message("note: reload libvirtd (systemctl reload libvirtd, or SIGHUP) so it sees the hook", settings: context.settings)
+                    }
+                }
+            }
+        }
+    }
 
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(

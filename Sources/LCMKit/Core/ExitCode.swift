@@ -1,6 +1,6 @@
 /// The exit codes lcm uses everywhere. Scripts and cron jobs rely on them, so values never change;
 /// new meanings get new numbers. README.md and the man page carry the same table.
-public enum LCMExitCode: Int32, CaseIterable, Sendable {
+public enum LCMExitCode: Int32, CaseIterable, Sendable, Codable {
     case success = 0
     /// An unexpected failure inside lcm (a bug): report it.
     case failure = 1

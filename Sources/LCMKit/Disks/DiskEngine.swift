@@ -229,7 +229,9 @@ public final class DiskEngine: @unchecked Sendable {
             } catch {
                 try? session.hivexClose()
                 try? session.umountAll()
-                state.set(disk.index, .failure(DiskFailure(stage: .work, reason: .workFailed, message: Self.message(error))))
+                let thrown = error as? LCMError
+                state.set(disk.index, .failure(DiskFailure(stage: .work, reason: .workFailed, message: Self.message(error),
+                                                           exitCode: thrown?.code, hint: thrown?.hint)))
                 if !session.isReady {
                     // The appliance died with this disk: the rest get a launch of their own.
                     return Array(group[(position + 1)...])

@@ -75,9 +75,17 @@ public struct DiskFailure: Error, Codable, Sendable, Equatable, CustomStringConv
     public var stage: Stage
     public var reason: Reason
     public var message: String
+    /// The exit code and hint of an `LCMError` the caller's work threw, so they reach the admin.
+    public var exitCode: LCMExitCode?
+    public var hint: String?
 
-    public init(stage: Stage, reason: Reason, message: String) {
-        self.stage = stage; self.reason = reason; self.message = message
+    public init(stage: Stage, reason: Reason, message: String, exitCode: LCMExitCode? = nil, hint: String? = nil) {
+        self.stage = stage; self.reason = reason; self.message = message; self.exitCode = exitCode; self.hint = hint
+    }
+
+    /// The failure as an `LCMError` (`fallback` when the work did not throw one).
+    public func error(prefix: String = "", fallback: LCMExitCode = .dataError) -> LCMError {
+        LCMError(exitCode ?? fallback, prefix + message, hint: hint)
     }
 
     public var description: String { "\(stage.rawValue) \(reason.rawValue): \(message)" }

@@ -67,8 +67,6 @@ struct ImageDerivationOperation<Kind: ImageDerivationKind>: JournaledOperation {
         var note = ""
         var inspection = WindowsInspection()
         var result: DerivedImageVersion?
-        /// What the work threw, kept so its exit code and hint reach the admin.
-        var workError: LCMError?
 
         init(parent: CatalogEntry, source: String, requestedVersion: String?, store: ImageStore,
              engineOptions: DiskEngine.Options, work: @escaping ImageDerivationWork) {
@@ -115,14 +113,12 @@ struct ImageDerivationOperation<Kind: ImageDerivationKind>: JournaledOperation {
                 let live = try needLive()
                 let engine = DiskEngine(inventory: context.inventory, recorder: context, options: live.engineOptions)
                 let report = try engine.run([.file(incoming, name: "\(name):\(live.version)")]) { access in
-                    do { return try live.work(access, live.parent) } catch let error as LCMError { live.workError = error; throw error }
+                    try live.work(access, live.parent)
                 }
                 guard let result = report.results.first else { throw LCMError(.failure, "the engine returned nothing") }
                 switch result.outcome {
                 case .failure(let failure):
-                    let cause = live.workError
-                    throw LCMError(cause?.code ?? .dataError, "\(Kind.producedBy) on a copy of \(live.parent.reference) failed: \(cause?.message ?? failure.message)",
-                                   hint: cause?.hint)
+                    throw failure.error(prefix: "\(Kind.producedBy) on a copy of \(live.parent.reference) failed: ")
                 case .success(let (note, inspection)):
                     live.note = note
                     live.inspection = inspection

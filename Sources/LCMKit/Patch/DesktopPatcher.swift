@@ -162,7 +162,7 @@ public struct DesktopPatcher {
             let (desktop, connection) = members[index]
             switch result.outcome {
             case .failure(let failure):
-                fail(desktop, connection, LCMError(.dataError, failure.message), set: set, runID: runID, outcomes: &outcomes)
+                fail(desktop, connection, failure.error(), set: set, runID: runID, outcomes: &outcomes)
             case .success(let applied):
                 do {
                     let layer = try inventory.read { db in
@@ -261,6 +261,7 @@ public struct DesktopPatcher {
             try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch queued",
                                 details: ["items": set.items.map(\.file).joined(separator: ", "), "run": runID])
         }
+        try PatchHook.mark(desktop.name, home: inventory.home)
     }
 
     /// Applies what is queued for `names` (default: every desktop with queued items) that has
@@ -297,6 +298,10 @@ public struct DesktopPatcher {
             report.outcomes = report.outcomes.map { var outcome = $0; outcome.notes.append("queued by run \(run.runID.prefix(8))"); return outcome }
             reports.append(report)
         }
+        let stillQueued = Set(try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT d.name FROM patchItem p JOIN desktop d ON d.id = p.desktopID WHERE p.state = 'queued'")
+        })
+        for run in runs where !stillQueued.contains(run.desktop) { PatchHook.unmark(run.desktop, home: inventory.home) }
         return reports
     }
 
