@@ -1459,13 +1459,13 @@ _lcm_manage() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status)
+    status|patch|app)
         # Offer subcommand argument completions
         "_lcm_manage_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status patch app' -- "${cur}"))
         ;;
     esac
 }
@@ -1494,6 +1494,192 @@ _lcm_manage_status() {
         return
         ;;
     '--device')
+        return
+        ;;
+    esac
+}
+
+_lcm_manage_patch() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    apply|status|hook)
+        # Offer subcommand argument completions
+        "_lcm_manage_patch_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'apply status hook' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_manage_patch_apply() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --all --shutdown --apply-queued --version -h --help)
+    repeating_options=(--add)
+    non_repeating_options=(--connect --home --format --accel --device --image --max-parallel --lock-wait --new-version)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--device')
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--max-parallel')
+        return
+        ;;
+    '--lock-wait')
+        return
+        ;;
+    '--new-version')
+        return
+        ;;
+    '--add')
+        return
+        ;;
+    esac
+}
+
+_lcm_manage_patch_status() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --device)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--device')
+        return
+        ;;
+    esac
+}
+
+_lcm_manage_patch_hook() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --uninstall --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_manage_app() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    install)
+        # Offer subcommand argument completions
+        "_lcm_manage_app_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'install' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_manage_app_install() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --all --shutdown --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --device --image --max-parallel --lock-wait --new-version)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--device')
+        return
+        ;;
+    '--image')
+        return
+        ;;
+    '--max-parallel')
+        return
+        ;;
+    '--lock-wait')
+        return
+        ;;
+    '--new-version')
         return
         ;;
     esac

@@ -54,7 +54,7 @@ _lcm() {
             'procure:Define device requirements, check devices, take assets in, and track status, users, warranty and licenses.'
             'image:Import, inspect, check and catalog golden Windows images.'
             'deploy:Deploy desktops on devices from a golden image, or remove one (--undo).'
-            'manage:Look after deployed desktops: status (patching, rollout and snapshots come later).'
+            'manage:Look after deployed desktops: status and offline patching (rollout and snapshots come later).'
             'inventory:Report devices, desktops, users, images, licenses and audit events.'
             'recover:Finish or undo operations that a killed lcm run left unfinished.'
             'help:Show subcommand help information.'
@@ -1066,12 +1066,14 @@ _lcm_manage() {
     command)
         local -ar subcommands=(
             'status:Show desktops: domain state, image version, disks with backing chains and encryption, personalization.'
+            'patch:Patch desktops or a golden image offline, and read the outcomes back.'
+            'app:Install applications offline: the installer is staged and run once, as SYSTEM, at the next boot.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status)
+        status|patch|app)
             "_lcm_manage_${words[1]}" && ret=0
             ;;
         esac
@@ -1094,6 +1096,161 @@ _lcm_manage_status() {
         '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         '*:desktops:'
         '--device[Only the desktops on this device.]:tag:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_manage_patch() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'apply:Apply .reg files offline and stage .msu/.cab/.msi/.ps1/.cmd files to run once at the next boot (the default subcommand).'
+            'status:Read patch outcomes back offline: per desktop and item pending, succeeded, failed (exit code), reboot pending.'
+            'hook:Install (or remove) the libvirt hook that applies a desktop'\''s queued patch when it stops.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        apply|status|hook)
+            "_lcm_manage_patch_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_manage_patch_apply() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:desktops:'
+        '--device[Every desktop on this device.]:tag:'
+        '--all[Every deployed desktop.]'
+        '--image[Patch this golden image instead\: the result is its next version (NAME, NAME\:VERSION).]:ref:'
+        '--shutdown[Shut running desktops down gracefully, patch them, and start them again (default\: queue their patch until they stop).]'
+        '--max-parallel[Desktops per appliance launch (default\: all in one).]:n:'
+        '--lock-wait[Seconds to wait for another patch run to finish before giving up with exit code 75.]:seconds:'
+        '--new-version[With --image\: the new version'\''s name (default\: the next number).]:version:'
+        '--add[Files to apply, in order.]:file:'
+        '--apply-queued[Apply what is queued for stopped desktops (all, or the ones named).]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_manage_patch_status() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:desktops:'
+        '--device[Every desktop on this device.]:tag:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_manage_patch_hook() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '--uninstall[Remove the hook instead.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_manage_app() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'install:Stage an installer (.msi, or a .ps1/.cmd that installs) for desktops or a golden image.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        install)
+            "_lcm_manage_app_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_manage_app_install() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:desktop... file:'
+        '--device[Every desktop on this device.]:tag:'
+        '--all[Every deployed desktop.]'
+        '--image[Patch this golden image instead\: the result is its next version (NAME, NAME\:VERSION).]:ref:'
+        '--shutdown[Shut running desktops down gracefully, patch them, and start them again (default\: queue their patch until they stop).]'
+        '--max-parallel[Desktops per appliance launch (default\: all in one).]:n:'
+        '--lock-wait[Seconds to wait for another patch run to finish before giving up with exit code 75.]:seconds:'
+        '--new-version[With --image\: the new version'\''s name (default\: the next number).]:version:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
