@@ -241,6 +241,63 @@ struct PatchCommandTests {
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
     }
 
+    /// `kill -9` at random moments of successive patch runs (each run first recovers what the
+    /// killed one left): after every kill each recorded layer passes `qemu-img check`, the domain
+    /// boots a complete layer, no helper survives; a last run completes and the pool holds exactly
+    /// the recorded layers.
+    @Test func killedPatchRunsLeaveEveryLayerUsable() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-PK-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let name = world.name("pk")
+        try world.expectOK(["deploy", "--image", "gold", "--device", device, "--name", name, "--no-start"])
+        let files = try PatchFiles(world.scratch)
+        var generator = SeededGenerator(seed: UInt64(ProcessInfo.processInfo.environment["LCM_TEST_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max))
+        print("patch-tests: crash trials with LCM_TEST_SEED=\(generator.seed)")
+        let trials = 20
+        var killedMidway = 0
+        for trial in 1...trials {
+            let delay = Double.random(in: 0.3...28, using: &generator)
+            let process = Process()
+            process.executableURL = BuiltProducts.executable("lcm")
+            process.arguments = ["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--quiet"]
+            process.environment = ProcessInfo.processInfo.environment.merging(world.lcm.environment.merging(["LCM_HOME": world.home]) { $1 }) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let clock = ContinuousClock(), started = clock.now
+            while process.isRunning, clock.now - started < .milliseconds(Int64(delay * 1000)) { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
+            process.waitUntilExit()
+            // libguestfs's recovery process stops the appliance within about 2 s of lcm's death.
+            var survivors = ProcessTable.processes(mentioning: world.home)
+            let killedAt = ContinuousClock.now
+            while !survivors.isEmpty, ContinuousClock.now - killedAt < .seconds(6) {
+                Thread.sleep(forTimeInterval: 0.2)
+                survivors = ProcessTable.processes(mentioning: world.home)
+            }
+            #expect(survivors.isEmpty, "trial \(trial) (kill at \(delay) s): \(survivors)")
+            try world.expectConsistentLayers(name, context: "trial \(trial) (kill at \(String(format: "%.1f", delay)) s)")
+        }
+        print("patch-tests: \(killedMidway) of \(trials) runs killed midway")
+        #expect(killedMidway >= trials / 2, "most trials must kill a run in progress")
+        let last = try world.lcm.run(["manage", "patch", name, "--add", files.reg, "--format", "json"])
+        #expect(last.status == 0, "\(last.stderr)")
+        let report = try JSONDecoder().decode(DesktopPatchReport.self, from: Data(last.stdout.utf8))
+        #expect(report.outcomes.map(\.state) == [.patched])
+        try world.expectConsistentLayers(name, context: "after the last run")
+        let roles = try world.volumeRoles(name)
+        #expect(roles["os-pending"] == nil, "\(roles)")
+        let pool = try #require(try Connection(uri: DeployFixture.localURI).lookupStoragePool(name: DeviceStoragePool.name))
+        try pool.refresh()
+        let inPool = Set(try pool.listAllVolumes().map { try $0.name }.filter { $0.hasPrefix(name + "-") })
+        #expect(inPool == Set(roles.values.flatMap { $0 }), "pool \(inPool.sorted()) vs records \(roles)")
+        try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
+        #expect(try world.hostLeftovers().isEmpty)
+    }
+
     /// Bad files, unknown desktops, a hibernated image, a full disk and a held lock: each a clear
     /// error and its exit code, and nothing changed.
     @Test func badPatchesAreRefusedAndChangeNothing() throws {
@@ -294,6 +351,60 @@ struct PatchCommandTests {
         #expect(try world.patchRows(name) == 1)
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
         #expect(try world.hostLeftovers().isEmpty)
+    }
+}
+
+extension DeployWorld {
+    /// Every recorded OS layer passes `qemu-img check` (the key given to each encrypted layer),
+    /// and the domain boots the recorded top or a complete layer under it, never a pending one.
+    func expectConsistentLayers(_ desktop: String, context: String) throws {
+        let inventory = try inventory()
+        let rows = try inventory.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT v.role, v.path, d.keyID FROM volume v JOIN desktop d ON d.id = v.desktopID
+                WHERE d.name = ? AND v.role IN ('os', 'os-layer', 'os-pending') ORDER BY v.id
+                """, arguments: [desktop])
+        }
+        let tops = rows.filter { $0["role"] as String == "os" }
+        try #require(tops.count == 1, "\(context): \(tops.count) top layers")
+        #expect(rows.filter { $0["role"] as String == "os-pending" }.count <= 1, "\(context)")
+        let keyFile = scratch.file("check-key")
+        let keyID: String? = rows.first?["keyID"]
+        if let keyID {
+            let passphrase = try DesktopKey.passphrase(keyID: keyID, inventory: inventory)
+            FileManager.default.createFile(atPath: keyFile.path, contents: Data(passphrase.bytes()), attributes: [.posixPermissions: 0o600])
+        }
+        defer { unlink(keyFile.path) }
+        var complete: [String] = []
+        for row in rows where row["role"] as String != "os-pending" {
+            let path: String = row["path"]
+            let info = try ProgramRun.run("/usr/bin/qemu-img", ["info", "-U", "--backing-chain", "--output=json", path])
+            let layers = try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [[String: Any]] ?? []
+            var options = "driver=qcow2,file.filename=\(path)"
+            for (depth, layer) in layers.enumerated() where layer["encrypted"] as? Bool == true {
+                options += ",\(String(repeating: "backing.", count: depth))encrypt.key-secret=sec0"
+            }
+            let check = try ProgramRun.run("/usr/bin/qemu-img", ["check", "-U", "--object", "secret,id=sec0,file=\(keyFile.path)", "--image-opts", options])
+            #expect(check.status == 0, "\(context): qemu-img check \(path): \(check.stdout) \(check.stderr)")
+            complete.append(path)
+        }
+        let xml = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", desktop])
+        let source = xml.stdout.components(separatedBy: "<source file='").dropFirst().first?.components(separatedBy: "'").first
+        #expect(source.map(complete.contains) == true, "\(context): the domain boots \(source ?? "nothing"), not a complete layer \(complete)")
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failing crash trial can be replayed by its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    let seed: UInt64
+    private var state: UInt64
+    init(seed: UInt64) { self.seed = seed; state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

@@ -1,0 +1,132 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+@testable import LCMKit
+import LCMTestSupport
+import Testing
+
+/// The parts of patching that need no appliance: the patch set's checks, the domain XML edit that
+/// switches a desktop to a new OS layer, the libvirt hook script, and the shipped example .reg.
+struct PatchUnitTests {
+    static var repository: URL {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }
+
+    @Test func patchSetReadsFilesInOrderAndRefusesWhatItCannotApply() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-patchset")
+        let reg = scratch.file("a.reg").path, msu = scratch.file("Windows10.0-KB5031356 (x64).msu").path
+        try "REGEDIT4\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\X]\n\"V\"=dword:00000001\n".write(toFile: reg, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: msu, contents: Data(repeating: 7, count: 4096))
+        let set = try PatchSet(paths: [msu, reg])
+        let regBytes = Int64(try Data(contentsOf: URL(fileURLWithPath: reg)).count)
+        #expect(set.items.map(\.kind) == [.msu, .reg] && set.items.map(\.bytes) == [4096, regBytes])
+        let msuHash = try FileDigest.sha256(path: msu)
+        #expect(set.items[0].sha256 == msuHash)
+        #expect(set.staged.map(\.name) == ["Windows10.0-KB5031356__x64_"] && set.staged[0].source == msu, "queue names are made safe")
+        #expect(set.registry.files.count == 1 && set.stagedBytes == 4096)
+
+        func refusal(_ paths: [String]) -> LCMError? {
+            do { _ = try PatchSet(paths: paths); return nil } catch { return error as? LCMError }
+        }
+        #expect(refusal([])?.code == .usage)
+        #expect(refusal([reg, reg])?.code == .usage, "the same file twice")
+        let exe = scratch.file("tool.exe").path
+        _ = FileManager.default.createFile(atPath: exe, contents: Data("MZ".utf8))
+        #expect(refusal([exe])?.code == .usage)
+        #expect(refusal([scratch.file("gone.cab").path])?.code == .notFound)
+        #expect(refusal([scratch.path]) != nil, "a directory is not a file")
+        let broken = scratch.file("broken.reg").path
+        try "REGEDIT4\n[HKEY_CURRENT_USER\\Software\\X]\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let error = refusal([msu, broken])
+        #expect(error?.code == .dataError && error?.message.contains("line 2") == true, "\(String(describing: error))")
+    }
+
+    static let domainXML = """
+        <domain type='qemu'>
+          <name>desk</name>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2' discard='unmap'/>
+              <source file='/pool/desk-os.qcow2'>
+                <encryption format='luks'>
+                  <secret type='passphrase' uuid='8d0f3c1e-2b4a-4c6d-9e8f-0a1b2c3d4e5f'/>
+                </encryption>
+              </source>
+              <target dev='sda' bus='sata'/>
+              <address type='drive' controller='0' bus='0' target='0' unit='0'/>
+            </disk>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2'/>
+              <source file='/pool/desk-data.qcow2'/>
+              <target dev='sdb' bus='sata'/>
+            </disk>
+            <graphics type='spice' autoport='yes' listen='127.0.0.1' passwd='keep-me'/>
+          </devices>
+        </domain>
+        """
+
+    @Test func switchingTheOSLayerEditsOnlyTheBootDisk() throws {
+        let secret = "8d0f3c1e-2b4a-4c6d-9e8f-0a1b2c3d4e5f"
+        let disk = DesktopDomain.Disk(path: "/pool/desk-os-2.qcow2", bus: .sata, luksSecretUUID: secret, discard: true,
+                                      backingChain: [.init(path: "/pool/desk-os.qcow2", luksSecretUUID: secret), .init(path: "/pool/golden.qcow2")])
+        let edited = try #require(try OSLayers.replacingOSDisk(in: Self.domainXML, layerPaths: ["/pool/desk-os.qcow2"], with: disk))
+        let document = try XMLDocument(xmlString: edited, options: [])
+        let disks = try document.nodes(forXPath: "/domain/devices/disk") as? [XMLElement] ?? []
+        #expect(disks.count == 2)
+        let boot = disks[0]
+        #expect(boot.elements(forName: "source").first?.attribute(forName: "file")?.stringValue == "/pool/desk-os-2.qcow2")
+        #expect(try boot.nodes(forXPath: "source/encryption/secret/@uuid").first?.stringValue == secret)
+        // The chain, top first, each encrypted layer with its secret, closed by an empty backingStore.
+        #expect(try boot.nodes(forXPath: "backingStore/source/@file").first?.stringValue == "/pool/desk-os.qcow2")
+        #expect(try boot.nodes(forXPath: "backingStore/source/encryption/secret/@uuid").first?.stringValue == secret)
+        #expect(try boot.nodes(forXPath: "backingStore/backingStore/source/@file").first?.stringValue == "/pool/golden.qcow2")
+        #expect(try boot.nodes(forXPath: "backingStore/backingStore/source/encryption").isEmpty)
+        #expect(try boot.nodes(forXPath: "backingStore/backingStore/backingStore").count == 1)
+        // Everything else as it was: target, address, the data disk, a graphics password.
+        #expect(try boot.nodes(forXPath: "target/@dev").first?.stringValue == "sda")
+        #expect(try boot.nodes(forXPath: "address/@unit").first?.stringValue == "0")
+        #expect(disks[1].elements(forName: "source").first?.attribute(forName: "file")?.stringValue == "/pool/desk-data.qcow2")
+        #expect(edited.contains("keep-me"))
+        // Already switched: nothing to do. A domain without the layer: refused.
+        #expect(try OSLayers.replacingOSDisk(in: edited, layerPaths: ["/pool/desk-os.qcow2", "/pool/desk-os-2.qcow2"], with: disk) == nil)
+        #expect(throws: LCMError.self) { try OSLayers.replacingOSDisk(in: Self.domainXML, layerPaths: ["/pool/other.qcow2"], with: disk) }
+        #expect(throws: LCMError.self) { try DesktopDomain.backingStoreXML([.init(path: "relative.qcow2")]) }
+        #expect(throws: LCMError.self) { try DesktopDomain.backingStoreXML([.init(path: "/x.img", format: "vmdk")]) }
+    }
+
+    @Test func hookScriptActsOnlyOnAStoppedDesktopWithAQueueAndNeverCallsLibvirt() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-hook")
+        let home = LCMHome(url: scratch.file("home"))
+        let log = scratch.file("calls").path
+        // A stand-in for lcm that records how it was called.
+        let fake = scratch.file("fake-lcm").path
+        try "#!/bin/sh\necho \"$@\" >> '\(log)'\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let script = try PatchHook.script(executable: fake, home: home)
+        #expect(!script.contains("virsh"), "a hook must not call back into libvirtd")
+        let hook = scratch.file("hook").path
+        try script.write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        try PatchHook.mark("desk-1", home: home)
+        try FileManager.default.createDirectory(at: home.url.appendingPathComponent("patches"), withIntermediateDirectories: true)
+        for arguments in [["desk-1", "stopped", "end", "-"], ["desk-2", "release", "end", "-"], ["../x", "release", "end", "-"],
+                          ["desk-1", "release", "end", "-"]] {
+            let run = try ProgramRun.run(URL(fileURLWithPath: hook), arguments)
+            #expect(run.status == 0)
+        }
+        let clock = ContinuousClock(), start = clock.now
+        while !FileManager.default.fileExists(atPath: log), clock.now - start < .seconds(5) { Thread.sleep(forTimeInterval: 0.05) }
+        let calls = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(calls == "manage patch --apply-queued desk-1 --home \(home.url.path) --quiet\n", "\(calls)")
+        PatchHook.unmark("desk-1", home: home)
+        #expect(throws: LCMError.self) { try PatchHook.script(executable: fake, home: LCMHome(url: URL(fileURLWithPath: "/tmp/it's"))) }
+    }
+
+    @Test func theExampleRegFileParses() throws {
+        let file = try RegFile(contentsOf: Self.repository.appendingPathComponent("examples/patches/disable-consumer-features.reg").path)
+        #expect(file.hives == [.software, .system] && file.changes.count == 4)
+    }
+}
