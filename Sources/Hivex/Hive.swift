@@ -1,7 +1,8 @@
 import CHivex
 import Foundation
 
-/// A registry hive file opened read-only with libhivex. Not thread-safe: use one per thread.
+/// A registry hive file opened with libhivex, read-only or for writing (changes reach the file
+/// only through `commit`). Not thread-safe: use one per thread.
 public final class Hive {
     public typealias Node = Int
     public typealias ValueHandle = Int
@@ -9,11 +10,50 @@ public final class Hive {
     private let handle: OpaquePointer
     public let path: String
 
-    public init(path: String) throws {
+    public init(path: String, write: Bool = false) throws {
         errno = 0
-        guard let handle = hivex_open(path, 0) else { throw HivexError(operation: "open", path: path, code: errno) }
+        guard let handle = hivex_open(path, write ? HIVEX_OPEN_WRITE : 0) else { throw HivexError(operation: "open", path: path, code: errno) }
         self.handle = handle
         self.path = path
+    }
+
+    /// An anonymous in-memory file (memfd) and its path, `/proc/self/fd/N`, for a hive copied out
+    /// of an image: it never reaches a disk and disappears when `descriptor` is closed.
+    public static func memoryFile(name: String) throws -> (descriptor: Int32, path: String) {
+        let descriptor = lcm_hivex_memfd(name)
+        guard descriptor >= 0 else { throw HivexError(operation: "memfd_create", path: name, code: errno) }
+        return (descriptor, "/proc/self/fd/\(descriptor)")
+    }
+
+    /// Writes the changes to the file the hive was opened from.
+    public func commit() throws {
+        errno = 0
+        guard hivex_commit(handle, nil, 0) == 0 else { throw HivexError(operation: "commit", path: path, code: errno) }
+    }
+
+    /// Adds the subkey `name` under `parent`.
+    public func addChild(_ parent: Node, _ name: String) throws -> Node {
+        try node("node_add_child") { hivex_node_add_child(handle, parent, name) }
+    }
+
+    /// Deletes the key and everything under it (not the root).
+    public func deleteChild(_ node: Node) throws {
+        errno = 0
+        guard hivex_node_delete_child(handle, node) == 0 else { throw HivexError(operation: "node_delete_child", path: path, code: errno) }
+    }
+
+    /// Adds or replaces the value `key` ("" for the default value) of `node`.
+    public func setValue(_ node: Node, key: String, type: UInt32, bytes: [UInt8]) throws {
+        errno = 0
+        let result = key.withCString { keyPointer in
+            bytes.withUnsafeBufferPointer { buffer in
+                var value = hive_set_value(key: UnsafeMutablePointer(mutating: keyPointer), t: hive_type(rawValue: type), len: bytes.count,
+                                           value: UnsafeMutableRawPointer(mutating: buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                                               .assumingMemoryBound(to: CChar.self))
+                return hivex_node_set_value(handle, node, &value, 0)
+            }
+        }
+        guard result == 0 else { throw HivexError(operation: "node_set_value", path: path, code: errno) }
     }
 
     deinit { hivex_close(handle) }

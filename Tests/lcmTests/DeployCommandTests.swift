@@ -319,13 +319,8 @@ struct DeployCommandTests {
         let device = "DEV-BOOT-\(world.tag)"
         try world.addDevice(device, uri: DeployFixture.localURI)
         try world.importImage(.bootable, as: "standin")
-        // An isolated network of the test's own (libvirt's "default" may be inactive on a CI host).
-        let network = "lcm-t\(world.tag)"
-        let networkXML = world.scratch.file("net.xml")
-        try "<network><name>\(network)</name><bridge name='lcmbr\(world.tag)'/></network>".write(to: networkXML, atomically: true, encoding: .utf8)
-        let created = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-create", networkXML.path])
-        try #require(created.status == 0, "\(created.stderr)")
-        defer { _ = try? ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "net-destroy", network]) }
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
 
         let name = world.name("boot")
         let run = try world.lcm.run(["deploy", "--image", "standin", "--device", device, "--name", name, "--computer-name", "PC-BOOTED",
@@ -337,12 +332,7 @@ struct DeployCommandTests {
         #expect(outcome.notes.contains { $0.contains("SATA") }, "\(outcome.notes)")
 
         // The stand-in powers itself off once it has written its boot record.
-        let connection = try Connection(uri: DeployFixture.localURI)
-        let domain = try #require(try connection.lookupDomain(name: name))
-        let clock = ContinuousClock(), start = clock.now
-        while try domain.isActive, clock.now - start < .seconds(240) { Thread.sleep(forTimeInterval: 1) }
-        #expect(try !domain.isActive, "the desktop did not power off within 240 s")
-        print(String(format: "deploy-tests: boot to power-off %.1f s", Double((clock.now - start).components.seconds)))
+        let domain = try world.waitForPowerOff(name, label: "deploy-tests")
 
         let copy = try world.plainCopies([(name, "os")])
         let windows = DeployFixture.Disk.bootable.spec.layout.windowsPartition.number

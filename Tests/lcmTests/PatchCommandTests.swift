@@ -53,6 +53,29 @@ extension DeployWorld {
         return Dictionary(grouping: rows, by: { $0["role"] as String }).mapValues { $0.map { $0["name"] as String } }
     }
 
+    /// Starts lcm in the background (for kills and overlapping runs); stdout to `output` or nowhere.
+    func startLCM(_ arguments: [String], output: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = BuiltProducts.executable("lcm")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(lcm.environment.merging(["LCM_HOME": home]) { $1 }) { $1 }
+        process.standardOutput = output ?? FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits (up to 240 s) for a booted stand-in desktop to power itself off; returns its domain.
+    func waitForPowerOff(_ desktop: String, label: String) throws -> Domain {
+        let connection = try Connection(uri: DeployFixture.localURI)
+        let domain = try #require(try connection.lookupDomain(name: desktop))
+        let clock = ContinuousClock(), start = clock.now
+        while try domain.isActive, clock.now - start < .seconds(240) { Thread.sleep(forTimeInterval: 1) }
+        #expect(try !domain.isActive, "\(desktop) did not power off within 240 s")
+        print(String(format: "\(label): boot to power-off %.1f s", Double((clock.now - start).components.seconds)))
+        return domain
+    }
+
     func patchRows(_ desktop: String) throws -> Int {
         try inventory().read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM patchItem p JOIN desktop d ON d.id = p.desktopID WHERE d.name = ?", arguments: [desktop]) ?? 0
@@ -222,12 +245,7 @@ struct PatchCommandTests {
         try #require(patched.status == 0, "\(patched.stderr)\n\(patched.stdout)")
 
         try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
-        let connection = try Connection(uri: DeployFixture.localURI)
-        let domain = try #require(try connection.lookupDomain(name: name))
-        let clock = ContinuousClock(), start = clock.now
-        while try domain.isActive, clock.now - start < .seconds(240) { Thread.sleep(forTimeInterval: 1) }
-        #expect(try !domain.isActive, "the desktop did not power off within 240 s")
-        print(String(format: "patch-tests: boot to power-off %.1f s", Double((clock.now - start).components.seconds)))
+        _ = try world.waitForPowerOff(name, label: "patch-tests")
 
         let status = try world.lcm.run(["manage", "patch", "status", name, "--format", "json"])
         #expect(status.status == 0, "\(status.stderr)\n\(status.stdout)")
@@ -260,13 +278,7 @@ struct PatchCommandTests {
         var killedMidway = 0
         for trial in 1...trials {
             let delay = Double.random(in: 0.3...28, using: &generator)
-            let process = Process()
-            process.executableURL = BuiltProducts.executable("lcm")
-            process.arguments = ["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--quiet"]
-            process.environment = ProcessInfo.processInfo.environment.merging(world.lcm.environment.merging(["LCM_HOME": world.home]) { $1 }) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try world.startLCM(["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--quiet"])
             let clock = ContinuousClock(), started = clock.now
             while process.isRunning, clock.now - started < .milliseconds(Int64(delay * 1000)) { Thread.sleep(forTimeInterval: 0.05) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL); killedMidway += 1 }
@@ -343,12 +355,21 @@ struct PatchCommandTests {
         // Only the full disk reached the desktop; it is recorded as a failure, nothing else is.
         #expect(try world.patchRows(name) == 1)
 
-        // A second run while one holds the lock waits --lock-wait seconds, then exits 75.
-        let lock = try DesktopPatcher.lockRun(home: LCMHome(url: URL(fileURLWithPath: world.home)), wait: 0)
+        // Two overlapping runs (cron's and an admin's): the second waits --lock-wait seconds for
+        // the first, then exits 75 and changes nothing; the first completes.
+        let firstOutput = Pipe()
+        let first = try world.startLCM(["manage", "patch", name, "--add", files.reg, "--quiet"], output: firstOutput)
+        // Wait until the first run holds the lock (its pid is written there once it has it).
+        let lockFile = FileLock(path: ObjectLock.path(home: LCMHome(url: URL(fileURLWithPath: world.home)), kind: "patch-run", id: "all"))
+        let clock = ContinuousClock(), started = clock.now
+        while lockFile.holderPID != first.processIdentifier, clock.now - started < .seconds(10) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(lockFile.holderPID == first.processIdentifier, "the first run never took the lock")
         let waiting = try world.lcm.run(["manage", "patch", name, "--add", files.reg, "--lock-wait", "1", "--quiet"])
-        lock.unlock()
-        #expect(waiting.status == LCMExitCode.busy.rawValue && waiting.stderr.contains("locked"), "\(waiting.stderr)")
-        #expect(try world.patchRows(name) == 1)
+        #expect(waiting.status == LCMExitCode.busy.rawValue && waiting.stderr.contains("locked"), "\(waiting.status) \(waiting.stderr)")
+        first.waitUntilExit()
+        let summary = String(decoding: firstOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(first.terminationStatus == 0 && summary.hasPrefix("patched 1, queued 0, failed 0"), "\(summary)")
+        #expect(try world.patchRows(name) == 2, "the full-disk failure and the first run's .reg; nothing from the run that gave up")
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
         #expect(try world.hostLeftovers().isEmpty)
     }

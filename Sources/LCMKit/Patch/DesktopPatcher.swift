@@ -91,9 +91,13 @@ public struct DesktopPatcher {
         var outcomes: [String: DesktopPatchOutcome] = [:]
         var ready: [(OSLayers.Desktop, Connection)] = []
         var restart: [String: Domain] = [:]
+        // Each desktop stays locked for the run: `deploy --undo` (and retirement) wait for it.
+        var locks: [FileLock] = []
+        defer { for lock in locks { lock.unlock() } }
         for name in names {
             var outcome = DesktopPatchOutcome(desktop: name, state: .failed)
             do {
+                locks.append(try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: 60))
                 let desktop = try Self.load(name, inventory: inventory)
                 outcome.device = desktop.settings.deviceTag
                 let connection = try Connection(uri: desktop.settings.uri)

@@ -25,12 +25,15 @@ public enum OfflinePatcher {
     public static func apply(_ set: PatchSet, to access: DiskAccess) throws -> OfflinePatchOutcome {
         let g = access.session
         let partition = try DesktopPersonalizer.windowsPartition(access)
-        guard try g.ntfs3gProbe(partition, readWrite: true) else {
+        try g.mount(partition, options: "big_writes")
+        defer { try? g.umountAll() }
+        // What ntfs-3g's own check reads (a program run, seconds under TCG): hiberfil.sys's first
+        // bytes. Windows would discard offline changes when it resumes such a session.
+        let hibernation = HibernationState(hiberfilSignature: try WindowsInspector.signature(g, path: "/hiberfil.sys"))
+        guard !hibernation.hibernated else {
             throw LCMError(.conflict, "the Windows volume of \(access.volume.name) is hibernated or was shut down with Fast Startup; it cannot be patched offline",
                            hint: "boot it and shut it down fully (shutdown /s /t 0), or disable Fast Startup, then patch again")
         }
-        try g.mount(partition, options: "big_writes")
-        defer { try? g.umountAll() }
         let layout = try GoldenFacts.Layout.read(g, device: access.device, partition: partition, volume: access.volume.name)
         let usage = try g.statvfs("/")
         let free = usage.availableBytes
@@ -40,13 +43,16 @@ public enum OfflinePatcher {
                            hint: "free space inside the desktop (or grow its disk), then patch again")
         }
         var outcome = OfflinePatchOutcome(registry: .init(), queued: [], runner: nil, freeBytesBefore: free)
-        if !set.registry.files.isEmpty {
-            outcome.registry = try set.registry.apply(g, systemHive: layout.systemHive, softwareHive: layout.softwareHive)
-        }
         if !set.staged.isEmpty {
             outcome.queued = try BootRunnerContract.enqueue(set.staged, on: g).map(\.fileName)
-            outcome.runner = try StartupScriptRunner.install(g, systemRoot: layout.systemRoot, softwareHive: layout.softwareHive)
+            outcome.runner = try StartupScriptRunner.installFiles(g, systemRoot: layout.systemRoot)
         }
+        // The .reg files and the runner's registry state in one pass over the hives.
+        let systemRoot = layout.systemRoot
+        outcome.registry = try set.registry.apply(g, systemHive: layout.systemHive, softwareHive: layout.softwareHive,
+                                                  alsoInSoftware: set.staged.isEmpty ? nil : { software in
+                                                      try StartupScriptRunner.registerState(software, systemRoot: systemRoot)
+                                                  })
         try g.umountAll()
         return outcome
     }

@@ -63,8 +63,9 @@ public struct PatchStatusReader {
             do {
                 let desktop = try DesktopPatcher.load(name, inventory: inventory)
                 status.device = desktop.settings.deviceTag
+                // No recovery here: a patch run may be making a pending layer right now. Status reads
+                // the committed top; the next patch run (under its lock) cleans up after a killed one.
                 let connection = try Connection(uri: desktop.settings.uri)
-                _ = try OSLayers.recover(desktop, connection: connection, inventory: inventory)
                 if let domain = try connection.lookupDomain(name: name) {
                     status.domainState = DesktopStatusReader.name(try domain.state())
                     if try domain.isActive { status.note = "running: outcomes are read back when it has stopped" }

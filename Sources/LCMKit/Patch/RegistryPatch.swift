@@ -22,26 +22,57 @@ public struct RegistryPatch: Sendable {
     public init(files: [RegFile]) { self.files = files }
 
     /// Applies to the Windows volume mounted writable at `/`, whose hives are `systemHive` and
-    /// `softwareHive`. Throws when a check fails after the commit (the disk then holds a partial
-    /// patch: callers apply to a new overlay and keep the old one until this returns).
+    /// `softwareHive`: the hives are copied out, edited and checked on lcm's machine
+    /// (`OfflineHives`), and sent back only when every change reads back as the files say.
+    /// `alsoInSoftware` makes more changes to SOFTWARE in the same pass (the boot runner's
+    /// registration), so a 60 MiB hive travels once. Throws when a check fails.
     public func apply(_ g: GuestfsSession, systemHive: String, softwareHive: String) throws -> Outcome {
+        try apply(g, systemHive: systemHive, softwareHive: softwareHive, alsoInSoftware: nil)
+    }
+
+    func apply(_ g: GuestfsSession, systemHive: String, softwareHive: String,
+               alsoInSoftware: ((HostRegistry) throws -> Void)?) throws -> Outcome {
         var outcome = Outcome()
-        let entries = files.flatMap(\.changes)
-        var controlSet: String?
-        if entries.contains(where: { Self.key(of: $0.change).hive == .system }) {
-            controlSet = try g.withHive(systemHive) { g in try GoldenFacts.SystemFacts.currentControlSet(g, volume: "the image") }
-        }
-        for hive in RegFile.Hive.allCases {
-            let changes = entries.map(\.change).filter { Self.key(of: $0).hive == hive }
-                .map { Self.resolved($0, controlSet: controlSet) }
-            guard !changes.isEmpty else { continue }
-            let path = hive == .system ? systemHive : softwareHive
-            try g.withHive(path, write: true) { g in
-                for change in changes { try Self.write(change, g, &outcome) }
+        let entries = files.flatMap(\.changes).map(\.change)
+        var which = Set(entries.map { Self.key(of: $0).hive })
+        if alsoInSoftware != nil { which.insert(.software) }
+        guard !which.isEmpty else { return outcome }
+        var expected: [RegFile.Hive: ExpectedState] = [:]
+        try OfflineHives.edit(g, paths: .init(system: systemHive, software: softwareHive), which: which, edit: { editors in
+            var controlSet: String?
+            if which.contains(.system), let system = editors.system { controlSet = try Self.currentControlSet(system) }
+            var changed = Set<RegFile.Hive>()
+            for hive in RegFile.Hive.allCases {
+                let changes = entries.filter { Self.key(of: $0).hive == hive }.map { Self.resolved($0, controlSet: controlSet) }
+                guard !changes.isEmpty, let editor = hive == .system ? editors.system : editors.software else { continue }
+                for change in changes { try Self.write(change, editor, &outcome) }
+                expected[hive] = ExpectedState(changes)
+                changed.insert(hive)
             }
-            outcome.checked += try g.withHive(path) { g in try Self.check(ExpectedState(changes), g, hive: hive) }
-        }
+            if let alsoInSoftware, let software = editors.software {
+                try alsoInSoftware(software)
+                changed.insert(.software)
+            }
+            return ((), changed)
+        }, check: { editors in
+            for (hive, state) in expected {
+                guard let editor = hive == .system ? editors.system : editors.software else { continue }
+                outcome.checked += try Self.check(state, editor, hive: hive)
+            }
+        })
         return outcome
+    }
+
+    /// `ControlSet00N`, as `Select\Current` names it (CurrentControlSet exists only in a running Windows).
+    static func currentControlSet(_ system: HostRegistry) throws -> String {
+        guard let select = try system.node(atPath: "Select"), let current = try system.value(select, "Current")?.integerValue else {
+            throw LCMError(.dataError, "the SYSTEM hive has no Select\\Current value, so CurrentControlSet cannot be resolved")
+        }
+        let name = String(format: "ControlSet%03d", current)
+        guard try system.node(atPath: name) != nil else {
+            throw LCMError(.dataError, "Select\\Current names \(name), which the SYSTEM hive does not have")
+        }
+        return name
     }
 
     // MARK: - Writing
@@ -67,20 +98,20 @@ public struct RegistryPatch: Sendable {
         }
     }
 
-    private static func write(_ change: RegFile.Change, _ g: GuestfsSession, _ outcome: inout Outcome) throws {
+    private static func write(_ change: RegFile.Change, _ hive: HostRegistry, _ outcome: inout Outcome) throws {
         switch change {
         case .createKey(let key):
-            if try g.node(atPath: joined(key)) == nil { outcome.keysCreated += 1 }
-            _ = try g.node(atPath: joined(key), create: true)
+            if try hive.node(atPath: joined(key)) == nil { outcome.keysCreated += 1 }
+            _ = try hive.node(atPath: joined(key), create: true)
         case .deleteKey(let key):
             guard !key.path.isEmpty else { throw LCMError(.dataError, "refusing to delete the root of \(key.hive.rawValue)") }
-            if let node = try g.node(atPath: joined(key)) {
-                try g.nodeDeleteChild(node)
+            if let node = try hive.node(atPath: joined(key)) {
+                try hive.deleteKey(node)
                 outcome.keysDeleted += 1
             }
         case .setValue(let key, let name, let value):
-            guard let node = try g.node(atPath: joined(key), create: true) else { return }
-            try g.nodeSetValue(node, key: name, value)
+            guard let node = try hive.node(atPath: joined(key), create: true) else { return }
+            try hive.setValue(node, key: name, value)
             outcome.valuesSet += 1
         }
     }
@@ -129,22 +160,22 @@ public struct RegistryPatch: Sendable {
     }
 
     /// Reads the end state back from the open hive; returns how many items it checked.
-    private static func check(_ expected: ExpectedState, _ g: GuestfsSession, hive: RegFile.Hive) throws -> Int {
+    private static func check(_ expected: ExpectedState, _ hive: HostRegistry, hive kind: RegFile.Hive) throws -> Int {
         var checked = 0
         for key in expected.present.values {
-            guard try g.node(atPath: joined(key)) != nil else { throw mismatch("key \(key) is missing") }
+            guard try hive.node(atPath: joined(key)) != nil else { throw mismatch("key \(key) is missing") }
             checked += 1
         }
         for key in expected.absent.values {
-            guard try g.node(atPath: joined(key)) == nil else { throw mismatch("key \(key) is still there") }
+            guard try hive.node(atPath: joined(key)) == nil else { throw mismatch("key \(key) is still there") }
             checked += 1
         }
         for (key, name, value) in expected.values.values {
             let shown = name.isEmpty ? "(default)" : name
-            guard let node = try g.node(atPath: joined(key)), let handle = try g.nodeGetValue(node, name) else {
+            guard let node = try hive.node(atPath: joined(key)), let stored = try hive.raw(node, name) else {
                 throw mismatch("value \(shown) of \(key) is missing")
             }
-            guard try g.valueType(handle) == value.type, try g.valueBytes(handle) == value.data else {
+            guard stored.type == value.type, stored.bytes == value.data else {
                 throw mismatch("value \(shown) of \(key) reads back different from the .reg file")
             }
             checked += 1

@@ -32,6 +32,16 @@ public enum StartupScriptRunner {
     /// Installs the runner into the Windows volume mounted writable at `/` (`systemRoot` as
     /// mounted, e.g. `/Windows`; `softwareHive` its SOFTWARE). Idempotent.
     public static func install(_ g: GuestfsSession, systemRoot: String, softwareHive: String) throws -> Registration {
+        let registration = try installFiles(g, systemRoot: systemRoot)
+        try OfflineHives.edit(g, paths: .init(system: "", software: softwareHive), which: [.software], edit: { editors in
+            try registerState(editors.software!, systemRoot: systemRoot)
+            return ((), [.software])
+        }, check: { _ in })
+        return registration
+    }
+
+    /// The runner's files, scripts.ini and gpt.ini; the registry half is `registerState`.
+    static func installFiles(_ g: GuestfsSession, systemRoot: String) throws -> Registration {
         let policy = existingCase(g, systemRoot, ["System32", "GroupPolicy"])
         let machine = existingCase(g, policy, ["Machine"])
         let startup = existingCase(g, machine, ["Scripts", "Startup"])
@@ -55,16 +65,18 @@ public enum StartupScriptRunner {
             gpt.bumpMachineVersion()
             try g.write(gptPath, Array(gpt.text.utf8))
         }
-
-        let windowsPath = "C:" + systemRoot.replacingOccurrences(of: "/", with: "\\")
-        try g.withHive(softwareHive, write: true) { g in
-            for tree in [groupPolicyScripts, groupPolicyState] {
-                try registerState(g, tree: tree, fileSysPath: windowsPath + "\\System32\\GroupPolicy\\Machine")
-            }
-            let system = try g.node(atPath: "Policies\\Microsoft\\Windows\\System", create: true)!
-            try g.nodeSetValue(system, key: "MaxGPOScriptWait", .dword(0))
-        }
         return Registration(wasRegistered: wasRegistered, otherStartupScripts: others, gptVersion: gpt.version)
+    }
+
+    /// The registry half of the registration, in a SOFTWARE hive opened for writing: the local
+    /// GPO's startup-script state and the script wait limit.
+    static func registerState(_ software: HostRegistry, systemRoot: String) throws {
+        let windowsPath = "C:" + systemRoot.replacingOccurrences(of: "/", with: "\\")
+        for tree in [groupPolicyScripts, groupPolicyState] {
+            try registerState(software, tree: tree, fileSysPath: windowsPath + "\\System32\\GroupPolicy\\Machine")
+        }
+        let system = try software.node(atPath: "Policies\\Microsoft\\Windows\\System", create: true)!
+        try software.setValue(system, key: "MaxGPOScriptWait", .dword(0))
     }
 
     /// `base` with `components` appended, each spelled as on disk where it exists (NTFS names
@@ -82,28 +94,28 @@ public enum StartupScriptRunner {
 
     /// The registry copy of the local GPO's startup scripts, which gpscript.exe runs from: the
     /// local GPO's entry (`GPO-ID` LocalGPO, made when missing) with lcm's script at its end.
-    private static func registerState(_ g: GuestfsSession, tree: String, fileSysPath: String) throws {
-        let root = try g.node(atPath: tree, create: true)!
-        let gpos = try g.nodeChildren(root)
-        var local: HiveNode?
+    private static func registerState(_ software: HostRegistry, tree: String, fileSysPath: String) throws {
+        let root = try software.node(atPath: tree, create: true)!
+        let gpos = try software.children(root)
+        var local: HostRegistry.Node?
         for gpo in gpos {
-            if try g.value(gpo, "GPO-ID")?.stringValue == "LocalGPO" { local = gpo }
+            if try software.value(gpo, "GPO-ID")?.stringValue == "LocalGPO" { local = gpo }
         }
-        let gpo = try local ?? g.nodeAddChild(root, String(gpos.count))
+        let gpo = try local ?? software.addChild(root, String(gpos.count))
         for (name, value) in [("GPO-ID", "LocalGPO"), ("SOM-ID", "Local"), ("FileSysPath", fileSysPath),
                               ("DisplayName", "Local Group Policy"), ("GPOName", "Local Group Policy")] {
-            try g.nodeSetValue(gpo, key: name, .string(value))
+            try software.setValue(gpo, key: name, .string(value))
         }
-        try g.nodeSetValue(gpo, key: "PSScriptOrder", .dword(1))
-        let scripts = try g.nodeChildren(gpo)
+        try software.setValue(gpo, key: "PSScriptOrder", .dword(1))
+        let scripts = try software.children(gpo)
         for script in scripts {
-            if try g.value(script, "Script")?.stringValue?.caseInsensitiveCompare(commandFile) == .orderedSame { return }
+            if try software.value(script, "Script")?.stringValue?.caseInsensitiveCompare(commandFile) == .orderedSame { return }
         }
-        let script = try g.nodeAddChild(gpo, String(scripts.count))
-        try g.nodeSetValue(script, key: "Script", .string(commandFile))
-        try g.nodeSetValue(script, key: "Parameters", .string(""))
-        try g.nodeSetValue(script, key: "IsPowershell", .dword(0))
-        try g.nodeSetValue(script, key: "ExecTime", .qword(0))
+        let script = try software.addChild(gpo, String(scripts.count))
+        try software.setValue(script, key: "Script", .string(commandFile))
+        try software.setValue(script, key: "Parameters", .string(""))
+        try software.setValue(script, key: "IsPowershell", .dword(0))
+        try software.setValue(script, key: "ExecTime", .qword(0))
     }
 
     // MARK: - The runner

@@ -1,0 +1,97 @@
+import Foundation
+import Guestfs
+import Hivex
+
+/// A registry hive on lcm's machine, opened with libhivex, with the calls the patch code edits
+/// and checks keys through. Paths are backslash-separated below the hive's root; names match
+/// case-insensitively, as in Windows.
+final class HostRegistry {
+    typealias Node = Hive.Node
+    let hive: Hive
+
+    init(path: String, write: Bool) throws {
+        do { hive = try Hive(path: path, write: write) } catch { throw LCMError(.dataError, "cannot open the registry hive: \(error)") }
+    }
+
+    /// The key at `path` ("" is the root); with `create`, missing keys on the way are added.
+    func node(atPath path: String, create: Bool = false) throws -> Node? {
+        var node = try hive.root
+        for name in path.split(separator: "\\").map(String.init) where !name.isEmpty {
+            if let child = try hive.child(node, name) {
+                node = child
+            } else if create {
+                node = try hive.addChild(node, name)
+            } else {
+                return nil
+            }
+        }
+        return node
+    }
+
+    func children(_ node: Node) throws -> [Node] { try hive.children(node) }
+    func addChild(_ parent: Node, _ name: String) throws -> Node { try hive.addChild(parent, name) }
+    func deleteKey(_ node: Node) throws { try hive.deleteChild(node) }
+
+    /// The value's type and bytes as stored, or nil.
+    func raw(_ node: Node, _ key: String) throws -> (type: RegistryValueType, bytes: [UInt8])? {
+        guard let handle = try hive.value(node, key) else { return nil }
+        let (type, bytes) = try hive.data(handle)
+        return (RegistryValueType(rawValue: type), bytes)
+    }
+
+    func value(_ node: Node, _ key: String) throws -> RegistryValue? {
+        try raw(node, key).map { RegistryValue(type: $0.type, data: $0.bytes) }
+    }
+
+    func setValue(_ node: Node, key: String, _ value: RegistryValue) throws {
+        try hive.setValue(node, key: key, type: value.type.rawValue, bytes: value.data)
+    }
+
+    func commit() throws { try hive.commit() }
+}
+
+/// SYSTEM and SOFTWARE of a mounted Windows volume, copied out into memory files on lcm's
+/// machine, edited there with libhivex and sent back: one download and one upload per hive
+/// instead of opening and committing a 60 MiB SOFTWARE inside the appliance (its CPU is emulated
+/// under TCG) once per change set. The copies live in memfds, never on a disk.
+enum OfflineHives {
+    /// The hives' paths on the mounted volume.
+    struct Paths { var system: String; var software: String }
+
+    /// The opened copies handed to `edit`.
+    struct Editors {
+        var system: HostRegistry?
+        var software: HostRegistry?
+    }
+
+    /// Copies out the hives named in `which`, lets `edit` change them, commits, reopens each copy
+    /// and lets `check` read it back (the file as it will be in the image), then uploads the
+    /// copies `edit` reported as changed. Nothing reaches the image unless `check` passes.
+    static func edit<T>(_ g: GuestfsSession, paths: Paths, which: Set<RegFile.Hive>,
+                        edit: (Editors) throws -> (result: T, changed: Set<RegFile.Hive>),
+                        check: (Editors) throws -> Void) throws -> T {
+        var files: [RegFile.Hive: (descriptor: Int32, path: String)] = [:]
+        defer { for file in files.values { close(file.descriptor) } }
+        for hive in which {
+            let file = try Hive.memoryFile(name: "lcm-\(hive.rawValue)")
+            files[hive] = file
+            try g.download(hive == .system ? paths.system : paths.software, to: file.path)
+        }
+        func open(write: Bool) throws -> Editors {
+            Editors(system: try files[.system].map { try HostRegistry(path: $0.path, write: write) },
+                    software: try files[.software].map { try HostRegistry(path: $0.path, write: write) })
+        }
+        let (result, changed) = try {
+            let editors = try open(write: true)
+            let outcome = try edit(editors)
+            for hive in outcome.changed { try (hive == .system ? editors.system : editors.software)?.commit() }
+            return outcome
+        }()
+        try check(try open(write: false))
+        for hive in changed {
+            guard let file = files[hive] else { continue }
+            try g.upload(file.path, to: hive == .system ? paths.system : paths.software)
+        }
+        return result
+    }
+}
