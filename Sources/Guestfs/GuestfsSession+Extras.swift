@@ -1,3 +1,4 @@
+import Glibc
 import CGuestfs
 
 extension GuestfsSession {
@@ -33,6 +34,23 @@ extension GuestfsSession {
     public func pread(_ path: String, count: Int, offset: Int64) throws -> [UInt8] {
         let c = try cInt(count, "pread")
         return try callBuffer("pread") { guestfs_pread($0, path, c, offset, $1) }
+    }
+
+    /// Writes `bytes` into the file at `offset` (at most 2 MiB per call: the protocol's message
+    /// limit is 4 MiB). Returns the bytes written.
+    @discardableResult
+    public func pwrite(_ path: String, _ bytes: [UInt8], offset: Int64) throws -> Int {
+        guard bytes.count <= 2 << 20 else { throw GuestfsError(operation: "pwrite", message: "more than 2 MiB in one call", errno: EINVAL) }
+        return Int(try bytes.withUnsafeBufferPointer { buffer in
+            try buffer.withMemoryRebound(to: CChar.self) { chars in
+                try call("pwrite") { guestfs_pwrite($0, path, chars.baseAddress, chars.count, offset) }
+            }
+        })
+    }
+
+    /// Sets the file's length (shortening or extending it with zeros).
+    public func truncate(_ path: String, size: Int64) throws {
+        _ = try call("truncate_size") { guestfs_truncate_size($0, path, size) }
     }
 
     /// Up to `count` bytes of a block device from `offset` (e.g. the MBR disk signature).

@@ -90,6 +90,9 @@ struct PatchUnitTests {
         #expect(try boot.nodes(forXPath: "address/@unit").first?.stringValue == "0")
         #expect(disks[1].elements(forName: "source").first?.attribute(forName: "file")?.stringValue == "/pool/desk-data.qcow2")
         #expect(edited.contains("keep-me"))
+        // A freshly deployed domain (one layer, chain probed by libvirt) is left as it is.
+        let deployed = DesktopDomain.Disk(path: "/pool/desk-os.qcow2", bus: .sata, luksSecretUUID: secret.uppercased())
+        #expect(try OSLayers.replacingOSDisk(in: Self.domainXML, layerPaths: ["/pool/desk-os.qcow2"], with: deployed) == nil)
         // Already switched: nothing to do. A domain without the layer: refused.
         #expect(try OSLayers.replacingOSDisk(in: edited, layerPaths: ["/pool/desk-os.qcow2", "/pool/desk-os-2.qcow2"], with: disk) == nil)
         #expect(throws: LCMError.self) { try OSLayers.replacingOSDisk(in: Self.domainXML, layerPaths: ["/pool/other.qcow2"], with: disk) }

@@ -172,14 +172,13 @@ enum OSLayers {
             throw LCMError(.conflict, "the domain has no disk on the desktop's OS layer",
                            hint: "its definition was changed outside lcm; redeploy or fix the <disk> element")
         }
+        // Compared by what matters (each layer's file and secret), not by text: libvirt writes
+        // the same element back with other quoting and spacing.
+        let wanted = [LayerReference(file: disk.path, secret: disk.luksSecretUUID?.lowercased())]
+            + disk.backingChain.map { LayerReference(file: $0.path, secret: $0.luksSecretUUID?.lowercased()) }
+        if layers(of: element) == wanted { return nil }
         let wantedSource = try XMLElement(xmlString: DesktopDomain.sourceXML(path: disk.path, luksSecretUUID: disk.luksSecretUUID))
         let wantedBacking = disk.backingChain.isEmpty ? nil : try XMLElement(xmlString: DesktopDomain.backingStoreXML(disk.backingChain))
-        let currentSource = element.elements(forName: "source").first
-        let currentBacking = element.elements(forName: "backingStore").first
-        if currentSource?.attribute(forName: "file")?.stringValue == disk.path,
-           canonical(currentSource) == canonical(wantedSource), canonical(currentBacking) == canonical(wantedBacking) {
-            return nil
-        }
         for old in element.elements(forName: "source") + element.elements(forName: "backingStore") {
             old.detach()
         }
@@ -189,7 +188,20 @@ enum OSLayers {
         return document.xmlString
     }
 
-    private static func canonical(_ element: XMLElement?) -> String? {
-        element.map { $0.xmlString.replacingOccurrences(of: "\"", with: "'").filter { !$0.isWhitespace } }
+    /// The disk's layers as the XML names them, top first: file and LUKS secret of the source,
+    /// then of each nested `<backingStore>` that names a file.
+    struct LayerReference: Equatable { var file: String; var secret: String? }
+
+    static func layers(of disk: XMLElement) -> [LayerReference] {
+        var result: [LayerReference] = []
+        var current: XMLElement? = disk
+        while let element = current, let source = element.elements(forName: "source").first,
+              let file = source.attribute(forName: "file")?.stringValue {
+            let secret = source.elements(forName: "encryption").first?.elements(forName: "secret").first?
+                .attribute(forName: "uuid")?.stringValue?.lowercased()
+            result.append(LayerReference(file: file, secret: secret))
+            current = element.elements(forName: "backingStore").first
+        }
+        return result
     }
 }

@@ -51,9 +51,10 @@ final class HostRegistry {
 }
 
 /// SYSTEM and SOFTWARE of a mounted Windows volume, copied out into memory files on lcm's
-/// machine, edited there with libhivex and sent back: one download and one upload per hive
-/// instead of opening and committing a 60 MiB SOFTWARE inside the appliance (its CPU is emulated
-/// under TCG) once per change set. The copies live in memfds, never on a disk.
+/// machine, edited there with libhivex, and only the changed blocks written back: one download
+/// per hive and a few small writes, instead of opening and committing a 60 MiB SOFTWARE inside
+/// the appliance (its CPU is emulated under TCG) once per change set. The copies live in memfds,
+/// never on a disk.
 enum OfflineHives {
     /// The hives' paths on the mounted volume.
     struct Paths { var system: String; var software: String }
@@ -72,10 +73,12 @@ enum OfflineHives {
                         check: (Editors) throws -> Void) throws -> T {
         var files: [RegFile.Hive: (descriptor: Int32, path: String)] = [:]
         defer { for file in files.values { close(file.descriptor) } }
+        var originals: [RegFile.Hive: [UInt8]] = [:]
         for hive in which {
             let file = try Hive.memoryFile(name: "lcm-\(hive.rawValue)")
             files[hive] = file
             try g.download(hive == .system ? paths.system : paths.software, to: file.path)
+            originals[hive] = FileManager.default.contents(atPath: file.path).map(Array.init) ?? []
         }
         func open(write: Bool) throws -> Editors {
             Editors(system: try files[.system].map { try HostRegistry(path: $0.path, write: write) },
@@ -89,9 +92,42 @@ enum OfflineHives {
         }()
         try check(try open(write: false))
         for hive in changed {
-            guard let file = files[hive] else { continue }
-            try g.upload(file.path, to: hive == .system ? paths.system : paths.software)
+            guard let file = files[hive], let before = originals[hive] else { continue }
+            try writeBack(g, from: file.path, original: before, to: hive == .system ? paths.system : paths.software)
         }
         return result
+    }
+
+    /// Granularity of the write-back: a hive edit touches a few cells, the header and maybe a
+    /// new bin at the end; the rest of the file (60 MiB for SOFTWARE) is the same bytes.
+    static let blockSize = 64 << 10
+
+    /// memcmp of one block (a 60 MiB hive compared element by element costs seconds).
+    static func sameBytes(_ a: [UInt8], _ b: [UInt8], _ start: Int, _ end: Int) -> Bool {
+        a.withUnsafeBufferPointer { left in
+            b.withUnsafeBufferPointer { right in
+                memcmp(left.baseAddress! + start, right.baseAddress! + start, end - start) == 0
+            }
+        }
+    }
+
+    /// Writes into the image only the blocks of `path` that differ from `original` (what the
+    /// image holds), instead of sending the whole hive back through the appliance's NTFS driver.
+    static func writeBack(_ g: GuestfsSession, from path: String, original: [UInt8], to imagePath: String) throws {
+        guard let edited = FileManager.default.contents(atPath: path).map(Array.init) else {
+            throw LCMError(.failure, "cannot read the edited copy of \(imagePath)")
+        }
+        var offset = 0
+        while offset < edited.count {
+            let end = min(offset + blockSize, edited.count)
+            if end > original.count || !sameBytes(edited, original, offset, end) {
+                try g.pwrite(imagePath, Array(edited[offset..<end]), offset: Int64(offset))
+            }
+            offset = end
+        }
+        if edited.count < original.count { try g.truncate(imagePath, size: Int64(edited.count)) }
+        guard try g.filesize(imagePath) == Int64(edited.count) else {
+            throw LCMError(.failure, "\(imagePath) has another size in the image than the edited copy after the write-back")
+        }
     }
 }
