@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "GuestfsTests", dependencies: ["Guestfs", "LCMTestSupport"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
         .testTarget(name: "LCMTestSupportTests", dependencies: ["LCMTestSupport", "LCMKit", "Guestfs", "Libvirt", "Archive"]),
-        .testTarget(name: "LCMKitTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm-testkit"]),
-        .testTarget(name: "lcmTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm", "lcm-testkit"]),
+        .testTarget(name: "LCMKitTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm-testkit", "Archive"]),
+        .testTarget(name: "lcmTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm", "lcm-testkit", "Archive"]),
     ]
 )

@@ -19,8 +19,9 @@ public enum StandInBootProgram {
     static let formatVersion = 1
 
     /// Kernel modules the initramfs loads, with their dependencies: disk controllers a desktop
-    /// may use (virtio-blk, virtio-scsi, SATA/AHCI, NVMe) and FUSE for ntfs-3g.
-    static let modules = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "ahci", "nvme", "fuse"]
+    /// may use (virtio-blk, virtio-scsi, SATA/AHCI, NVMe), FUSE for ntfs-3g, and SATA CD-ROMs with
+    /// ISO 9660 for patch media.
+    static let modules = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "ahci", "nvme", "fuse", "sr_mod", "isofs"]
 
     static let stubPath = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
     static let busyboxPath = "/bin/busybox"

@@ -48,24 +48,50 @@ extension StandInBootProgram {
         printf 'booted computer-name=%s time=%s\r\n' "$name" "$(now)" >> "$L/boot.log"
         say "booted computer-name=$name"
 
+        # Patch media (read-only CDs), mounted once when an item needs one (in this shell, not in
+        # a command substitution, so it happens once) and found by the item's path.
+        media=""
+        mount_media() {
+            [ -z "$media" ] || return 0
+            media=mounted
+            i=0
+            while ! ls /dev/sr* >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+            n=0
+            for dev in /dev/sr*; do
+                [ -b "$dev" ] || continue
+                mkdir -p "/media/$n"
+                mount -t iso9660 -o ro "$dev" "/media/$n" || say "cannot mount $dev"
+                n=$((n + 1))
+            done
+        }
+        medium_file() { for m in /media/*; do [ -f "$m/$1" ] && { echo "$m/$1"; return; }; done; }
+        option() { case ",$2," in *",$1="*) v=${2#*$1=}; echo "${v%%,*}" ;; esac; }
+
         if [ -f "$Q/manifest.tsv" ]; then
             tab=$(printf '\t')
+            blocked=no
             tr -d '\r' < "$Q/manifest.tsv" | grep -v '^#' | grep -v '^$' | sort -t "$tab" -k1,1n > /tmp/manifest
             while IFS="$tab" read -r order item kind options; do
                 [ -f "$Q/$item" ] || continue
                 start=$(now)
-                code=0
-                case ",$options," in
-                    *,standin-exit=*) code=${options#*standin-exit=}; code=${code%%,*} ;;
-                esac
+                code=$(option standin-exit "$options")
+                [ -n "$code" ] || code=0
+                medium=$(option medium "$options")
+                if [ -n "$medium" ]; then
+                    mount_media
+                    file=$(medium_file "$medium")
+                    if [ -z "$file" ]; then say "$item: $medium is on no attached medium; the queue waits"; blocked=yes; break; fi
+                    [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$(option sha256 "$options")" ] || code=-4
+                fi
                 reboot=no
                 case "$code" in 3010|1641) reboot=yes ;; esac
                 printf '%s\t%s\t%s\t%s\t%s\r\n' "$item" "$start" "$(now)" "$code" "$reboot" >> "$L/runner.log"
                 rm -f "$Q/$item"
                 say "ran $item ($kind): exit $code"
             done < /tmp/manifest
-            rm -f "$Q/manifest.tsv"
+            [ "$blocked" = yes ] || rm -f "$Q/manifest.tsv"
         fi
+        for m in /media/*; do umount "$m" 2>/dev/null; done
         unmount
         finish
         """#

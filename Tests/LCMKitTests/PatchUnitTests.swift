@@ -1,3 +1,4 @@
+import Archive
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -98,6 +99,68 @@ struct PatchUnitTests {
         #expect(throws: LCMError.self) { try OSLayers.replacingOSDisk(in: Self.domainXML, layerPaths: ["/pool/other.qcow2"], with: disk) }
         #expect(throws: LCMError.self) { try DesktopDomain.backingStoreXML([.init(path: "relative.qcow2")]) }
         #expect(throws: LCMError.self) { try DesktopDomain.backingStoreXML([.init(path: "/x.img", format: "vmdk")]) }
+    }
+
+    /// The patch medium: an id from the staged files alone, each file at `<id>/NN-name.kind` in
+    /// an ISO that libarchive reads back byte for byte, manifest lines that name the path and hash,
+    /// and the domain edit that attaches exactly the media still needed.
+    @Test func stagedFilesGoOnOneMediumThatTheManifestAndTheDomainName() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-medium")
+        let reg = scratch.file("a.reg").path, msu = scratch.file("windows10.0-kb5031356-x64.msu").path
+        let cmd = scratch.file("setup.cmd").path
+        try "REGEDIT4\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\X]\n\"V\"=dword:00000001\n".write(toFile: reg, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: msu, contents: Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }))
+        try "@echo off\r\n".write(toFile: cmd, atomically: true, encoding: .utf8)
+        let set = try PatchSet(paths: [reg, msu, cmd])
+        let id = try #require(PatchMedium.id(for: set))
+        #expect(id.hasPrefix("lcm-patch-") && id.count == "lcm-patch-".count + 16)
+        #expect(PatchMedium.id(for: try PatchSet(paths: [cmd, reg, msu])) != id, "the order is part of the set")
+        #expect(PatchMedium.id(for: try PatchSet(paths: [reg])) == nil, "a .reg alone needs no medium")
+        let onMedium = set.onMedium(id)
+        #expect(onMedium.staged.map { $0.medium?.path } == ["\(id)/01-windows10.0-kb5031356-x64.msu", "\(id)/02-setup.cmd"])
+        #expect(onMedium.staged[0].medium?.sha256 == set.items[1].sha256 && onMedium.staged[0].medium?.mediumID == id)
+
+        // The manifest names the path and the hash; the parser gives them back.
+        var queued = onMedium.staged
+        for index in queued.indices { queued[index].order = index }
+        let entries = try BootRunnerContract.parseManifest(BootRunnerContract.manifest(queued))
+        #expect(entries.map(\.medium) == queued.map(\.medium))
+        #expect(try BootRunnerContract.parseManifest(BootRunnerContract.manifest(set.staged)).allSatisfy { $0.medium == nil })
+
+        // The ISO holds each staged file at its path, intact; nothing else.
+        let home = LCMHome(url: scratch.file("home"))
+        let image = try PatchMedium.image(for: onMedium, id: id, home: home)
+        let reader = try ArchiveReader(contentsOf: image)
+        defer { reader.close() }
+        var files: [String: Data] = [:]
+        while let entry = try reader.nextEntry() {
+            if entry.kind == .regularFile { files[entry.path] = try reader.readData() } else { _ = try reader.readData() }
+        }
+        #expect(Set(files.keys) == Set(onMedium.mediumFiles.map(\.path)), "\(files.keys)")
+        for (path, source) in onMedium.mediumFiles {
+            #expect(files[path] == (try Data(contentsOf: URL(fileURLWithPath: source))), "\(path)")
+        }
+        #expect(try PatchMedium.image(for: onMedium, id: id, home: home) == image, "built once, then reused")
+
+        // Attaching: a read-only SATA CD on a free target; detaching removes only patch media.
+        let path = "/pool/\(id).iso"
+        let attached = try #require(try PatchMedium.replacingMedia(in: Self.domainXML, wanted: [path]))
+        let document = try XMLDocument(xmlString: attached, options: [])
+        let cdrom = try #require((try document.nodes(forXPath: "/domain/devices/disk[@device='cdrom']") as? [XMLElement])?.first)
+        #expect(try cdrom.nodes(forXPath: "source/@file").first?.stringValue == path)
+        #expect(try cdrom.nodes(forXPath: "target/@dev").first?.stringValue == "sdc", "sda and sdb are taken")
+        #expect(try cdrom.nodes(forXPath: "target/@bus").first?.stringValue == "sata" && !cdrom.elements(forName: "readonly").isEmpty)
+        #expect(try PatchMedium.attachedMedia(in: attached) == [path])
+        #expect(try PatchMedium.replacingMedia(in: attached, wanted: [path]) == nil, "already attached")
+        let detached = try #require(try PatchMedium.replacingMedia(in: attached, wanted: []))
+        #expect(try PatchMedium.attachedMedia(in: detached).isEmpty && detached.contains("/pool/desk-data.qcow2") && detached.contains("keep-me"))
+        let installer = Self.domainXML.replacingOccurrences(of: "<graphics", with: """
+            <disk type='file' device='cdrom'><source file='/isos/win11.iso'/><target dev='sdc' bus='sata'/><readonly/></disk>
+                <graphics
+            """)
+        let both = try #require(try PatchMedium.replacingMedia(in: installer, wanted: [path]))
+        #expect(both.contains("/isos/win11.iso") && (both.contains("target dev='sdd'") || both.contains("target dev=\"sdd\"")), "\(both)")
+        #expect(try PatchMedium.replacingMedia(in: both, wanted: [])?.contains("/isos/win11.iso") == true, "another CD is not lcm's to detach")
     }
 
     @Test func hookScriptActsOnlyOnAStoppedDesktopWithAQueueAndNeverCallsLibvirt() throws {

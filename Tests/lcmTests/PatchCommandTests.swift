@@ -1,3 +1,4 @@
+import Archive
 import Foundation
 import GRDB
 import Libvirt
@@ -29,7 +30,9 @@ struct PatchFiles {
         for index in bytes.indices { bytes[index] = UInt8(truncatingIfNeeded: index &* 2654435761 >> 7) }
         FileManager.default.createFile(atPath: msu, contents: Data(bytes))
         cmd = scratch.file("setup.cmd").path
-        try "@echo off\r\necho installing\r\nexit /b 0\r\n".write(toFile: cmd, atomically: true, encoding: .utf8)
+        // Each test's own script, so tests running side by side on the host's pool never share a
+        // patch medium (a medium's id comes from its files).
+        try "@echo off\r\nrem \(scratch.path)\r\necho installing\r\nexit /b 0\r\n".write(toFile: cmd, atomically: true, encoding: .utf8)
     }
 }
 
@@ -148,7 +151,7 @@ struct PatchCommandTests {
             ["download /Windows/System32/config/SYSTEM \(hives.path)/SYSTEM-\(index)",
              "download /Windows/System32/config/SOFTWARE \(hives.path)/SOFTWARE-\(index)",
              "cat /\(BootRunnerContract.manifestPath)",
-             "checksum sha256 /\(BootRunnerContract.queueDirectory)/\(report.outcomes[index].staged[0])",
+             "cat /\(BootRunnerContract.queueDirectory)/\(report.outcomes[index].staged[0])",
              "is-file /Windows/System32/GroupPolicy/Machine/Scripts/Startup/\(StartupScriptRunner.commandFile)",
              "cat /Windows/System32/GroupPolicy/gpt.ini"]
         }
@@ -160,7 +163,24 @@ struct PatchCommandTests {
             #expect(try world.hivexget("\(hives.path)/SOFTWARE-\(index)", "Policies\\Microsoft\\Windows\\System", "MaxGPOScriptWait") == "0")
             for staged in report.outcomes[index].staged { #expect(listing.contains(staged), "\(listing)") }
         }
-        #expect(listing.components(separatedBy: report.items[1].sha256).count == 3, "the .msu arrived intact in both images")
+        // The staged files are on one patch medium, not in the layers: each queue holds placeholders
+        // and a manifest naming the file's path on the medium and its hash; both domains attach
+        // the medium, whose ISO holds the files intact.
+        let mediumID = try #require(PatchMedium.id(for: try PatchSet(paths: [files.reg, files.msu, files.cmd])))
+        let msuOnMedium = "\(mediumID)/01-windows10.0-kb5031356-x64.msu"
+        #expect(listing.components(separatedBy: "medium=\(msuOnMedium),sha256=\(report.items[1].sha256)").count == 3, "\(listing)")
+        #expect(listing.components(separatedBy: "patch medium at \(msuOnMedium)").count == 3, "the placeholders: \(listing)")
+        let mediumPath = "\(DeployFixture.poolDirectory)/\(mediumID).iso"
+        for name in names {
+            let domainXML = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name]).stdout
+            #expect(try PatchMedium.attachedMedia(in: domainXML) == [mediumPath], "\(domainXML)")
+        }
+        let medium = try ArchiveReader(contentsOf: URL(fileURLWithPath: mediumPath))
+        var mediumFiles: [String: Data] = [:]
+        while let entry = try medium.nextEntry() { mediumFiles[entry.path] = try medium.readData() }
+        medium.close()
+        #expect(mediumFiles[msuOnMedium] == (try Data(contentsOf: URL(fileURLWithPath: files.msu))), "\(mediumFiles.keys)")
+        #expect(mediumFiles["\(mediumID)/02-setup.cmd"] == (try Data(contentsOf: URL(fileURLWithPath: files.cmd))))
         #expect(listing.contains("{42B5FAAE-6536-11D2-AE5A-0000F87571E3}"), "\(listing)")
 
         // Status before any boot: the .reg done, the rest staged; CBS does not know the KB yet.
@@ -219,6 +239,8 @@ struct PatchCommandTests {
         try FileManager.default.createDirectory(at: laterHive, withIntermediateDirectories: true)
         _ = try world.guestfish(again, partition: windows) { _ in ["download /Windows/System32/config/SOFTWARE \(laterHive.path)/SOFTWARE"] }
         #expect(try world.hivexget("\(laterHive.path)/SOFTWARE", "Policies\\LCMTest", "Level") == "9")
+        #expect(try PatchMedium.attachedMedia(in: try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", names[1]]).stdout)
+                == [mediumPath], "its staged items have not run: the medium stays")
 
         // Every layer goes with the desktop.
         for name in names { try world.expectOK(["deploy", "--undo", name, "--discard-user-data"]) }
@@ -241,7 +263,8 @@ struct PatchCommandTests {
         try world.expectOK(["deploy", "--image", "standin", "--device", device, "--name", name, "--computer-name", "PC-PATCHED",
                             "--network", network, "--no-start"])
         let files = try PatchFiles(world.scratch)
-        let patched = try world.lcm.run(["manage", "patch", name, "--add", files.reg, files.cmd, "--format", "json"])
+        // The .msu and .cmd go on the patch medium: the guest finds them on its CD drive and checks their hashes.
+        let patched = try world.lcm.run(["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--format", "json"])
         try #require(patched.status == 0, "\(patched.stderr)\n\(patched.stdout)")
 
         try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
@@ -252,10 +275,23 @@ struct PatchCommandTests {
         let statuses = try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(status.stdout.utf8))
         let result = try #require(statuses.first)
         #expect(result.readBack && result.boots == 1 && result.queuedInImage.isEmpty, "\(result)")
-        #expect(result.items.map(\.state) == [.succeeded, .succeeded], "\(result.items)")
-        #expect(result.items[1].exitCode == 0 && result.items[1].started != nil && result.items[1].ended != nil, "\(result.items)")
+        #expect(result.items.map(\.state) == [.succeeded, .succeeded, .succeeded], "\(result.items)")
+        for item in result.items.dropFirst() {
+            #expect(item.exitCode == 0 && item.started != nil && item.ended != nil, "read from the medium, hash checked: \(result.items)")
+        }
         let events = try world.lcm.run(["inventory", "list", "events", "--format", "json"])
         #expect(events.status == 0 && events.stdout.contains("patch item succeeded"), "the outcome is in the history: \(events.stderr)")
+
+        // Its queue has run: the next patch detaches the medium and deletes it from the pool.
+        let mediumID = try #require(PatchMedium.id(for: try PatchSet(paths: [files.reg, files.msu, files.cmd])))
+        let mediumPath = "\(DeployFixture.poolDirectory)/\(mediumID).iso"
+        func attached() throws -> [String] {
+            try PatchMedium.attachedMedia(in: try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name]).stdout)
+        }
+        #expect(try attached() == [mediumPath])
+        try world.expectOK(["manage", "patch", name, "--add", (try PatchFiles(world.scratch, level: 9)).reg])
+        #expect(try attached().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: mediumPath), "the medium no domain needs stayed in the pool")
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
     }
 

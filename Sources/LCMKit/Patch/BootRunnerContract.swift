@@ -15,9 +15,17 @@ import Guestfs
 /// with LF or CRLF, fields separated by one TAB:
 /// 1. order (decimal), 2. item (the file name in the queue directory), 3. kind,
 /// 4. options (optional): comma-separated `key=value` pairs, `-` or empty for none.
-/// Empty lines and lines starting with `#` are ignored. The only option defined so far is
-/// `standin-exit=<n>`, read by the stand-in alone (the exit code it reports for the item,
-/// so tests can exercise failures); real runners ignore every `standin-*` option.
+/// Empty lines and lines starting with `#` are ignored. Options:
+/// - `medium=<path>` and `sha256=<hex>`: the item's content is not in the queue directory but on
+///   a patch medium, a read-only CD attached to the desktop, at `<path>` ('/'-separated, starting
+///   with the medium's own directory `lcm-patch-<id>/`, so the runner finds the right medium by
+///   looking for the path on each drive). The queue file is then a small placeholder that marks
+///   the item as not yet done. Before running the item the runner checks the medium file's
+///   SHA-256. When the path is on no drive (the medium was detached) the runner stops the queue
+///   there without a log line, keeping the placeholder, so the next boot with the medium retries;
+///   a medium file whose hash differs is logged with exit code -4 and the item is done.
+/// - `standin-exit=<n>`, read by the stand-in alone (the exit code it reports for the item,
+///   so tests can exercise failures); real runners ignore every `standin-*` option.
 ///
 /// **Processing.** In ascending order, for each manifest line whose item file still exists:
 /// run the item by its kind (`dism /online /add-package` for msu and cab, `msiexec /i ... /qn
@@ -55,9 +63,19 @@ public enum BootRunnerContract {
     static let manifestHeader = "# lcm boot-time queue: order, item, kind, options\n"
 
     static func manifestLine(_ item: StagedItem) -> String {
-        let options = item.simulatedExitCode.map { "standin-exit=\($0)" } ?? "-"
-        return "\(item.order)\t\(item.fileName)\t\(item.kind.rawValue)\t\(options)\n"
+        var options: [String] = []
+        if let medium = item.medium { options += ["medium=\(medium.path)", "sha256=\(medium.sha256)"] }
+        if let code = item.simulatedExitCode { options.append("standin-exit=\(code)") }
+        return "\(item.order)\t\(item.fileName)\t\(item.kind.rawValue)\t\(options.isEmpty ? "-" : options.joined(separator: ","))\n"
     }
+
+    /// What the queue directory holds for an item whose content is on a patch medium.
+    static func placeholder(_ medium: MediumReference) -> String {
+        "lcm: this item's content is on the patch medium at \(medium.path) (SHA-256 \(medium.sha256))\r\n"
+    }
+
+    /// Exit code the runner logs for a medium file whose SHA-256 is not the manifest's.
+    public static let mediumMismatchExitCode: Int32 = -4
 
     /// Lines of a manifest, in file order.
     public static func parseManifest(_ text: String) throws -> [ManifestEntry] {
@@ -110,7 +128,8 @@ public enum BootRunnerContract {
 
     /// Adds `items` after whatever the queue on the Windows volume mounted at `root` still holds
     /// (a patch run before the desktop booted): they are renumbered from the next free order,
-    /// their files written (`source`, a host file, is uploaded; otherwise `payload`), and the
+    /// their files written (a placeholder for an item on a patch medium, else `source`, a host
+    /// file, is uploaded, else `payload`), and the
     /// manifest rewritten last, so a queue without its manifest line is never run half-written.
     /// Returns the items as queued.
     @discardableResult
@@ -127,7 +146,13 @@ public enum BootRunnerContract {
                 throw LCMError(.dataError, "the boot queue is full or the item name \(item.name) is not usable (orders 0-999)")
             }
             let target = joined(queue, item.fileName)
-            if let source = item.source { try g.upload(source, to: target) } else { try g.write(target, Array(item.payload.utf8)) }
+            if let medium = item.medium {
+                try g.write(target, Array(placeholder(medium).utf8))
+            } else if let source = item.source {
+                try g.upload(source, to: target)
+            } else {
+                try g.write(target, Array(item.payload.utf8))
+            }
             queued.append(item)
         }
         if !text.hasSuffix("\n") { text += "\n" }
@@ -192,14 +217,18 @@ public struct StagedItem: Codable, Hashable, Sendable {
     public var simulatedExitCode: Int32?
     /// A file on lcm's machine to upload as the item (instead of `payload`).
     public var source: String?
+    /// Where the item's content lies on a patch medium (the queue then holds a placeholder).
+    public var medium: MediumReference?
 
-    public init(order: Int, name: String, kind: Kind, payload: String = "", simulatedExitCode: Int32? = nil, source: String? = nil) {
+    public init(order: Int, name: String, kind: Kind, payload: String = "", simulatedExitCode: Int32? = nil, source: String? = nil,
+                medium: MediumReference? = nil) {
         self.order = order
         self.name = name
         self.kind = kind
         self.payload = payload
         self.simulatedExitCode = simulatedExitCode
         self.source = source
+        self.medium = medium
     }
 
     /// `NNN-<name>.<kind>`
@@ -215,12 +244,33 @@ public struct StagedItem: Codable, Hashable, Sendable {
     }
 }
 
+/// Where a staged item's content lies on a patch medium (`PatchMedium`).
+public struct MediumReference: Codable, Hashable, Sendable {
+    /// '/'-separated path on the medium: `<medium id>/<file>`.
+    public var path: String
+    public var sha256: String
+
+    public init(path: String, sha256: String) {
+        self.path = path
+        self.sha256 = sha256
+    }
+
+    /// The medium's id: the first component of the path.
+    public var mediumID: String { String(path.prefix(while: { $0 != "/" })) }
+}
+
 /// One line of the manifest.
 public struct ManifestEntry: Equatable, Sendable {
     public var order: Int
     public var item: String
     public var kind: StagedItem.Kind
     public var options: [String: String]
+
+    /// Where the item's content is when it is on a patch medium.
+    public var medium: MediumReference? {
+        guard let path = options["medium"], let sha256 = options["sha256"] else { return nil }
+        return MediumReference(path: path, sha256: sha256)
+    }
 }
 
 /// One line of the runner log: how one item went.

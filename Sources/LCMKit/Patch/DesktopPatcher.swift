@@ -85,9 +85,15 @@ public struct DesktopPatcher {
     }
 
     /// Applies `set` to `names` (already selected). Per-desktop failures are in the report.
+    /// Staged files go onto the set's patch medium (`PatchMedium`), written once for the run.
     public func run(_ set: PatchSet, desktops names: [String]) throws -> DesktopPatchReport {
         let clock = ContinuousClock(), started = clock.now
         let runID = UUID().uuidString.lowercased()
+        var set = set, medium: (id: String, image: URL)?
+        if let id = PatchMedium.id(for: set) {
+            set = set.onMedium(id)
+            medium = (id, try PatchMedium.image(for: set, id: id, home: inventory.home))
+        }
         var outcomes: [String: DesktopPatchOutcome] = [:]
         var ready: [(OSLayers.Desktop, Connection)] = []
         var restart: [String: Domain] = [:]
@@ -129,7 +135,12 @@ public struct DesktopPatcher {
         let groupSize = max(1, options.maxParallel ?? max(ready.count, 1))
         for start in stride(from: 0, to: ready.count, by: groupSize) {
             let group = Array(ready[start..<min(ready.count, start + groupSize)])
-            launches += patchGroup(set, group, runID: runID, outcomes: &outcomes)
+            launches += patchGroup(set, group, medium: medium, runID: runID, outcomes: &outcomes)
+        }
+        // Media no domain needs any more (their queues ran, their desktops were removed).
+        var pruned: Set<String> = []
+        for (desktop, connection) in ready where pruned.insert("\(desktop.settings.uri)#\(desktop.settings.pool)").inserted {
+            _ = try? PatchMedium.prune(on: connection, pool: desktop.settings.pool)
         }
         for (name, domain) in restart {
             do { try domain.start() } catch { outcomes[name]?.notes.append("could not start it again: \(Self.message(error))") }
@@ -139,15 +150,18 @@ public struct DesktopPatcher {
     }
 
     /// New layers for `group`, one engine batch over them, then each switched in or discarded.
-    private func patchGroup(_ set: PatchSet, _ group: [(OSLayers.Desktop, Connection)], runID: String,
+    private func patchGroup(_ set: PatchSet, _ group: [(OSLayers.Desktop, Connection)], medium: (id: String, image: URL)?, runID: String,
                             outcomes: inout [String: DesktopPatchOutcome]) -> Int {
         var volumes: [DiskVolume] = [], members: [(OSLayers.Desktop, Connection)] = []
         for (desktop, connection) in group {
             do {
+                if let medium {
+                    _ = try PatchMedium.ensure(medium.id, image: medium.image, on: connection, pool: desktop.settings.pool, home: inventory.home)
+                }
                 volumes.append(try OSLayers.createPending(desktop, connection: connection, inventory: inventory))
                 members.append((desktop, connection))
             } catch {
-                fail(desktop, connection, error, set: set, runID: runID, outcomes: &outcomes)
+                fail(desktop, connection, error, set: set, runID: runID, discardLayer: true, outcomes: &outcomes)
             }
         }
         guard !volumes.isEmpty else { return 0 }
@@ -159,15 +173,16 @@ public struct DesktopPatcher {
                 try OfflinePatcher.apply(set, to: access)
             }
         } catch {
-            for (desktop, connection) in members { fail(desktop, connection, error, set: set, runID: runID, outcomes: &outcomes) }
+            for (desktop, connection) in members { fail(desktop, connection, error, set: set, runID: runID, discardLayer: true, outcomes: &outcomes) }
             return 0
         }
         for (index, result) in report.results.enumerated() {
             let (desktop, connection) = members[index]
             switch result.outcome {
             case .failure(let failure):
-                fail(desktop, connection, failure.error(), set: set, runID: runID, outcomes: &outcomes)
+                fail(desktop, connection, failure.error(), set: set, runID: runID, discardLayer: true, outcomes: &outcomes)
             case .success(let applied):
+                var committed = false
                 do {
                     let layer = try inventory.read { db in
                         try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.pending])
@@ -178,31 +193,31 @@ public struct DesktopPatcher {
                                             details: ["items": set.items.map(\.file).joined(separator: ", "), "layer": layer ?? "",
                                                       "run": runID])
                     }
+                    committed = true
                     try OSLayers.alignDomain(desktop, connection: connection, inventory: inventory)
                     outcomes[desktop.name]?.state = .patched
                     outcomes[desktop.name]?.layer = layer
                     outcomes[desktop.name]?.staged = applied.queued
                     outcomes[desktop.name]?.registry = applied.registry
                 } catch {
-                    fail(desktop, connection, error, set: set, runID: runID, outcomes: &outcomes)
+                    fail(desktop, connection, error, set: set, runID: runID, discardLayer: !committed, outcomes: &outcomes)
                 }
             }
         }
         return report.launches
     }
 
+    /// Records the failure; `discardLayer` deletes the pending layer (false once it was switched
+    /// in: then only the domain's alignment failed, and the next run's recovery redoes it).
     private func fail(_ desktop: OSLayers.Desktop, _ connection: Connection, _ error: any Error, set: PatchSet, runID: String,
-                      outcomes: inout [String: DesktopPatchOutcome]) {
+                      discardLayer: Bool, outcomes: inout [String: DesktopPatchOutcome]) {
         let message = Self.message(error)
         outcomes[desktop.name]?.state = .failed
         outcomes[desktop.name]?.error = message
         outcomes[desktop.name]?.exitCode = (error as? LCMError)?.code.rawValue ?? LCMExitCode.failure.rawValue
         do {
             // Only a layer that was never switched in is deleted: the desktop keeps its old one.
-            let committed = try inventory.read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.pending]) == 0
-            }
-            if !committed { try OSLayers.discardPending(desktop, connection: connection, inventory: inventory) }
+            if discardLayer { try OSLayers.discardPending(desktop, connection: connection, inventory: inventory) }
             try inventory.write { db in
                 for item in set.items {
                     try db.execute(sql: """
@@ -219,30 +234,31 @@ public struct DesktopPatcher {
     }
 
     /// Rows for the items written into a layer: .reg files succeeded (applied and read back),
-    /// the others staged under their queue names.
+    /// the others staged under their queue names (with the medium holding them, if any).
     static func record(_ db: Database, set: PatchSet, desktopID: Int64, runID: String, layer: String?, queueFiles: [String]) throws {
-        var queued = queueFiles.makeIterator()
+        var queued = zip(queueFiles, set.staged).makeIterator()
         let now = Date()
         for item in set.items {
+            let staged = item.appliedOffline ? nil : queued.next()
             try db.execute(sql: """
-                INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, queueFile, state, layer, createdAt, appliedAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [runID, desktopID, item.file, item.kind.rawValue, item.sha256, item.bytes,
-                                 item.appliedOffline ? nil : queued.next(),
-                                 (item.appliedOffline ? PatchItemState.succeeded : .staged).rawValue, layer, now, now])
+                INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, queueFile, state, layer, createdAt, appliedAt, medium)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [runID, desktopID, item.file, item.kind.rawValue, item.sha256, item.bytes, staged?.0,
+                                 (item.appliedOffline ? PatchItemState.succeeded : .staged).rawValue, layer, now, now,
+                                 staged?.1.medium?.mediumID])
         }
     }
 
     // MARK: Queue for running desktops
 
     /// Where queued files wait: `$LCM_HOME/patches/<sha256>/<file>` (0600 in 0700 directories).
-    static func queuedFile(home: LCMHome, item: PatchSet.Item) -> URL {
-        home.url.appendingPathComponent("patches").appendingPathComponent(item.sha256).appendingPathComponent(item.file)
+    static func queuedFile(home: LCMHome, sha256: String, file: String) -> URL {
+        home.url.appendingPathComponent("patches").appendingPathComponent(sha256).appendingPathComponent(file)
     }
 
     private func queue(_ set: PatchSet, for desktop: OSLayers.Desktop, runID: String) throws {
         for (item, source) in zip(set.items, set.sources) {
-            let target = Self.queuedFile(home: inventory.home, item: item)
+            let target = Self.queuedFile(home: inventory.home, sha256: item.sha256, file: item.file)
             if !FileManager.default.fileExists(atPath: target.path) {
                 try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
@@ -279,7 +295,7 @@ public struct DesktopPatcher {
         }
         var runs: [(runID: String, desktop: String, files: [String])] = []
         for row in queued where names.isEmpty || names.contains(row["name"] as String) {
-            let path = Self.queuedFile(home: inventory.home, item: .init(file: row["file"], kind: .reg, bytes: 0, sha256: row["sha256"])).path
+            let path = Self.queuedFile(home: inventory.home, sha256: row["sha256"], file: row["file"]).path
             if let index = runs.firstIndex(where: { $0.runID == row["runID"] as String && $0.desktop == row["name"] as String }) {
                 runs[index].files.append(path)
             } else {

@@ -24,24 +24,14 @@ enum OSLayers {
     static let top = "os", lower = "os-layer", pending = "os-pending"
 
     /// Deletes pending layers a dead run left (volume and row) and aligns the domain with the
-    /// recorded top. Returns what it did, for the report.
+    /// recorded top and the media its staged items need. Returns what it did, for the report.
     static func recover(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
         var notes: [String] = []
-        let pendingRows = try inventory.read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
-        }
-        if !pendingRows.isEmpty, let pool = try connection.lookupStoragePool(name: desktop.settings.pool) {
-            for name in pendingRows { try pool.lookupVolume(name: name)?.delete() }
-        }
-        if !pendingRows.isEmpty {
-            try inventory.write { db in
-                try db.execute(sql: "DELETE FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
-            }
-            notes.append("removed the unfinished layer \(pendingRows.joined(separator: ", ")) of an interrupted run")
-        }
-        if try alignDomain(desktop, connection: connection, inventory: inventory) {
-            notes.append("switched the domain to the OS layer an interrupted run had committed")
-        }
+        let removed = try discardPending(desktop, connection: connection, inventory: inventory)
+        if !removed.isEmpty { notes.append("removed the unfinished layer \(removed.joined(separator: ", ")) of an interrupted run") }
+        let aligned = try alignDomain(desktop, connection: connection, inventory: inventory)
+        if aligned.layer { notes.append("switched the domain to the OS layer an interrupted run had committed") }
+        notes += aligned.missingMedia.map { "patch medium \($0) is gone from the device and from $LCM_HOME: the items staged on it cannot run until they are patched again" }
         return notes
     }
 
@@ -102,9 +92,20 @@ enum OSLayers {
         }
     }
 
-    /// Deletes the pending layer after a failed patch (volume, then row).
-    static func discardPending(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws {
-        _ = try recover(desktop, connection: connection, inventory: inventory)
+    /// Deletes the desktop's pending layers (volume, then row); returns their names.
+    @discardableResult
+    static func discardPending(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
+        let names = try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
+        }
+        guard !names.isEmpty else { return [] }
+        if let pool = try connection.lookupStoragePool(name: desktop.settings.pool) {
+            for name in names { try pool.lookupVolume(name: name)?.delete() }
+        }
+        try inventory.write { db in
+            try db.execute(sql: "DELETE FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
+        }
+        return names
     }
 
     /// The golden volume's path on the device (the backing of the lowest layer).
@@ -141,21 +142,34 @@ enum OSLayers {
                                   discard: desktop.settings.discard, backingChain: chain)
     }
 
-    /// Redefines the domain when its boot disk is not the recorded top; true when it did.
+    /// What `alignDomain` changed.
+    struct Alignment { var layer = false, media = false, missingMedia: [String] = [] }
+
+    /// Redefines the domain when its boot disk is not the recorded top, or its patch media are not
+    /// the ones its staged items need (`PatchMedium`).
     @discardableResult
-    static func alignDomain(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> Bool {
-        guard let domain = try connection.lookupDomain(name: desktop.name) else { return false }
-        let layerPaths = try inventory.read { db in
-            try String.fetchAll(db, sql: "SELECT path FROM volume WHERE desktopID = ? AND role IN (?, ?) AND path IS NOT NULL",
-                                arguments: [desktop.id, top, lower])
+    static func alignDomain(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> Alignment {
+        var result = Alignment()
+        guard let domain = try connection.lookupDomain(name: desktop.name) else { return result }
+        let (layerPaths, media) = try inventory.read { db in
+            (try String.fetchAll(db, sql: "SELECT path FROM volume WHERE desktopID = ? AND role IN (?, ?) AND path IS NOT NULL",
+                                 arguments: [desktop.id, top, lower]),
+             try PatchMedium.needed(desktopID: desktop.id, db))
         }
         let disk = try bootDisk(desktop, connection: connection, inventory: inventory)
-        let xml = try domain.xmlDescription(flags: [.inactive, .secure])
-        guard let edited = try replacingOSDisk(in: xml, layerPaths: Set(layerPaths), with: disk) else {
-            return false
+        var xml = try domain.xmlDescription(flags: [.inactive, .secure])
+        if let edited = try replacingOSDisk(in: xml, layerPaths: Set(layerPaths), with: disk) {
+            xml = edited
+            result.layer = true
         }
-        _ = try connection.defineDomain(xml: edited)
-        return true
+        let found = try PatchMedium.paths(for: media, on: connection, pool: desktop.settings.pool, home: inventory.home)
+        result.missingMedia = found.missing
+        if let edited = try PatchMedium.replacingMedia(in: xml, wanted: found.paths) {
+            xml = edited
+            result.media = true
+        }
+        if result.layer || result.media { _ = try connection.defineDomain(xml: xml) }
+        return result
     }
 
     /// The domain XML with the `<disk>` that boots one of `layerPaths` pointed at `disk` (path,

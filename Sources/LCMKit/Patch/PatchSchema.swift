@@ -31,6 +31,11 @@ extension InventorySchema {
             try db.create(index: "patchItem_desktop", on: "patchItem", columns: ["desktopID"])
             try db.create(index: "patchItem_image", on: "patchItem", columns: ["imageVersionID"])
         }
+        migrator.registerMigration("v8-patch-medium") { db in
+            // The patch medium (PatchMedium id) holding a staged item's content; NULL when the
+            // content went into the image itself (golden images, runs before v8).
+            try db.alter(table: "patchItem") { t in t.add(column: "medium", .text) }
+        }
     }
 }
 

@@ -20,7 +20,7 @@ public struct PatchSet: Sendable {
     public let sources: [String]
     public let registry: RegistryPatch
     /// Files for the boot-time queue, in the order given (orders are assigned when queued).
-    public let staged: [StagedItem]
+    public private(set) var staged: [StagedItem]
 
     /// Kinds the runner carries out at boot; `.reg` is applied offline instead.
     public static let stagedKinds: [StagedItem.Kind] = [.msu, .cab, .msi, .ps1, .cmd]
@@ -63,6 +63,29 @@ public struct PatchSet: Sendable {
         self.sources = sources
         self.registry = RegistryPatch(files: regFiles)
         self.staged = staged
+    }
+
+    /// The same set with its staged files on the patch medium `mediumID` (`PatchMedium`): the
+    /// boot queue then gets placeholders that name each file's path on the medium and its hash.
+    public func onMedium(_ mediumID: String) -> PatchSet {
+        var copy = self
+        let hashes = items.filter { !$0.appliedOffline }.map(\.sha256)
+        copy.staged = zip(staged.indices, zip(staged, hashes)).map { index, pair in
+            var (item, sha256) = pair
+            item.medium = MediumReference(path: mediumID + "/" + Self.mediumFileName(index: index, item: item), sha256: sha256)
+            return item
+        }
+        return copy
+    }
+
+    /// The staged files with their paths on a medium, in queue order.
+    public var mediumFiles: [(path: String, source: String)] {
+        staged.compactMap { item in item.medium.flatMap { medium in item.source.map { (medium.path, $0) } } }
+    }
+
+    /// `NN-<name>.<kind>`: unique within the set, and short enough for Joliet (64 characters).
+    static func mediumFileName(index: Int, item: StagedItem) -> String {
+        String(format: "%02d-", index + 1) + String(item.name.prefix(56)) + "." + item.kind.rawValue
     }
 
     /// Bytes the staged files take inside the image.

@@ -152,12 +152,28 @@ public enum StartupScriptRunner {
         if (Test-Path -LiteralPath $manifest) {
             $entries = Get-Content -LiteralPath $manifest -Encoding UTF8 |
                 Where-Object { $_ -ne '' -and -not $_.StartsWith('#') } |
-                ForEach-Object { $f = $_ -split "`t"; [pscustomobject]@{ Order = [int]$f[0]; Item = $f[1]; Kind = $f[2] } } |
+                ForEach-Object {
+                    $f = $_ -split "`t"; $options = @{}
+                    if ($f.Count -gt 3) { foreach ($pair in ($f[3] -split ',')) { if ($pair -match '^([^=]+)=(.*)$') { $options[$Matches[1]] = $Matches[2] } } }
+                    [pscustomobject]@{ Order = [int]$f[0]; Item = $f[1]; Kind = $f[2]; Medium = $options['medium']; Sha256 = $options['sha256'] }
+                } |
                 Sort-Object Order
+            $blocked = $false
             foreach ($entry in $entries) {
-                $file = Join-Path $queue $entry.Item
-                if (-not (Test-Path -LiteralPath $file)) { continue }
+                $placeholder = Join-Path $queue $entry.Item
+                if (-not (Test-Path -LiteralPath $placeholder)) { continue }
+                $file = $placeholder
                 $start = Stamp
+                $mismatch = $false
+                if ($entry.Medium) {
+                    # On a patch medium (a CD drive): the drive whose root holds the item's path.
+                    $relative = $entry.Medium -replace '/', '\'
+                    $file = [System.IO.DriveInfo]::GetDrives() | Where-Object { $_.IsReady } |
+                        ForEach-Object { Join-Path $_.RootDirectory.FullName $relative } |
+                        Where-Object { Test-Path -LiteralPath $_ } | Select-Object -First 1
+                    if (-not $file) { $blocked = $true; break }
+                    $mismatch = ((Get-FileHash -LiteralPath $file -Algorithm SHA256).Hash -ne $entry.Sha256.ToUpperInvariant())
+                }
                 $system = Join-Path $env:SystemRoot 'System32'
                 switch ($entry.Kind) {
                     { $_ -in 'msu', 'cab' } { $exe = "$system\dism.exe"; $arguments = @('/online', '/add-package', "/packagepath:`"$file`"", '/quiet', '/norestart') }
@@ -168,16 +184,19 @@ public enum StartupScriptRunner {
                     default { $exe = $null }
                 }
                 $code = -1
-                if ($exe) {
+                if ($mismatch) { $code = -4 }
+                elseif ($exe) {
                     try { $code = (Start-Process -FilePath $exe -ArgumentList $arguments -Wait -PassThru -WindowStyle Hidden).ExitCode }
                     catch { $code = -2 }
                 }
                 $reboot = ($code -eq 3010 -or $code -eq 1641)
                 Append 'runner.log' ("{0}`t{1}`t{2}`t{3}`t{4}" -f $entry.Item, $start, (Stamp), $code, $(if ($reboot) { 'yes' } else { 'no' }))
-                Remove-Item -LiteralPath $file -Force
+                Remove-Item -LiteralPath $placeholder -Force
                 if ($code -eq 3010) { Restart-Computer -Force; exit 0 }
                 if ($code -eq 1641) { exit 0 }
             }
+            # A medium not attached: the rest waits for a boot with it (the runner stays registered).
+            if ($blocked) { exit 0 }
             Remove-Item -LiteralPath $manifest -Force
         }
 

@@ -1,0 +1,176 @@
+import Archive
+import Crypto
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import GRDB
+import Libvirt
+
+/// The patch medium: one read-only ISO per patch set holding its staged files (the .msu, .msi,
+/// scripts), uploaded once to each host's pool and attached as a CD-ROM to every desktop whose
+/// boot queue still needs it. Each desktop's OS layer then gets only placeholders, the manifest
+/// and the runner (bytes, not the update's hundreds of megabytes): copying a file through the
+/// appliance's NTFS driver was the dominant per-desktop cost of a patch run, and N copies of the
+/// same update in N layers were N times its size on the device.
+///
+/// The medium's id comes from its files' hashes and names, so the same set makes the same medium
+/// (a queued patch applied later, a rerun) and a different set never reuses it. Its files sit in
+/// a directory named after the id, which is how the runner tells media apart.
+public enum PatchMedium {
+    /// Volume label of every patch medium (what Explorer shows on the CD drive).
+    static let volumeLabel = "LCM_PATCH"
+    /// Pool volumes and directories of patch media start with this.
+    static let prefix = "lcm-patch-"
+
+    /// `lcm-patch-<16 hex>` for the staged files of `set`; nil when it stages nothing.
+    public static func id(for set: PatchSet) -> String? {
+        let staged = zip(set.items, set.sources).filter { !$0.0.appliedOffline }
+        guard !staged.isEmpty else { return nil }
+        var hasher = SHA256()
+        for (item, _) in staged { hasher.update(data: Data("\(item.sha256) \(item.kind.rawValue) \(item.file)\n".utf8)) }
+        return prefix + String(Array(hasher.finalize()).hexString.prefix(16))
+    }
+
+    static func volumeName(_ id: String) -> String { id + ".iso" }
+
+    /// The medium's image under `$LCM_HOME/patches/media`, written first if it is not there
+    /// (the writer puts it in place only when complete). `set` must be `onMedium`.
+    static func image(for set: PatchSet, id: String, home: LCMHome) throws -> URL {
+        let directory = home.url.appendingPathComponent("patches").appendingPathComponent("media")
+        let image = directory.appendingPathComponent(volumeName(id))
+        if FileManager.default.fileExists(atPath: image.path) { return image }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let entries = set.mediumFiles.map { ISOImageWriter.Entry.file(URL(fileURLWithPath: $0.source), at: $0.path) }
+        do {
+            try ISOImageWriter(volumeLabel: volumeLabel, filePermissions: 0o600).write(entries, to: image)
+        } catch {
+            throw LCMError(.cannotWrite, "cannot write the patch medium \(image.path): \(error)", hint: "check the free space in $LCM_HOME")
+        }
+        return image
+    }
+
+    /// Makes sure the medium is in the pool of `connection`'s host (uploaded through a libvirt
+    /// stream and checked by SHA-256 when it is not, or differs in size); returns its path there.
+    static func ensure(_ id: String, image: URL, on connection: Connection, pool poolName: String, home: LCMHome) throws -> String {
+        let name = volumeName(id)
+        let lock = try ObjectLock.acquire(home: home, kind: "patch-medium", id: "\(try connection.uri)#\(poolName)/\(name)", timeout: 3600)
+        defer { lock.unlock() }
+        let pool = try DeviceStoragePool.open(named: poolName, on: connection)
+        let bytes = try FileManager.default.attributesOfItem(atPath: image.path)[.size] as? NSNumber
+        if let existing = try pool.lookupVolume(name: name) {
+            if try existing.info().capacity == bytes?.uint64Value { return try existing.path }
+            try existing.delete()   // a killed upload
+        }
+        return try DeviceVolumes.importFile(image.path, as: name, into: pool).path
+    }
+
+    /// Media the desktop's boot queue still needs: those of its items staged and not yet run.
+    static func needed(desktopID: Int64, _ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT DISTINCT medium FROM patchItem WHERE desktopID = ? AND state = ? AND medium IS NOT NULL ORDER BY medium
+            """, arguments: [desktopID, PatchItemState.staged.rawValue])
+    }
+
+    /// Paths on the desktop's host of the media it needs. A medium gone from the host is uploaded
+    /// again from `$LCM_HOME`; one gone from both is left out and named in `missing`.
+    static func paths(for ids: [String], on connection: Connection, pool poolName: String, home: LCMHome) throws -> (paths: [String], missing: [String]) {
+        var paths: [String] = [], missing: [String] = []
+        let pool = try DeviceStoragePool.open(named: poolName, on: connection)
+        for id in ids {
+            if let volume = try pool.lookupVolume(name: volumeName(id)) {
+                paths.append(try volume.path)
+                continue
+            }
+            let cached = home.url.appendingPathComponent("patches/media/\(volumeName(id))")
+            if FileManager.default.fileExists(atPath: cached.path) {
+                paths.append(try ensure(id, image: cached, on: connection, pool: poolName, home: home))
+            } else {
+                missing.append(id)
+            }
+        }
+        return (paths, missing)
+    }
+
+    /// Deletes the patch media in `pool` that no domain on the host names any more.
+    @discardableResult
+    static func prune(on connection: Connection, pool poolName: String) throws -> [String] {
+        guard let pool = try connection.lookupStoragePool(name: poolName) else { return [] }
+        var referenced: Set<String> = []
+        for domain in try connection.listAllDomains() {
+            for flags: DomainXMLFlags in [[.inactive], []] {
+                guard let xml = try? domain.xmlDescription(flags: flags) else { continue }
+                referenced.formUnion(try attachedMedia(in: xml))
+            }
+        }
+        var removed: [String] = []
+        for volume in try pool.listAllVolumes() {
+            let name = try volume.name
+            guard name.hasPrefix(prefix), name.hasSuffix(".iso"), !referenced.contains(try volume.path) else { continue }
+            try volume.delete()
+            removed.append(name)
+        }
+        return removed
+    }
+
+    // MARK: Domain XML
+
+    /// Paths of the patch media the domain XML attaches.
+    public static func attachedMedia(in xml: String) throws -> [String] {
+        let document = try XMLDocument(xmlString: xml, options: [])
+        return mediaDisks(document).compactMap { $0.elements(forName: "source").first?.attribute(forName: "file")?.stringValue }
+    }
+
+    /// The domain XML with exactly `wanted` attached as read-only SATA CD-ROMs among its patch
+    /// media (other disks untouched); nil when it already is.
+    static func replacingMedia(in xml: String, wanted: [String]) throws -> String? {
+        let document = try XMLDocument(xmlString: xml, options: [.nodePreserveAll])
+        guard let devices = document.rootElement()?.elements(forName: "devices").first else {
+            throw LCMError(.failure, "the domain's XML has no <devices>")
+        }
+        var changed = false
+        var attached: Set<String> = []
+        for disk in mediaDisks(document) {
+            let file = disk.elements(forName: "source").first?.attribute(forName: "file")?.stringValue ?? ""
+            if wanted.contains(file) && !attached.contains(file) {
+                attached.insert(file)
+            } else {
+                disk.detach()
+                changed = true
+            }
+        }
+        var targets = Set(devices.elements(forName: "disk").compactMap {
+            $0.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue
+        })
+        var index = 0
+        for path in wanted where !attached.contains(path) {
+            while targets.contains("sd" + DesktopDomain.driveLetters(index)) { index += 1 }
+            let target = "sd" + DesktopDomain.driveLetters(index)
+            targets.insert(target)
+            let element = try XMLElement(xmlString: cdromXML(path: path, target: target))
+            // After the last <disk>: libvirt wants disks together, and keeps their order.
+            let lastDisk = devices.elements(forName: "disk").last?.index ?? -1
+            devices.insertChild(element, at: lastDisk + 1)
+            changed = true
+        }
+        return changed ? document.xmlString : nil
+    }
+
+    static func cdromXML(path: String, target: String) -> String {
+        """
+        <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='\(XMLText.escape(path))'/>\
+        <target dev='\(target)' bus='sata'/><readonly/></disk>
+        """
+    }
+
+    /// `<disk device='cdrom'>` elements whose file is a patch medium.
+    private static func mediaDisks(_ document: XMLDocument) -> [XMLElement] {
+        guard let devices = document.rootElement()?.elements(forName: "devices").first else { return [] }
+        return devices.elements(forName: "disk").filter { disk in
+            guard disk.attribute(forName: "device")?.stringValue == "cdrom",
+                  let file = disk.elements(forName: "source").first?.attribute(forName: "file")?.stringValue else { return false }
+            let name = URL(fileURLWithPath: file).lastPathComponent
+            return name.hasPrefix(prefix) && name.hasSuffix(".iso")
+        }
+    }
+}
