@@ -140,7 +140,7 @@ public struct DesktopPatcher {
         // Media no domain needs any more (their queues ran, their desktops were removed).
         var pruned: Set<String> = []
         for (desktop, connection) in ready where pruned.insert("\(desktop.settings.uri)#\(desktop.settings.pool)").inserted {
-            _ = try? PatchMedium.prune(on: connection, pool: desktop.settings.pool)
+            _ = try? PatchMedium.prune(on: connection, pool: desktop.settings.pool, inventory: inventory)
         }
         for (name, domain) in restart {
             do { try domain.start() } catch { outcomes[name]?.notes.append("could not start it again: \(Self.message(error))") }
@@ -156,7 +156,7 @@ public struct DesktopPatcher {
         for (desktop, connection) in group {
             do {
                 if let medium {
-                    _ = try PatchMedium.ensure(medium.id, image: medium.image, on: connection, pool: desktop.settings.pool, home: inventory.home)
+                    _ = try PatchMedium.ensure(medium.id, image: medium.image, on: connection, pool: desktop.settings.pool, inventory: inventory)
                 }
                 volumes.append(try OSLayers.createPending(desktop, connection: connection, inventory: inventory))
                 members.append((desktop, connection))

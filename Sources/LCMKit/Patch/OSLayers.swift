@@ -162,7 +162,7 @@ enum OSLayers {
             xml = edited
             result.layer = true
         }
-        let found = try PatchMedium.paths(for: media, on: connection, pool: desktop.settings.pool, home: inventory.home)
+        let found = try PatchMedium.paths(for: media, on: connection, pool: desktop.settings.pool, inventory: inventory)
         result.missingMedia = found.missing
         if let edited = try PatchMedium.replacingMedia(in: xml, wanted: found.paths) {
             xml = edited

@@ -51,18 +51,28 @@ public enum PatchMedium {
     }
 
     /// Makes sure the medium is in the pool of `connection`'s host (uploaded through a libvirt
-    /// stream and checked by SHA-256 when it is not, or differs in size); returns its path there.
-    static func ensure(_ id: String, image: URL, on connection: Connection, pool poolName: String, home: LCMHome) throws -> String {
-        let name = volumeName(id)
-        let lock = try ObjectLock.acquire(home: home, kind: "patch-medium", id: "\(try connection.uri)#\(poolName)/\(name)", timeout: 3600)
+    /// stream and checked by SHA-256 when it is not); returns its path there. Only an upload that
+    /// was checked is recorded, so a volume without its row (a killed upload) is made again.
+    static func ensure(_ id: String, image: URL, on connection: Connection, pool poolName: String, inventory: Inventory) throws -> String {
+        let name = volumeName(id), uri = try connection.uri
+        let lock = try ObjectLock.acquire(home: inventory.home, kind: "patch-medium", id: "\(uri)#\(poolName)/\(name)", timeout: 3600)
         defer { lock.unlock() }
         let pool = try DeviceStoragePool.open(named: poolName, on: connection)
-        let bytes = try FileManager.default.attributesOfItem(atPath: image.path)[.size] as? NSNumber
-        if let existing = try pool.lookupVolume(name: name) {
-            if try existing.info().capacity == bytes?.uint64Value { return try existing.path }
-            try existing.delete()   // a killed upload
+        let bytes = (try FileManager.default.attributesOfItem(atPath: image.path)[.size] as? NSNumber)?.int64Value ?? -1
+        let recorded = try inventory.read { db in
+            try Int64.fetchOne(db, sql: "SELECT bytes FROM hostMedium WHERE uri = ? AND pool = ? AND volume = ?", arguments: [uri, poolName, name])
         }
-        return try DeviceVolumes.importFile(image.path, as: name, into: pool).path
+        if let existing = try pool.lookupVolume(name: name) {
+            if recorded == bytes, try existing.info().capacity == UInt64(bytes) { return try existing.path }
+            try existing.delete()
+        }
+        let path = try DeviceVolumes.importFile(image.path, as: name, into: pool).path
+        try inventory.write { db in
+            try db.execute(sql: "DELETE FROM hostMedium WHERE uri = ? AND pool = ? AND volume = ?", arguments: [uri, poolName, name])
+            try db.execute(sql: "INSERT INTO hostMedium (uri, pool, volume, bytes, uploadedAt) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [uri, poolName, name, bytes, Date()])
+        }
+        return path
     }
 
     /// Media the desktop's boot queue still needs: those of its items staged and not yet run.
@@ -74,7 +84,7 @@ public enum PatchMedium {
 
     /// Paths on the desktop's host of the media it needs. A medium gone from the host is uploaded
     /// again from `$LCM_HOME`; one gone from both is left out and named in `missing`.
-    static func paths(for ids: [String], on connection: Connection, pool poolName: String, home: LCMHome) throws -> (paths: [String], missing: [String]) {
+    static func paths(for ids: [String], on connection: Connection, pool poolName: String, inventory: Inventory) throws -> (paths: [String], missing: [String]) {
         var paths: [String] = [], missing: [String] = []
         let pool = try DeviceStoragePool.open(named: poolName, on: connection)
         for id in ids {
@@ -82,9 +92,9 @@ public enum PatchMedium {
                 paths.append(try volume.path)
                 continue
             }
-            let cached = home.url.appendingPathComponent("patches/media/\(volumeName(id))")
+            let cached = inventory.home.url.appendingPathComponent("patches/media/\(volumeName(id))")
             if FileManager.default.fileExists(atPath: cached.path) {
-                paths.append(try ensure(id, image: cached, on: connection, pool: poolName, home: home))
+                paths.append(try ensure(id, image: cached, on: connection, pool: poolName, inventory: inventory))
             } else {
                 missing.append(id)
             }
@@ -92,10 +102,12 @@ public enum PatchMedium {
         return (paths, missing)
     }
 
-    /// Deletes the patch media in `pool` that no domain on the host names any more.
+    /// Deletes the patch media in `pool` that no domain on the host names any more (volume, then
+    /// record), and the images in `$LCM_HOME` that no staged item needs.
     @discardableResult
-    static func prune(on connection: Connection, pool poolName: String) throws -> [String] {
+    static func prune(on connection: Connection, pool poolName: String, inventory: Inventory) throws -> [String] {
         guard let pool = try connection.lookupStoragePool(name: poolName) else { return [] }
+        let uri = try connection.uri
         var referenced: Set<String> = []
         for domain in try connection.listAllDomains() {
             for flags: DomainXMLFlags in [[.inactive], []] {
@@ -108,7 +120,19 @@ public enum PatchMedium {
             let name = try volume.name
             guard name.hasPrefix(prefix), name.hasSuffix(".iso"), !referenced.contains(try volume.path) else { continue }
             try volume.delete()
+            try inventory.write { db in
+                try db.execute(sql: "DELETE FROM hostMedium WHERE uri = ? AND pool = ? AND volume = ?", arguments: [uri, poolName, name])
+            }
             removed.append(name)
+        }
+        let needed = Set(try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT medium FROM patchItem WHERE state = ? AND medium IS NOT NULL",
+                                arguments: [PatchItemState.staged.rawValue])
+        })
+        let media = inventory.home.url.appendingPathComponent("patches/media")
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: media.path)) ?? []
+        where file.hasPrefix(prefix) && file.hasSuffix(".iso") && !needed.contains(String(file.dropLast(4))) {
+            try? FileManager.default.removeItem(at: media.appendingPathComponent(file))
         }
         return removed
     }

@@ -35,6 +35,17 @@ extension InventorySchema {
             // The patch medium (PatchMedium id) holding a staged item's content; NULL when the
             // content went into the image itself (golden images, runs before v8).
             try db.alter(table: "patchItem") { t in t.add(column: "medium", .text) }
+            // A patch medium uploaded to a host's pool and checked there: written only after the
+            // device's copy matched, so a volume without its row is a killed upload.
+            try db.create(table: "hostMedium") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("uri", .text).notNull()
+                t.column("pool", .text).notNull()
+                t.column("volume", .text).notNull()
+                t.column("bytes", .integer).notNull()
+                t.column("uploadedAt", .datetime).notNull()
+                t.uniqueKey(["uri", "pool", "volume"])
+            }
         }
     }
 }
