@@ -41,23 +41,9 @@ public final class GoldenFacts: @unchecked Sendable {
         /// Reads them from the open SYSTEM hive.
         static func read(_ g: GuestfsSession, volume: String) throws -> SystemFacts {
             typealias Paths = DesktopPersonalizer.Paths
-            let name = try currentControlSet(g, volume: volume)
+            let name = try ControlSets.current(g, volume: volume)
             let override = try g.node(atPath: Paths.setup).flatMap { try g.value($0, "UnattendFile")?.stringValue }
             return SystemFacts(controlSet: name, unattendFileOverride: override.flatMap { $0.isEmpty ? nil : $0 })
-        }
-
-        /// `ControlSet00N`, as `Select\Current` in the open SYSTEM hive names it (CurrentControlSet
-        /// exists only in a running Windows).
-        static func currentControlSet(_ g: GuestfsSession, volume: String) throws -> String {
-            guard let select = try g.node(atPath: DesktopPersonalizer.Paths.select),
-                  let current = try g.value(select, "Current")?.integerValue else {
-                throw LCMError(.dataError, "the SYSTEM hive of \(volume) has no Select\\Current value, so CurrentControlSet cannot be resolved")
-            }
-            let name = String(format: "ControlSet%03d", current)
-            guard try g.node(atPath: name) != nil else {
-                throw LCMError(.dataError, "Select\\Current names \(name), which the SYSTEM hive of \(volume) does not have")
-            }
-            return name
         }
     }
 

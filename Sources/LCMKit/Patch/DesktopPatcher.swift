@@ -85,15 +85,13 @@ public struct DesktopPatcher {
     }
 
     /// Applies `set` to `names` (already selected). Per-desktop failures are in the report.
-    /// Staged files go onto the set's patch medium (`PatchMedium`), written once for the run.
+    /// Staged files go onto the set's patch medium (`PatchMedium`): the layers get placeholders,
+    /// and the medium is written and uploaded only once a layer has taken the patch.
     public func run(_ set: PatchSet, desktops names: [String]) throws -> DesktopPatchReport {
         let clock = ContinuousClock(), started = clock.now
         let runID = UUID().uuidString.lowercased()
-        var set = set, medium: (id: String, image: URL)?
-        if let id = PatchMedium.id(for: set) {
-            set = set.onMedium(id)
-            medium = (id, try PatchMedium.image(for: set, id: id, home: inventory.home))
-        }
+        let mediumID = PatchMedium.id(for: set)
+        let set = mediumID.map { set.onMedium($0) } ?? set
         var outcomes: [String: DesktopPatchOutcome] = [:]
         var ready: [(OSLayers.Desktop, Connection)] = []
         var restart: [String: Domain] = [:]
@@ -135,7 +133,7 @@ public struct DesktopPatcher {
         let groupSize = max(1, options.maxParallel ?? max(ready.count, 1))
         for start in stride(from: 0, to: ready.count, by: groupSize) {
             let group = Array(ready[start..<min(ready.count, start + groupSize)])
-            launches += patchGroup(set, group, medium: medium, runID: runID, outcomes: &outcomes)
+            launches += patchGroup(set, group, mediumID: mediumID, runID: runID, outcomes: &outcomes)
         }
         // Media no domain needs any more (their queues ran, their desktops were removed).
         var pruned: Set<String> = []
@@ -150,14 +148,11 @@ public struct DesktopPatcher {
     }
 
     /// New layers for `group`, one engine batch over them, then each switched in or discarded.
-    private func patchGroup(_ set: PatchSet, _ group: [(OSLayers.Desktop, Connection)], medium: (id: String, image: URL)?, runID: String,
+    private func patchGroup(_ set: PatchSet, _ group: [(OSLayers.Desktop, Connection)], mediumID: String?, runID: String,
                             outcomes: inout [String: DesktopPatchOutcome]) -> Int {
         var volumes: [DiskVolume] = [], members: [(OSLayers.Desktop, Connection)] = []
         for (desktop, connection) in group {
             do {
-                if let medium {
-                    _ = try PatchMedium.ensure(medium.id, image: medium.image, on: connection, pool: desktop.settings.pool, inventory: inventory)
-                }
                 volumes.append(try OSLayers.createPending(desktop, connection: connection, inventory: inventory))
                 members.append((desktop, connection))
             } catch {
@@ -184,6 +179,11 @@ public struct DesktopPatcher {
             case .success(let applied):
                 var committed = false
                 do {
+                    // The medium on the device before the layer that needs it is switched in.
+                    if let mediumID {
+                        let image = try PatchMedium.image(for: set, id: mediumID, home: inventory.home)
+                        _ = try PatchMedium.ensure(mediumID, image: image, on: connection, pool: desktop.settings.pool, inventory: inventory)
+                    }
                     let layer = try inventory.read { db in
                         try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.pending])
                     }

@@ -2,6 +2,34 @@ import Foundation
 import Guestfs
 import Hivex
 
+/// The two ways lcm reads an offline hive: the appliance's hivex on an open `GuestfsSession`, and
+/// libhivex on lcm's machine (`HostRegistry`). Lookups that both need are written once over this.
+protocol RegistryReader {
+    associatedtype Node
+    func node(atPath path: String, create: Bool) throws -> Node?
+    func value(_ node: Node, _ key: String) throws -> RegistryValue?
+}
+
+extension GuestfsSession: RegistryReader {}
+extension HostRegistry: RegistryReader {}
+
+enum ControlSets {
+    /// `ControlSet00N`, as `Select\Current` in the SYSTEM hive names it (CurrentControlSet exists
+    /// only in a running Windows). `volume` names the disk in errors.
+    static func current(_ system: some RegistryReader, volume: String? = nil) throws -> String {
+        let of = volume.map { " of \($0)" } ?? ""
+        guard let select = try system.node(atPath: "Select", create: false),
+              let current = try system.value(select, "Current")?.integerValue else {
+            throw LCMError(.dataError, "the SYSTEM hive\(of) has no Select\\Current value, so CurrentControlSet cannot be resolved")
+        }
+        let name = String(format: "ControlSet%03d", current)
+        guard try system.node(atPath: name, create: false) != nil else {
+            throw LCMError(.dataError, "Select\\Current names \(name), which the SYSTEM hive\(of) does not have")
+        }
+        return name
+    }
+}
+
 /// A registry hive on lcm's machine, opened with libhivex, with the calls the patch code edits
 /// and checks keys through. Paths are backslash-separated below the hive's root; names match
 /// case-insensitively, as in Windows.
@@ -57,7 +85,6 @@ final class HostRegistry {
 /// never on a disk.
 enum OfflineHives {
     /// The hives' paths on the mounted volume.
-    struct Paths { var system: String; var software: String }
 
     /// The opened copies handed to `edit`.
     struct Editors {
@@ -65,19 +92,20 @@ enum OfflineHives {
         var software: HostRegistry?
     }
 
-    /// Copies out the hives named in `which`, lets `edit` change them, commits, reopens each copy
+    /// Copies out the hives in `hives`, lets `edit` change them, commits, reopens each copy
     /// and lets `check` read it back (the file as it will be in the image), then uploads the
     /// copies `edit` reported as changed. Nothing reaches the image unless `check` passes.
-    static func edit<T>(_ g: GuestfsSession, paths: Paths, which: Set<RegFile.Hive>,
+    /// `hives` maps each hive to open to its path in the mounted volume.
+    static func edit<T>(_ g: GuestfsSession, hives: [RegFile.Hive: String],
                         edit: (Editors) throws -> (result: T, changed: Set<RegFile.Hive>),
                         check: (Editors) throws -> Void) throws -> T {
         var files: [RegFile.Hive: (descriptor: Int32, path: String)] = [:]
         defer { for file in files.values { close(file.descriptor) } }
         var originals: [RegFile.Hive: [UInt8]] = [:]
-        for hive in which {
+        for (hive, path) in hives {
             let file = try Hive.memoryFile(name: "lcm-\(hive.rawValue)")
             files[hive] = file
-            try g.download(hive == .system ? paths.system : paths.software, to: file.path)
+            try g.download(path, to: file.path)
             originals[hive] = FileManager.default.contents(atPath: file.path).map(Array.init) ?? []
         }
         func open(write: Bool) throws -> Editors {
@@ -92,8 +120,8 @@ enum OfflineHives {
         }()
         try check(try open(write: false))
         for hive in changed {
-            guard let file = files[hive], let before = originals[hive] else { continue }
-            try writeBack(g, from: file.path, original: before, to: hive == .system ? paths.system : paths.software)
+            guard let file = files[hive], let before = originals[hive], let path = hives[hive] else { continue }
+            try writeBack(g, from: file.path, original: before, to: path)
         }
         return result
     }

@@ -38,9 +38,10 @@ public struct RegistryPatch: Sendable {
         if alsoInSoftware != nil { which.insert(.software) }
         guard !which.isEmpty else { return outcome }
         var expected: [RegFile.Hive: ExpectedState] = [:]
-        try OfflineHives.edit(g, paths: .init(system: systemHive, software: softwareHive), which: which, edit: { editors in
+        let paths: [RegFile.Hive: String] = [.system: systemHive, .software: softwareHive]
+        try OfflineHives.edit(g, hives: paths.filter { which.contains($0.key) }, edit: { editors in
             var controlSet: String?
-            if which.contains(.system), let system = editors.system { controlSet = try Self.currentControlSet(system) }
+            if which.contains(.system), let system = editors.system { controlSet = try ControlSets.current(system) }
             var changed = Set<RegFile.Hive>()
             for hive in RegFile.Hive.allCases {
                 let changes = entries.filter { Self.key(of: $0).hive == hive }.map { Self.resolved($0, controlSet: controlSet) }
@@ -61,18 +62,6 @@ public struct RegistryPatch: Sendable {
             }
         })
         return outcome
-    }
-
-    /// `ControlSet00N`, as `Select\Current` names it (CurrentControlSet exists only in a running Windows).
-    static func currentControlSet(_ system: HostRegistry) throws -> String {
-        guard let select = try system.node(atPath: "Select"), let current = try system.value(select, "Current")?.integerValue else {
-            throw LCMError(.dataError, "the SYSTEM hive has no Select\\Current value, so CurrentControlSet cannot be resolved")
-        }
-        let name = String(format: "ControlSet%03d", current)
-        guard try system.node(atPath: name) != nil else {
-            throw LCMError(.dataError, "Select\\Current names \(name), which the SYSTEM hive does not have")
-        }
-        return name
     }
 
     // MARK: - Writing

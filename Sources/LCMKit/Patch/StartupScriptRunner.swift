@@ -33,7 +33,7 @@ public enum StartupScriptRunner {
     /// mounted, e.g. `/Windows`; `softwareHive` its SOFTWARE). Idempotent.
     public static func install(_ g: GuestfsSession, systemRoot: String, softwareHive: String) throws -> Registration {
         let registration = try installFiles(g, systemRoot: systemRoot)
-        try OfflineHives.edit(g, paths: .init(system: "", software: softwareHive), which: [.software], edit: { editors in
+        try OfflineHives.edit(g, hives: [.software: softwareHive], edit: { editors in
             try registerState(editors.software!, systemRoot: systemRoot)
             return ((), [.software])
         }, check: { _ in })
