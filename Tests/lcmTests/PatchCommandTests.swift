@@ -263,9 +263,18 @@ struct PatchCommandTests {
         try world.expectOK(["deploy", "--image", "standin", "--device", device, "--name", name, "--computer-name", "PC-PATCHED",
                             "--network", network, "--no-start"])
         let files = try PatchFiles(world.scratch)
-        // The .msu and .cmd go on the patch medium: the guest finds them on its CD drive and checks their hashes.
-        let patched = try world.lcm.run(["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--format", "json"])
+        // Two runs before a boot: the .msu on one patch medium, the installer (`app install`) on a
+        // second one queued after it. The guest finds each on its own CD drive and checks its hash.
+        let patched = try world.lcm.run(["manage", "patch", name, "--add", files.reg, files.msu, "--format", "json"])
         try #require(patched.status == 0, "\(patched.stderr)\n\(patched.stdout)")
+        let installed = try world.lcm.run(["manage", "app", "install", name, files.cmd, "--format", "json"])
+        try #require(installed.status == 0, "\(installed.stderr)\n\(installed.stdout)")
+        let media = [try PatchSet(paths: [files.reg, files.msu]), try PatchSet(paths: [files.cmd])]
+            .map { "\(DeployFixture.poolDirectory)/\(PatchMedium.id(for: $0)!).iso" }
+        func attached() throws -> [String] {
+            try PatchMedium.attachedMedia(in: try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name]).stdout)
+        }
+        #expect(Set(try attached()) == Set(media), "both media attached")
 
         try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
         _ = try world.waitForPowerOff(name, label: "patch-tests")
@@ -282,16 +291,10 @@ struct PatchCommandTests {
         let events = try world.lcm.run(["inventory", "list", "events", "--format", "json"])
         #expect(events.status == 0 && events.stdout.contains("patch item succeeded"), "the outcome is in the history: \(events.stderr)")
 
-        // Its queue has run: the next patch detaches the medium and deletes it from the pool.
-        let mediumID = try #require(PatchMedium.id(for: try PatchSet(paths: [files.reg, files.msu, files.cmd])))
-        let mediumPath = "\(DeployFixture.poolDirectory)/\(mediumID).iso"
-        func attached() throws -> [String] {
-            try PatchMedium.attachedMedia(in: try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name]).stdout)
-        }
-        #expect(try attached() == [mediumPath])
+        // Its queue has run: the next patch detaches the media and deletes them from the pool.
         try world.expectOK(["manage", "patch", name, "--add", (try PatchFiles(world.scratch, level: 9)).reg])
         #expect(try attached().isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: mediumPath), "the medium no domain needs stayed in the pool")
+        for medium in media { #expect(!FileManager.default.fileExists(atPath: medium), "a medium no domain needs stayed in the pool") }
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
     }
 
@@ -448,6 +451,10 @@ extension DeployWorld {
         let xml = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", desktop])
         let source = xml.stdout.components(separatedBy: "<source file='").dropFirst().first?.components(separatedBy: "'").first
         #expect(source.map(complete.contains) == true, "\(context): the domain boots \(source ?? "nothing"), not a complete layer \(complete)")
+        // Every patch medium the domain attaches is in the pool: it would not start otherwise.
+        for medium in try PatchMedium.attachedMedia(in: xml.stdout) {
+            #expect(FileManager.default.fileExists(atPath: medium), "\(context): the domain attaches \(medium), which is gone")
+        }
     }
 }
 

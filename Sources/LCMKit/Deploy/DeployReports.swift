@@ -51,6 +51,7 @@ public enum DeployReports {
                 if !disk.backingChain.isEmpty { text += ", backed by \(disk.backingChain.joined(separator: " <- "))" }
                 field("\(disk.role) disk", text)
             }
+            for medium in report.patchMedia { field("patch medium", medium) }
             if let failure = report.failure { field("last failure", failure) }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -34,6 +34,8 @@ public struct DesktopStatusReport: Codable, Sendable {
     public var storageBus: String?
     public var encrypted: Bool?
     public var lastPatch: String?
+    /// Patch media (`PatchMedium`) the domain attaches: its staged items wait on them.
+    public var patchMedia: [String] = []
     public var failure: String?
 }
 
@@ -102,6 +104,7 @@ public enum DesktopStatusReader {
             }
             if let domain = try connection.lookupDomain(name: report.desktop) {
                 report.domainState = Self.name(try domain.state())
+                report.patchMedia = try PatchMedium.attachedMedia(in: try domain.xmlDescription(flags: [.inactive]))
             }
             for volume in volumes {
                 let pool = try connection.lookupStoragePool(name: volume["pool"] ?? DeviceStoragePool.name)
