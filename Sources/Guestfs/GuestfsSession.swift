@@ -53,6 +53,8 @@ public final class GuestfsSession: @unchecked Sendable {
     ///   - callTimeout: seconds one call may take once launched; past that the appliance is
     ///     killed and the call fails (`ETIMEDOUT`). Calls that move a host file get more time
     ///     in proportion to its size. No limit when nil.
+    ///   - launchTimeout: seconds the launch may take when `callTimeout` is set (libguestfs
+    ///     itself waits forever for an appliance that started but never answers).
     public init(
         backend: String = "direct",
         backendSettings: [String] = [],
@@ -63,7 +65,8 @@ public final class GuestfsSession: @unchecked Sendable {
         verbose: Bool = false,
         trace: Bool = false,
         logHandler: GuestfsLogHandler? = nil,
-        callTimeout: Double? = nil
+        callTimeout: Double? = nil,
+        launchTimeout: Double = 600
     ) throws {
         guard let g = lcm_guestfs_create_no_environment() else {
             throw GuestfsError(operation: "create", message: "cannot create libguestfs handle", errno: errno)
@@ -71,7 +74,7 @@ public final class GuestfsSession: @unchecked Sendable {
         guestfs_set_error_handler(g, nil, nil)
         handle = g
         sink = MessageSink(handler: logHandler)
-        watchdog = callTimeout.map { CallWatchdog(limit: $0) }
+        watchdog = callTimeout.map { CallWatchdog(limit: $0, launchLimit: launchTimeout) }
 
         // Listening to these events is also what stops libguestfs printing them on stderr.
         let events = LCM_GUESTFS_EVENT_APPLIANCE | LCM_GUESTFS_EVENT_LIBRARY
@@ -89,7 +92,13 @@ public final class GuestfsSession: @unchecked Sendable {
         if let cacheDirectory { try check("set_cachedir", guestfs_set_cachedir(g, cacheDirectory)) }
         if verbose { try check("set_verbose", guestfs_set_verbose(g, 1)) }
         if trace { try check("set_trace", guestfs_set_trace(g, 1)) }
+        // The appliance kernel ignores an unknown parameter; it marks this session's qemu so the
+        // watchdog can find it while the launch has not yet told its pid.
+        try check("set_append", guestfs_set_append(g, applianceTag))
     }
+
+    /// A kernel command-line parameter unique to this session's appliance.
+    public let applianceTag = "lcm_session=" + (0..<4).map { _ in String(format: "%08x", UInt32.random(in: .min ... .max)) }.joined()
 
     deinit {
         if let handle {
@@ -105,7 +114,7 @@ public final class GuestfsSession: @unchecked Sendable {
 
     /// Starts the appliance. All drives must be added before.
     public func launch() throws {
-        // libguestfs bounds the launch itself (it gives up on an appliance that never answers).
+        watchdog?.watchLaunch(tag: applianceTag)
         try call("launch") { guestfs_launch($0) }
         if let watchdog { watchdog.arm(processID: try call("get_pid") { guestfs_get_pid($0) }) }
     }

@@ -226,7 +226,7 @@ public final class WindowsDiskBuilder: Sendable {
         log?("launching the appliance for \(jobs.count) disk(s)")
         let launchStart = ContinuousClock.now
         let g = try GuestfsSession(backendSettings: LCMRunner.testAccelerator == "kvm" ? [] : GuestfsSession.tcgBackendSettings,
-                                   memsizeMiB: 1024)
+                                   memsizeMiB: 1024, callTimeout: 1800)
         defer { g.close() }
         for job in jobs { try g.addDrive(path: job.raw.path, format: "raw") }
         let launch = BackgroundWork { try g.launch() }

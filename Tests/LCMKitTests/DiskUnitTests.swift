@@ -81,6 +81,35 @@ import Testing
         #expect(tally.launches == 2)
     }
 
+    /// A launch that hung (no disk's fault) is retried once with the whole group, not bisected;
+    /// a second hang of the same group is blamed as usual.
+    @Test func aHungLaunchIsRetriedOnceWithTheSameGroup() {
+        var attempts: [[Int]] = []
+        let tally = withUnsafeMutablePointer(to: &attempts) { attempts in
+            LaunchBisector<Int>(
+                attempt: { group in
+                    attempts.pointee.append(group)
+                    if attempts.pointee.count == 1 { throw LCMError(.unavailable, "launch hung") }
+                    return []
+                },
+                suspects: { _, _ in [] }, blame: { _, _ in },
+                isTransient: { "\($0)".contains("hung") }
+            ).run([Array(0..<6)])
+        }
+        #expect(attempts == [Array(0..<6), Array(0..<6)])
+        #expect(tally == .init(launches: 2, failedLaunches: 1))
+
+        var blamed: [Int] = []
+        _ = withUnsafeMutablePointer(to: &blamed) { blamed in
+            LaunchBisector<Int>(
+                attempt: { _ in throw LCMError(.unavailable, "launch hung") },
+                suspects: { _, _ in [] }, blame: { item, _ in blamed.pointee.append(item) },
+                isTransient: { _ in true }
+            ).run([[7]])
+        }
+        #expect(blamed == [7])
+    }
+
     @Test func volumeXMLGivesFormatEncryptionAndBacking() {
         let xml = """
             <volume type='file'>

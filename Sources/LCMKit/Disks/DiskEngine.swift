@@ -131,7 +131,8 @@ public final class DiskEngine: @unchecked Sendable {
                 blame: { disk, error in
                     state.set(disk.index, .failure(DiskFailure(stage: .launch, reason: .launchFailed,
                                                                message: Self.message(error))))
-                }
+                },
+                isTransient: { ($0 as? GuestfsError)?.errno == ETIMEDOUT }
             ).run(groups)
         }
         let worked = clock.now

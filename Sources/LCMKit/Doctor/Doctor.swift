@@ -211,7 +211,8 @@ public struct Doctor: Sendable {
                 throw LCMError(.cannotWrite, "cannot create a scratch file in \(NSTemporaryDirectory())")
             }
             defer { unlink(scratch.path) }
-            let session = try GuestfsSession(backend: "direct", backendSettings: accelerator == .kvm ? [] : GuestfsSession.tcgBackendSettings)
+            let session = try GuestfsSession(backend: "direct", backendSettings: accelerator == .kvm ? [] : GuestfsSession.tcgBackendSettings,
+                                             callTimeout: 300)
             try session.addDrive(path: scratch.path, format: "raw", readonly: true)
             try session.launch()
             try session.shutdown()
