@@ -1526,7 +1526,7 @@ _lcm_manage_patch_apply() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --all --shutdown --apply-queued --version -h --help)
     repeating_options=(--add)
-    non_repeating_options=(--connect --home --format --accel --device --image --max-parallel --lock-wait --new-version)
+    non_repeating_options=(--connect --home --format --accel --device --status --image --max-parallel --lock-wait --new-version)
     __lcm_offer_flags_options -1
 
     # Offer option value completions
@@ -1546,6 +1546,10 @@ _lcm_manage_patch_apply() {
         return
         ;;
     '--device')
+        return
+        ;;
+    '--status')
+        __lcm_add_completions -W 'provisioning'$'\n''deployed'$'\n''stopped'$'\n''retiring'$'\n''retired'$'\n''disposed'
         return
         ;;
     '--image')
@@ -1648,7 +1652,7 @@ _lcm_manage_app_install() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --all --shutdown --version -h --help)
     repeating_options=()
-    non_repeating_options=(--connect --home --format --accel --device --image --max-parallel --lock-wait --new-version)
+    non_repeating_options=(--connect --home --format --accel --device --status --image --max-parallel --lock-wait --new-version)
     __lcm_offer_flags_options -1
 
     # Offer option value completions
@@ -1668,6 +1672,10 @@ _lcm_manage_app_install() {
         return
         ;;
     '--device')
+        return
+        ;;
+    '--status')
+        __lcm_add_completions -W 'provisioning'$'\n''deployed'$'\n''stopped'$'\n''retiring'$'\n''retired'$'\n''disposed'
         return
         ;;
     '--image')

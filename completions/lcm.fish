@@ -123,7 +123,7 @@ function __lcm_parse_tokens -S
                 __lcm_parse_subcommand 0 'version' 'h/help'
                 switch $unparsed_tokens[1]
                 case 'apply'
-                    __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'all' 'image=' 'shutdown' 'max-parallel=' 'lock-wait=' 'new-version=' 'add=+' 'apply-queued' 'version' 'h/help'
+                    __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'all' 'status=' 'image=' 'shutdown' 'max-parallel=' 'lock-wait=' 'new-version=' 'add=+' 'apply-queued' 'version' 'h/help'
                 case 'status'
                     __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'version' 'h/help'
                 case 'hook'
@@ -133,7 +133,7 @@ function __lcm_parse_tokens -S
                 __lcm_parse_subcommand 0 'version' 'h/help'
                 switch $unparsed_tokens[1]
                 case 'install'
-                    __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'all' 'image=' 'shutdown' 'max-parallel=' 'lock-wait=' 'new-version=' 'version' 'h/help'
+                    __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'all' 'status=' 'image=' 'shutdown' 'max-parallel=' 'lock-wait=' 'new-version=' 'version' 'h/help'
                 end
             end
         case 'inventory'
@@ -669,6 +669,7 @@ complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm m
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" accel' -l 'accel' -d 'Accelerator for domains and the appliance: auto, kvm or tcg (default: LCM_ACCEL, else auto).' -rfka 'auto kvm tcg'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" device' -l 'device' -d 'Every desktop on this device.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" all' -l 'all' -d 'Every deployed desktop.'
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" status' -l 'status' -d 'Every desktop whose inventory status is this (provisioning, deployed, stopped, retiring, retired, disposed); narrows --device.' -rfka 'provisioning deployed stopped retiring retired disposed'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" image' -l 'image' -d 'Patch this golden image instead: the result is its next version (NAME, NAME:VERSION).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" shutdown' -l 'shutdown' -d 'Shut running desktops down gracefully, patch them, and start them again (default: queue their patch until they stop).'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage patch apply" max-parallel' -l 'max-parallel' -d 'Desktops per appliance launch (default: all in one).' -rfka ''
@@ -707,6 +708,7 @@ complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm m
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" accel' -l 'accel' -d 'Accelerator for domains and the appliance: auto, kvm or tcg (default: LCM_ACCEL, else auto).' -rfka 'auto kvm tcg'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" device' -l 'device' -d 'Every desktop on this device.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" all' -l 'all' -d 'Every deployed desktop.'
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" status' -l 'status' -d 'Every desktop whose inventory status is this (provisioning, deployed, stopped, retiring, retired, disposed); narrows --device.' -rfka 'provisioning deployed stopped retiring retired disposed'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" image' -l 'image' -d 'Patch this golden image instead: the result is its next version (NAME, NAME:VERSION).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" shutdown' -l 'shutdown' -d 'Shut running desktops down gracefully, patch them, and start them again (default: queue their patch until they stop).'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage app install" max-parallel' -l 'max-parallel' -d 'Desktops per appliance launch (default: all in one).' -rfka ''

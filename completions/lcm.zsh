@@ -1138,6 +1138,7 @@ _lcm_manage_patch_apply() {
     local -i ret=1
     local -ar ___format=('text' 'json' 'csv')
     local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar ___status=('provisioning' 'deployed' 'stopped' 'retiring' 'retired' 'disposed')
     local -ar arg_specs=(
         '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
         '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
@@ -1148,6 +1149,7 @@ _lcm_manage_patch_apply() {
         '*:desktops:'
         '--device[Every desktop on this device.]:tag:'
         '--all[Every deployed desktop.]'
+        '--status[Every desktop whose inventory status is this (provisioning, deployed, stopped, retiring, retired, disposed); narrows --device.]:status:{__lcm_complete "${___status[@]}"}'
         '--image[Patch this golden image instead\: the result is its next version (NAME, NAME\:VERSION).]:ref:'
         '--shutdown[Shut running desktops down gracefully, patch them, and start them again (default\: queue their patch until they stop).]'
         '--max-parallel[Desktops per appliance launch (default\: all in one).]:n:'
@@ -1236,6 +1238,7 @@ _lcm_manage_app_install() {
     local -i ret=1
     local -ar ___format=('text' 'json' 'csv')
     local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar ___status=('provisioning' 'deployed' 'stopped' 'retiring' 'retired' 'disposed')
     local -ar arg_specs=(
         '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
         '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
@@ -1246,6 +1249,7 @@ _lcm_manage_app_install() {
         '*:desktop... file:'
         '--device[Every desktop on this device.]:tag:'
         '--all[Every deployed desktop.]'
+        '--status[Every desktop whose inventory status is this (provisioning, deployed, stopped, retiring, retired, disposed); narrows --device.]:status:{__lcm_complete "${___status[@]}"}'
         '--image[Patch this golden image instead\: the result is its next version (NAME, NAME\:VERSION).]:ref:'
         '--shutdown[Shut running desktops down gracefully, patch them, and start them again (default\: queue their patch until they stop).]'
         '--max-parallel[Desktops per appliance launch (default\: all in one).]:n:'

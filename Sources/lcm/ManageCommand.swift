@@ -38,14 +38,24 @@ struct PatchTargets: ParsableArguments {
     var device: String?
     @Flag(help: "Every deployed desktop.")
     var all = false
+    @Option(help: ArgumentHelp("Every desktop whose inventory status is this (\(DesktopStatus.allCases.map(\.rawValue).joined(separator: ", "))); narrows --device.",
+                               valueName: "status"))
+    var status: DesktopStatus?
     @Option(help: ArgumentHelp("Patch this golden image instead: the result is its next version (NAME, NAME:VERSION).", valueName: "ref"))
     var image: String?
 
     func validate(desktops: [String]) throws {
         let chosen = [!desktops.isEmpty, device != nil, all, image != nil].filter { $0 }.count
-        if chosen != 1 { throw ValidationError("give exactly one of DESKTOP..., --device, --all or --image") }
+        if status != nil {
+            if !desktops.isEmpty || image != nil { throw ValidationError("--status selects desktops: it does not go with DESKTOP... or --image") }
+            if chosen > 1 { throw ValidationError("give one of --device or --all with --status") }
+            return
+        }
+        if chosen != 1 { throw ValidationError("give exactly one of DESKTOP..., --device, --all, --status or --image") }
     }
 }
+
+extension DesktopStatus: ExpressibleByArgument {}
 
 /// How a patch run behaves; shared by `patch` and `app install`.
 struct PatchRunOptions: ParsableArguments {
@@ -131,7 +141,7 @@ struct PatchCommand: ParsableCommand {
 
         func validate() throws {
             if applyQueued {
-                if !files.isEmpty || targets.image != nil || targets.device != nil || targets.all {
+                if !files.isEmpty || targets.image != nil || targets.device != nil || targets.all || targets.status != nil {
                     throw ValidationError("--apply-queued takes only desktop names")
                 }
                 return
@@ -168,7 +178,7 @@ struct PatchCommand: ParsableCommand {
                 var names = desktops
                 if names.isEmpty {
                     names = device != nil
-                        ? try DesktopPatcher(inventory: inventory).select(names: [], device: device, all: false)
+                        ? try DesktopPatcher(inventory: inventory).select(names: [], device: device, all: false, status: nil)
                         : try DesktopPatcher.patchedDesktops(inventory: inventory)
                 }
                 let statuses = try PatchStatusReader(inventory: inventory, engineOptions: ImageCommand.engineOptions(context)).read(names: names)
@@ -210,7 +220,7 @@ struct PatchCommand: ParsableCommand {
             return
         }
         let patcher = DesktopPatcher(inventory: inventory, options: patcherOptions)
-        let names = try patcher.select(names: desktops, device: targets.device, all: targets.all)
+        let names = try patcher.select(names: desktops, device: targets.device, all: targets.all, status: targets.status)
         try finish(context, reports: [try patcher.run(set, desktops: names)])
     }
 

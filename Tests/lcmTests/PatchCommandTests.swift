@@ -205,6 +205,19 @@ struct PatchCommandTests {
         _ = try world.guestfish([made.path], partition: windows) { _ in ["download /Windows/System32/config/SOFTWARE \(imageHives.path)/SOFTWARE"] }
         #expect(try world.hivexget("\(imageHives.path)/SOFTWARE", "Policies\\LCMTest", "Level") == "7")
 
+        // Selection by inventory status (both were deployed with --no-start: "stopped"), one
+        // desktop per appliance launch.
+        let selected = try world.lcm.run(["manage", "patch", "--status", "stopped", "--max-parallel", "1", "--add", files.reg, "--format", "json"])
+        try #require(selected.status == 0, "\(selected.stderr)\n\(selected.stdout)")
+        let selectedReport = try JSONDecoder().decode(DesktopPatchReport.self, from: Data(selected.stdout.utf8))
+        #expect(selectedReport.outcomes.map(\.desktop) == names.sorted() && selectedReport.outcomes.allSatisfy { $0.state == .patched },
+                "\(selectedReport.outcomes)")
+        #expect(selectedReport.launches == 2, "--max-parallel 1: one launch per desktop")
+        let noneSelected = try world.lcm.run(["manage", "patch", "--status", "retired", "--add", files.reg, "--format", "json"])
+        #expect(noneSelected.status == 0, "\(noneSelected.stderr)")
+        #expect(try JSONDecoder().decode(DesktopPatchReport.self, from: Data(noneSelected.stdout.utf8)).outcomes.isEmpty)
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-3.qcow2"])
+
         // A running desktop is not touched: queued, then patched once it has stopped.
         try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", names[1]]).status == 0)
         let later = try PatchFiles(world.scratch, level: 9)
@@ -212,10 +225,10 @@ struct PatchCommandTests {
         #expect(queued.status == 0, "\(queued.stderr)")
         let queuedReport = try JSONDecoder().decode(DesktopPatchReport.self, from: Data(queued.stdout.utf8))
         #expect(queuedReport.outcomes.map(\.state) == [.queued] && queuedReport.launches == 0)
-        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-2.qcow2"], "the running desktop's layers changed")
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-3.qcow2"], "the running desktop's layers changed")
         let whileRunning = try world.lcm.run(["manage", "patch", "--apply-queued", "--format", "json"])
         #expect(whileRunning.status == 0, "\(whileRunning.stderr)")
-        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-2.qcow2"], "applied while running")
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-3.qcow2"], "applied while running")
         // The device's libvirt hook applies it once the desktop stops, without calling libvirtd itself.
         // (The hook's lcm inherits no environment: the accelerator comes from the home, as doctor leaves it.)
         try "\(LCMRunner.testAccelerator)\n".write(toFile: world.home + "/accelerator", atomically: true, encoding: .utf8)
@@ -228,7 +241,7 @@ struct PatchCommandTests {
         func hookLogText() -> String { (try? String(contentsOfFile: world.home + "/patches/hook.log", encoding: .utf8)) ?? "" }
         while !hookLogText().contains("\n"), clock.now - stopped < .seconds(300) { Thread.sleep(forTimeInterval: 2) }
         let hookLog = hookLogText()
-        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-3.qcow2"], "the hook did not apply the queued patch: \(hookLog)")
+        #expect(try world.volumeRoles(names[1])["os"] == ["\(names[1])-os-4.qcow2"], "the hook did not apply the queued patch: \(hookLog)")
         #expect(hookLog.hasPrefix("patched 1, queued 0, failed 0"), "\(hookLog)")
         print(String(format: "patch-tests: hook applied the queued patch %.1f s after the stop", Double((clock.now - stopped).components.seconds)))
         #expect(!FileManager.default.fileExists(atPath: world.home + "/patches/queued/" + names[1]), "the queue marker stayed")
@@ -291,10 +304,19 @@ struct PatchCommandTests {
         let events = try world.lcm.run(["inventory", "list", "events", "--format", "json"])
         #expect(events.status == 0 && events.stdout.contains("patch item succeeded"), "the outcome is in the history: \(events.stderr)")
 
-        // Its queue has run: the next patch detaches the media and deletes them from the pool.
-        try world.expectOK(["manage", "patch", name, "--add", (try PatchFiles(world.scratch, level: 9)).reg])
+        // Running again, patched with --shutdown: shut down, patched, started again. Its queue has
+        // run, so the patch also detaches both media and deletes them from the pool.
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
+        let shut = try world.lcm.run(["manage", "patch", name, "--add", (try PatchFiles(world.scratch, level: 9)).reg, "--shutdown", "--format", "json"])
+        try #require(shut.status == 0, "\(shut.stderr)\n\(shut.stdout)")
+        let shutOutcome = try #require(try JSONDecoder().decode(DesktopPatchReport.self, from: Data(shut.stdout.utf8)).outcomes.first)
+        #expect(shutOutcome.state == .patched && shutOutcome.notes.contains("shut down for the patch"), "\(shutOutcome)")
         #expect(try attached().isEmpty)
         for medium in media { #expect(!FileManager.default.fileExists(atPath: medium), "a medium no domain needs stayed in the pool") }
+        _ = try world.waitForPowerOff(name, label: "patch-tests")
+        let after = try world.lcm.run(["manage", "patch", "status", name, "--format", "json"])
+        let afterStatus = try #require(try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(after.stdout.utf8)).first)
+        #expect(afterStatus.boots == 3, "started again after the patch: \(afterStatus)")
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
     }
 
@@ -380,6 +402,8 @@ struct PatchCommandTests {
             ("unknown kind", [name, "--add", program], .usage, ".exe"),
             ("missing file", [name, "--add", world.scratch.file("nope.msu").path], .notFound, "nope.msu"),
             ("unknown desktop", ["no-such-desktop", "--add", files.reg], .notFound, "no-such-desktop"),
+            ("unknown status", ["--status", "asleep", "--add", files.reg], .usage, "asleep"),
+            ("status with names", [name, "--status", "stopped", "--add", files.reg], .usage, "--status"),
             ("hibernated image", ["--image", "hib", "--add", files.reg], .conflict, "hibernated"),
             ("full disk", [name, "--add", huge], .cannotWrite, "free"),
         ]

@@ -68,8 +68,9 @@ public struct DesktopPatcher {
 
     public init(inventory: Inventory, options: Options = .init()) { self.inventory = inventory; self.options = options }
 
-    /// Desktops by name, by device, or every deployed one; unknown names fail before anything.
-    public func select(names: [String], device: String?, all: Bool) throws -> [String] {
+    /// Desktops by name, by device, or every deployed one, narrowed to an inventory status when
+    /// given; unknown names fail before anything.
+    public func select(names: [String], device: String?, all: Bool, status: DesktopStatus? = nil) throws -> [String] {
         try inventory.read { db in
             var sql = "SELECT d.name FROM desktop d LEFT JOIN device v ON v.id = d.deviceID WHERE d.stage = 'complete'"
             var arguments: [DatabaseValueConvertible] = []
@@ -85,8 +86,12 @@ public struct DesktopPatcher {
                 _ = try DeviceLifecycle.find(db, device)
                 sql += " AND (v.assetTag = ? OR v.serial = ?)"
                 arguments = [device, device]
-            } else if !all {
-                throw LCMError(.usage, "name the desktops to patch", hint: "give DESKTOP..., --device TAG, --all, or --image NAME for a golden image")
+            } else if !all && status == nil {
+                throw LCMError(.usage, "name the desktops to patch", hint: "give DESKTOP..., --device TAG, --all, --status STATUS, or --image NAME for a golden image")
+            }
+            if let status {
+                sql += " AND d.status = ?"
+                arguments.append(status.rawValue)
             }
             return try String.fetchAll(db, sql: sql + " ORDER BY d.name", arguments: StatementArguments(arguments))
         }
