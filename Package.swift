@@ -35,6 +35,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
         ]),
 
@@ -57,7 +58,8 @@ let package = Package(
         .testTarget(name: "GuestfsTests", dependencies: ["Guestfs", "LCMTestSupport"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"]),
         .testTarget(name: "LCMTestSupportTests", dependencies: ["LCMTestSupport", "LCMKit", "Guestfs", "Libvirt", "Archive"]),
-        .testTarget(name: "LCMKitTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm-testkit", "Archive"]),
+        .testTarget(name: "LCMKitTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm-testkit", "Archive",
+                                                   .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "lcmTests", dependencies: ["LCMKit", "LCMTestSupport", "lcm", "lcm-testkit", "Archive"]),
     ]
 )

@@ -173,13 +173,13 @@ _lcm() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    doctor|procure|image|deploy|manage|inventory|recover|help)
+    doctor|procure|image|deploy|manage|retire|inventory|recover|help)
         # Offer subcommand argument completions
         "_lcm_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'doctor procure image deploy manage inventory recover help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'doctor procure image deploy manage retire inventory recover help' -- "${cur}"))
         ;;
     esac
 }
@@ -1688,6 +1688,130 @@ _lcm_manage_app_install() {
         return
         ;;
     '--new-version')
+        return
+        ;;
+    esac
+}
+
+_lcm_retire() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __lcm_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    run|certificate|verify-certificate)
+        # Offer subcommand argument completions
+        "_lcm_retire_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'run certificate verify-certificate' -- "${cur}"))
+        ;;
+    esac
+}
+
+_lcm_retire_run() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --dry-run --yes --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --device --method --verify --reason --destination --operator --shutdown-timeout)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--device')
+        return
+        ;;
+    '--method')
+        __lcm_add_completions -W 'auto'$'\n''crypto-erase'$'\n''overwrite'$'\n''zero'$'\n''dod-3pass'$'\n''verify-only'
+        return
+        ;;
+    '--verify')
+        __lcm_add_completions -W 'full'$'\n''sample'$'\n''none'
+        return
+        ;;
+    '--reason')
+        return
+        ;;
+    '--destination')
+        return
+        ;;
+    '--operator')
+        return
+        ;;
+    '--shutdown-timeout')
+        return
+        ;;
+    esac
+}
+
+_lcm_retire_certificate() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    esac
+}
+
+_lcm_retire_verify-certificate() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --all --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
         return
         ;;
     esac

@@ -55,6 +55,7 @@ _lcm() {
             'image:Import, inspect, check and catalog golden Windows images.'
             'deploy:Deploy desktops on devices from a golden image, or remove one (--undo).'
             'manage:Look after deployed desktops: status and offline patching (rollout and snapshots come later).'
+            'retire:Retire desktops: stop, reclaim, destroy every key copy, overwrite and verify every file, certify.'
             'inventory:Report devices, desktops, users, images, licenses and audit events.'
             'recover:Finish or undo operations that a killed lcm run left unfinished.'
             'help:Show subcommand help information.'
@@ -63,7 +64,7 @@ _lcm() {
         ;;
     arg)
         case "${words[1]}" in
-        doctor|procure|image|deploy|manage|inventory|recover|help)
+        doctor|procure|image|deploy|manage|retire|inventory|recover|help)
             "_lcm_${words[1]}" && ret=0
             ;;
         esac
@@ -1255,6 +1256,108 @@ _lcm_manage_app_install() {
         '--max-parallel[Desktops per appliance launch (default\: all in one).]:n:'
         '--lock-wait[Seconds to wait for another patch run to finish before giving up with exit code 75.]:seconds:'
         '--new-version[With --image\: the new version'\''s name (default\: the next number).]:version:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_retire() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'run:Retire desktops (the default subcommand).'
+            'certificate:Print the newest certificate of a desktop (its signed JSON file).'
+            'verify-certificate:Check certificates: canonical form, Ed25519 signature, signer, and the chain between them.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        run|certificate|verify-certificate)
+            "_lcm_retire_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_lcm_retire_run() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar ___method=('auto' 'crypto-erase' 'overwrite' 'zero' 'dod-3pass' 'verify-only')
+    local -ar ___verify=('full' 'sample' 'none')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:desktops:'
+        '--device[Every desktop on this device.]:tag:'
+        '--method[auto (crypto-erase + a random pass for encrypted volumes, a random pass otherwise), crypto-erase, overwrite, zero, dod-3pass or verify-only.]:method:{__lcm_complete "${___method[@]}"}'
+        '--verify[Read back every byte (full), a sample of at least 10% (sample), or nothing (none\: the desktop then stays retired, not disposed).]:mode:{__lcm_complete "${___verify[@]}"}'
+        '--dry-run[Print the plan (every file, key copy and record) and change nothing.]'
+        '--yes[Confirm\: retirement destroys the desktop'\''s data.]'
+        '--reason[Why (recorded and certified).]:text:'
+        '--destination[What happens next\: reuse, recycle or return-to-vendor.]:destination:'
+        '--operator[Who performs it (default\: the OS user).]:name:'
+        '--shutdown-timeout[Seconds a graceful shutdown may take before the desktop is forced off.]:seconds:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_retire_certificate() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        ':subject:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_retire_verify-certificate() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:files:'
+        '--all[Every certificate the home recorded.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

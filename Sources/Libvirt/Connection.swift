@@ -190,6 +190,13 @@ public final class Connection: @unchecked Sendable {
         return StoragePool(pool, connection: self)
     }
 
+    /// Creates and starts a transient pool (gone once destroyed or when libvirtd restarts); a
+    /// `dir` pool over an existing directory lists its files as volumes without changing them.
+    public func createTransientStoragePool(xml: String) throws -> StoragePool {
+        guard let pool = virStoragePoolCreateXML(pointer, xml, 0) else { throw error("virStoragePoolCreateXML") }
+        return StoragePool(pool, connection: self)
+    }
+
     public func listAllStoragePools() throws -> [StoragePool] {
         var array: UnsafeMutablePointer<virStoragePoolPtr?>?
         let count = virConnectListAllStoragePools(pointer, &array, 0)

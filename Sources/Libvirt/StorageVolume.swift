@@ -196,6 +196,16 @@ public final class StorageVolume: @unchecked Sendable {
         }
     }
 
+    /// Opens an upload stream for `length` bytes at `offset`: the caller sends with `sendAll`
+    /// and must `finish` (the far side reports a failed write there) or `abort`; a stream freed
+    /// while open is aborted.
+    public func openUpload(offset: UInt64, length: UInt64) throws -> Stream {
+        let stream = try Stream(connection: connection)
+        try check(virStorageVolUpload(pointer, stream.pointer, offset, length, 0), "virStorageVolUpload")
+        stream.markActive()
+        return stream
+    }
+
     /// Opens an upload stream, runs `body`, then finishes the stream; any failure aborts it.
     private func transferUp(offset: UInt64, length: UInt64, _ body: (Stream) throws -> UInt64) throws -> UInt64 {
         let stream = try Stream(connection: connection)

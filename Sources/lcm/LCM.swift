@@ -15,6 +15,6 @@ struct LCM: ParsableCommand {
             \(LCMExitCode.table)
             """,
         version: LCMVersion.current,
-        subcommands: [DoctorCommand.self, ProcureCommand.self, ImageCommand.self, DeployCommand.self, ManageCommand.self, InventoryCommand.self, RecoverCommand.self]
+        subcommands: [DoctorCommand.self, ProcureCommand.self, ImageCommand.self, DeployCommand.self, ManageCommand.self, RetireCommand.self, InventoryCommand.self, RecoverCommand.self]
     )
 }

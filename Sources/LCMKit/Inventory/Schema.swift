@@ -202,6 +202,7 @@ enum InventorySchema {
         registerImageMigrations(&migrator)
         registerDeployMigrations(&migrator)
         registerPatchMigrations(&migrator)
+        registerRetireMigrations(&migrator)
         return migrator
     }
 }

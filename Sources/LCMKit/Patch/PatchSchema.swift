@@ -62,4 +62,6 @@ public enum PatchItemState: String, Codable, Sendable, CaseIterable {
     case rebootPending = "reboot-pending"
     /// Run by the guest with another exit code, or could not be applied.
     case failed
+    /// Never run: its desktop was retired first.
+    case dropped
 }

@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// Issues certificates into this home's chain: the next sequence number, the previous file's
+/// SHA-256, signed, written under `$LCM_HOME/certificates/` and recorded.
+public struct CertificateIssuer {
+    public let inventory: Inventory
+
+    public init(inventory: Inventory) { self.inventory = inventory }
+
+    public var directory: URL { inventory.home.url.appendingPathComponent("certificates") }
+
+    public struct Issued: Sendable {
+        public var sequence: Int
+        public var path: String
+        public var claim: String
+    }
+
+    /// `certificate`'s sequence and previous hash are set here. A file written by a run killed
+    /// before its row was recorded is written again under the same sequence.
+    public func issue(_ draft: SanitizationCertificate) throws -> Issued {
+        guard let key = try CertificateSigningKey.load(home: inventory.home) else {
+            throw LCMError(.failure, "no certificate-signing key")
+        }
+        let lock = try ObjectLock.acquire(home: inventory.home, kind: "certificate", id: "chain", timeout: 60)
+        defer { lock.unlock() }
+        let last = try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT sequence, sha256 FROM certificate ORDER BY sequence DESC LIMIT 1")
+        }
+        var certificate = draft
+        certificate.sequence = (last?["sequence"] as Int? ?? 0) + 1
+        certificate.previousSHA256 = last?["sha256"] ?? CertificateVerifier.firstPrevious
+        let data = try key.sign(certificate)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let subject = certificate.mediaInformation
+        let file = directory.appendingPathComponent(String(format: "%06d-%@-%@.json", certificate.sequence, subject.subject.rawValue,
+                                                           Self.fileSafe(subject.name)))
+        try data.write(to: file, options: .atomic)
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        try inventory.write { db in
+            try db.execute(sql: """
+                INSERT INTO certificate (sequence, subjectKind, subjectName, claim, sha256, path, issuedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [certificate.sequence, subject.subject.rawValue, subject.name, certificate.claim.rawValue, digest, file.path, Date()])
+            try AuditLog.record(db, actor: inventory.actor, objectKind: subject.subject.rawValue, objectID: subject.name,
+                                action: "certificate issued", details: ["sequence": String(certificate.sequence), "claim": certificate.claim.rawValue])
+        }
+        return Issued(sequence: certificate.sequence, path: file.path, claim: certificate.claim.rawValue)
+    }
+
+    /// The recorded chain: sequence → SHA-256.
+    public func recordedChain() throws -> [Int: String] {
+        try inventory.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT sequence, sha256 FROM certificate").map { ($0["sequence"] as Int, $0["sha256"] as String) })
+        }
+    }
+
+    /// The newest certificate of a desktop or device.
+    public func latest(subject name: String) throws -> (sequence: Int, path: String)? {
+        try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT sequence, path FROM certificate WHERE subjectName = ? ORDER BY sequence DESC LIMIT 1",
+                             arguments: [name]).map { ($0["sequence"], $0["path"]) }
+        }
+    }
+
+    static func fileSafe(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+    }
+}
+
+extension Retirement {
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    /// The certificate for a retirement: what was done to each file and key copy, and the claim the
+    /// evidence supports (Purge, Clear or None) with its reasons.
+    static func certificate(_ record: Record, options: RetireOptions) -> SanitizationCertificate {
+        let plan = record.plan, progress = record.progress
+        func time(_ date: Date?) -> String { date.map(timestamp) ?? "" }
+        var files: [SanitizationCertificate.FileEvidence] = []
+        var failures: [String] = [], clearReasons: [String] = [], risks: [String] = []
+        for (file, done) in zip(plan.files, progress.files) {
+            var method: [String] = []
+            if done.headerErased { method.append("LUKS header (keyslots) overwritten") }
+            if !done.passes.isEmpty { method.append("\(done.passes.count) pass(es): " + done.passes.map(\.generatorName).joined(separator: ", ")) }
+            if method.isEmpty { method.append("verify-only (nothing written)") }
+            let verification: String
+            if let result = done.verification {
+                verification = "\(result.coverage.rawValue) read-back: \(result.bytesRead) bytes read, \(result.mismatchedBytes) differing"
+            } else {
+                verification = "not verified"
+            }
+            files.append(.init(role: file.role, path: file.path, host: plan.uri, virtualBytes: file.virtualBytes, allocatedBytes: file.allocatedBytes,
+                               hostFilesystem: done.hostFilesystem, discardEnabled: file.discard, encrypted: file.encrypted,
+                               method: method.joined(separator: "; "), passes: done.passesDone, generator: done.passes.last?.generatorName ?? "none",
+                               route: done.route ?? "", bytesWritten: done.bytesWritten, bytesVerified: done.verification?.bytesRead ?? 0,
+                               verification: verification, start: time(done.start), end: time(done.end), errors: done.errors))
+            if !done.errors.isEmpty { failures.append("\(file.path): \(done.errors.joined(separator: "; "))") }
+            if done.passesDone < done.passes.count { failures.append("\(file.path): \(done.passesDone) of \(done.passes.count) passes written") }
+            if options.verify != .none, done.verification?.passed != true { failures.append("\(file.path): verification did not pass") }
+            if !file.encrypted, !["nvram", "qemu-log"].contains(file.role) { clearReasons.append("\(file.role) \(file.path) was not encrypted: an overwrite through the host filesystem is Clear") }
+            if file.encrypted, file.volume != nil, !done.headerVerified { clearReasons.append("\(file.path): its LUKS keyslots were not erased and verified") }
+            if done.hostFilesystem.contains("copy-on-write") { clearReasons.append("\(file.path) lies on a copy-on-write filesystem: old blocks may survive an overwrite") }
+            if done.hostFilesystem.hasPrefix("unknown") { risks.append("\(file.path): the host filesystem is unknown; whether it overwrites in place could not be checked") }
+            if file.discard == true { risks.append("\(file.path): discard was enabled, so blocks the guest freed went back to the host filesystem before retirement and are outside this file") }
+            if file.role == "nvram" { risks.append("\(file.path) (UEFI variables) was not encrypted; it was overwritten like the rest") }
+            if file.role == "qemu-log" {
+                risks.append("\(file.path) held the disk key encrypted under a per-run master key that libvirtd kept in a file and unlinked without overwriting; the log was overwritten")
+            }
+        }
+        var keyCopies: [SanitizationCertificate.KeyCopyEvidence] = progress.erasedKeyslots.map {
+            .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0) on \(plan.uri)", destroyed: true,
+                  how: "LUKS header (every keyslot) overwritten with AES-256-CTR output and read back", at: nil)
+        }
+        if let report = progress.keyReport {
+            for item in report.items {
+                var how = item.how
+                let overwritten = item.location == .libvirtSecretFile && progress.overwrittenKeyFiles.contains(item.detail)
+                if overwritten { how = "overwritten in place with random bytes and fsynced by lcm, then " + how }
+                let luksErased = item.location == .luksKeyslots && zip(plan.files, progress.files).contains { file, done in
+                    done.headerVerified && (file.path == item.detail || file.volume.map { item.detail == "\(plan.pool)/\($0)" } == true)
+                }
+                let destroyed = item.outcome == .destroyed || luksErased
+                if luksErased { how = "LUKS header overwritten and read back" }
+                keyCopies.append(.init(kind: item.location.rawValue, location: item.detail + (item.hostURI.map { " on \($0)" } ?? ""),
+                                       destroyed: destroyed, how: how, at: nil))
+                if !destroyed { failures.append("key copy \(item.location.rawValue) \(item.detail) not destroyed: \(item.how)") }
+                if item.location == .libvirtSecretFile && !overwritten {
+                    clearReasons.append("libvirtd kept the key base64-encoded in \(item.detail) on \(item.hostURI ?? "the device") and only unlinked it: its blocks were not overwritten")
+                }
+            }
+        } else if plan.keyID == nil {
+            clearReasons.append("the desktop was deployed with --no-encrypt: there is no key to destroy")
+        }
+        if plan.files.filter({ $0.role == "qemu-log" }).count > 1 {
+            clearReasons.append("qemu's log was rotated: earlier rotations deleted before retirement may still hold the disk key encrypted under a master key whose unlinked file may be recoverable")
+        }
+        if options.verify == .sample { clearReasons.append("verification was sampled, not every byte was read back") }
+        if options.verify == .none { failures.append("verification was skipped (--verify none)") }
+        if options.method == .verifyOnly { clearReasons.append("nothing was written by lcm (verify-only): the claim rests on an earlier wipe") }
+        risks.append("Overwrites went through the host's filesystem and block layer; blocks the filesystem or the device moved earlier "
+                     + "(file copies, defragmentation, SSD wear levelling) are outside lcm's reach: sanitize the device's own storage at its disposal.")
+
+        let claim: SanitizationCertificate.Level = !failures.isEmpty ? .none : (clearReasons.isEmpty ? .purge : .clear)
+        let reasons: [String] = switch claim {
+        case .none: failures
+        case .clear: clearReasons
+        case .purge: ["every volume holding data was encrypted; its LUKS keyslots and every recorded copy of the key were destroyed and checked; every file was overwritten and read back"]
+        }
+        let name = options.operatorName
+        return SanitizationCertificate(
+            sequence: 0, previousSHA256: "", issued: time(Date()),
+            personPerformingSanitization: .init(name: name, title: nil, organization: nil, location: plan.uri),
+            mediaInformation: .init(subject: .desktop, name: plan.desktop, makeModel: nil, serialNumber: plan.domainUUID,
+                                    mediaType: "virtual disk files of a desktop on a client hypervisor (device \(plan.device ?? "unknown"))",
+                                    source: plan.user.map { "user \($0)" }, dataClassification: nil),
+            sanitizationDetails: .init(methodType: claim, methodUsed: options.method.rawValue,
+                                       methodDetails: files.map { "\($0.role): \($0.method)" }.joined(separator: " | "),
+                                       toolUsed: "lcm \(LCMVersion.current)",
+                                       verificationMethod: options.verify == .none ? "none" : "\(options.verify.rawValue) read-back compared with the regenerated pattern",
+                                       postSanitizationDestination: options.destination, reason: options.reason,
+                                       start: time(progress.start), end: time(Date())),
+            personValidating: nil, files: files, keyCopies: keyCopies, claim: claim, claimReasons: reasons, residualRisk: risks)
+    }
+}

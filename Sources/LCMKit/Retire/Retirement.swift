@@ -1,0 +1,467 @@
+import Crypto
+import Foundation
+import GRDB
+import Libvirt
+
+/// How `lcm retire` works and what it records.
+public struct RetireOptions: Codable, Sendable, Equatable {
+    public enum Verification: String, Codable, Sendable, CaseIterable { case full, sample, none }
+
+    public var method: SanitizationMethod = .automatic
+    public var verify: Verification = .full
+    public var reason: String?
+    /// reuse, recycle, return-to-vendor.
+    public var destination: String?
+    public var operatorName: String
+    /// Seconds a graceful shutdown may take before the domain is forced off.
+    public var shutdownTimeout: Double = 120
+
+    public init(operatorName: String) { self.operatorName = operatorName }
+}
+
+/// Where one desktop's retirement stands; each step is idempotent and recorded before the next.
+public enum RetireState: String, Codable, Sendable, Comparable, CaseIterable {
+    case planned, stopped, reclaimed, headersErased = "headers-erased", keysDestroyed = "keys-destroyed"
+    case overwritten, verified, removed, certified, closed
+
+    public static func < (a: RetireState, b: RetireState) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// Per-file progress of a retirement (stored as JSON with it).
+public struct RetireFileProgress: Codable, Sendable, Equatable {
+    /// The LUKS header's place, recorded before it is overwritten (afterwards it cannot be found).
+    public var header: QcowLUKSHeader?
+    public var headerErased = false
+    public var headerVerified = false
+    /// The passes, their seeds fixed when planned so a resumed pass writes the same stream.
+    public var passes: [OverwritePattern]
+    public var passesDone = 0
+    /// Where the current pass resumes (synced bytes so far).
+    public var resumeAt: UInt64?
+    public var bytesWritten: UInt64 = 0
+    public var verification: Overwriter.VerifyResult?
+    public var hostFilesystem = "unknown"
+    public var route: String?
+    public var start: Date?
+    public var end: Date?
+    public var errors: [String] = []
+    public var removed = false
+}
+
+public struct RetireProgress: Codable, Sendable {
+    public var files: [RetireFileProgress]
+    public var stopped: String?
+    public var seatsReleased = 0
+    public var userCheckedIn: String?
+    public var keyReport: KeyDestructionReport?
+    /// Key copies lcm overwrote itself before they were removed (libvirtd's secret files).
+    public var overwrittenKeyFiles: [String] = []
+    /// LUKS keyslot copies destroyed with their volume's header ("pool/volume" as registered).
+    public var erasedKeyslots: [String] = []
+    public var certificateSequence: Int?
+    public var certificatePath: String?
+    public var start = Date()
+}
+
+/// The outcome of one desktop's retirement.
+public struct RetireReport: Codable, Sendable {
+    public var desktop: String
+    public var state: RetireState
+    public var plan: RetirePlan
+    public var progress: RetireProgress
+    public var disposed: Bool
+    public var claim: String?
+    public var dryRun: Bool
+}
+
+/// Retires desktops: plan, stop, reclaim, crypto-erase, overwrite, verify, remove, certify, close.
+/// Every step is recorded in the `retirement` row before the next; a killed run resumes there.
+public struct Retirement {
+    public let inventory: Inventory
+    public let options: RetireOptions
+
+    public init(inventory: Inventory, options: RetireOptions) {
+        self.inventory = inventory
+        self.options = options
+    }
+
+    /// The plan alone, nothing changed.
+    public func dryRun(_ name: String) throws -> RetireReport {
+        if let open = try openRetirement(name) {
+            return RetireReport(desktop: name, state: open.state, plan: open.plan, progress: open.progress, disposed: false,
+                                claim: nil, dryRun: true)
+        }
+        let plan = try RetirePlan.make(desktop: name, inventory: inventory)
+        let progress = RetireProgress(files: plan.files.map { RetireFileProgress(passes: options.method.passes(encrypted: $0.encrypted)) })
+        return RetireReport(desktop: name, state: .planned, plan: plan, progress: progress, disposed: false, claim: nil, dryRun: true)
+    }
+
+    public func run(_ name: String) throws -> RetireReport {
+        let lock = try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: 60)
+        defer { lock.unlock() }
+        let record = try openRetirement(name) ?? start(name)
+        // A resumed retirement keeps the method, verification, reason and operator it started with.
+        return try Retirement(inventory: inventory, options: record.options).proceed(record)
+    }
+
+    func proceed(_ started: Record) throws -> RetireReport {
+        var record = started
+        let name = record.plan.desktop
+        let connection = try Connection(uri: record.plan.uri)
+
+        if record.state < .stopped {
+            record.progress.stopped = try stop(record.plan, connection: connection)
+            try save(&record, .stopped)
+        }
+        if record.state < .reclaimed {
+            try reclaim(&record)
+            try save(&record, .reclaimed)
+        }
+        if record.state < .headersErased {
+            try eraseHeaders(&record, connection: connection)
+            try save(&record, .headersErased)
+        }
+        if record.state < .keysDestroyed {
+            if let keyID = record.plan.keyID {
+                record.progress.overwrittenKeyFiles = try overwriteSecretFiles(keyID: keyID)
+                record.progress.keyReport = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory)
+            }
+            try save(&record, .keysDestroyed)
+        }
+        if record.state < .overwritten {
+            try overwrite(&record, connection: connection)
+            try save(&record, .overwritten)
+        }
+        if record.state < .verified {
+            try verify(&record, connection: connection)
+            try save(&record, .verified)
+        }
+        if record.state < .removed {
+            try remove(&record, connection: connection)
+            try save(&record, .removed)
+        }
+        var claim: String?
+        if record.state < .certified {
+            let issued = try CertificateIssuer(inventory: inventory).issue(Self.certificate(record, options: options))
+            record.progress.certificateSequence = issued.sequence
+            record.progress.certificatePath = issued.path
+            claim = issued.claim
+            try save(&record, .certified)
+        }
+        let disposed = Self.verificationPassed(record)
+        if record.state < .closed {
+            try inventory.write { db in
+                try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?",
+                               arguments: [(disposed ? DesktopStatus.disposed : .retired).rawValue, Date(), record.plan.desktopID])
+                try db.execute(sql: "UPDATE retirement SET endedAt = ? WHERE id = ?", arguments: [Date(), record.id])
+                try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name,
+                                    action: disposed ? "disposed" : "retired, not disposed",
+                                    details: ["certificate": String(record.progress.certificateSequence ?? 0),
+                                              "reason": options.reason ?? "", "destination": options.destination ?? ""])
+            }
+            try save(&record, .closed)
+        }
+        if claim == nil, let sequence = record.progress.certificateSequence {
+            claim = try inventory.read { db in try String.fetchOne(db, sql: "SELECT claim FROM certificate WHERE sequence = ?", arguments: [sequence]) }
+        }
+        return RetireReport(desktop: name, state: record.state, plan: record.plan, progress: record.progress, disposed: disposed,
+                            claim: claim, dryRun: false)
+    }
+
+    // MARK: - Record
+
+    struct Record {
+        var id: Int64
+        var state: RetireState
+        var plan: RetirePlan
+        var progress: RetireProgress
+        var options: RetireOptions
+    }
+
+    func openRetirement(_ name: String) throws -> Record? {
+        try inventory.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT r.* FROM retirement r JOIN desktop d ON d.id = r.desktopID
+                WHERE d.name = ? AND r.endedAt IS NULL ORDER BY r.id DESC LIMIT 1
+                """, arguments: [name]) else { return nil }
+            let decoder = JSONDecoder()
+            return Record(id: row["id"], state: RetireState(rawValue: row["state"]) ?? .planned,
+                          plan: try decoder.decode(RetirePlan.self, from: Data((row["plan"] as String).utf8)),
+                          progress: try decoder.decode(RetireProgress.self, from: Data((row["progress"] as String).utf8)),
+                          options: try decoder.decode(RetireOptions.self, from: Data((row["options"] as String).utf8)))
+        }
+    }
+
+    func start(_ name: String) throws -> Record {
+        let status = try inventory.read { db in
+            try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE name = ?", arguments: [name])
+        }
+        if status == DesktopStatus.disposed.rawValue || status == DesktopStatus.retired.rawValue {
+            throw LCMError(.conflict, "desktop \(name) is already \(status!)",
+                           hint: "`lcm retire certificate \(name)` shows its certificate")
+        }
+        let plan = try RetirePlan.make(desktop: name, inventory: inventory)
+        let progress = RetireProgress(files: plan.files.map { RetireFileProgress(passes: options.method.passes(encrypted: $0.encrypted)) })
+        let encoder = JSONEncoder()
+        let id = try inventory.write { db -> Int64 in
+            try db.execute(sql: """
+                INSERT INTO retirement (desktopID, state, options, plan, progress, startedAt, updatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [plan.desktopID, RetireState.planned.rawValue, String(decoding: try encoder.encode(options), as: UTF8.self),
+                                 String(decoding: try encoder.encode(plan), as: UTF8.self),
+                                 String(decoding: try encoder.encode(progress), as: UTF8.self), Date(), Date()])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?",
+                           arguments: [DesktopStatus.retiring.rawValue, Date(), plan.desktopID])
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name, action: "retirement started",
+                                details: ["method": options.method.rawValue, "verify": options.verify.rawValue,
+                                          "operator": options.operatorName, "files": String(plan.files.count)])
+            return id
+        }
+        return Record(id: id, state: .planned, plan: plan, progress: progress, options: options)
+    }
+
+    func save(_ record: inout Record, _ state: RetireState) throws {
+        record.state = state
+        let progress = String(decoding: try JSONEncoder().encode(record.progress), as: UTF8.self)
+        try inventory.write { db in
+            try db.execute(sql: "UPDATE retirement SET state = ?, progress = ?, updatedAt = ? WHERE id = ?",
+                           arguments: [state.rawValue, progress, Date(), record.id])
+        }
+        FailPoint.hit(kind: "retire", step: state.rawValue, moment: .recorded)
+    }
+
+    /// Records the progress of the step in flight (the resume point of a pass).
+    func saveProgress(_ record: Record) throws {
+        let progress = String(decoding: try JSONEncoder().encode(record.progress), as: UTF8.self)
+        try inventory.write { db in
+            try db.execute(sql: "UPDATE retirement SET progress = ?, updatedAt = ? WHERE id = ?", arguments: [progress, Date(), record.id])
+        }
+    }
+
+    // MARK: - Steps
+
+    /// Graceful shutdown, forced after the timeout; undefined keeping NVRAM and TPM state (they
+    /// are sanitized like volumes).
+    func stop(_ plan: RetirePlan, connection: Connection) throws -> String {
+        guard let domain = try connection.lookupDomain(name: plan.desktop) else { return "no domain defined" }
+        var how = "was shut off"
+        if try domain.isActive {
+            if try domain.shutdown(timeout: .milliseconds(Int64(options.shutdownTimeout * 1000))) {
+                how = "shut down gracefully"
+            } else {
+                try domain.destroy()
+                how = "forced off after \(Int(options.shutdownTimeout)) s without a graceful shutdown"
+            }
+        }
+        try domain.undefine(removeNVRAM: false, removeTPMState: false)
+        return how + "; undefined, NVRAM and TPM state kept for sanitization"
+    }
+
+    /// Seats back to their pools, the user checked out, queued patches dropped, status retired.
+    func reclaim(_ record: inout Record) throws {
+        let plan = record.plan
+        var seats = 0, user: String?
+        try inventory.write { db in
+            seats = try Licenses.releaseSeats(db, desktopID: plan.desktopID, actor: inventory.actor)
+            if try Assignments.current(db, kind: .desktop, objectID: plan.desktopID) != nil {
+                _ = try Assignments.checkIn(db, kind: .desktop, objectID: plan.desktopID, keepStatus: true, actor: inventory.actor)
+                user = plan.user
+            }
+            try db.execute(sql: "UPDATE patchItem SET state = ? WHERE desktopID = ? AND state IN (?, ?)",
+                           arguments: [PatchItemState.dropped.rawValue, plan.desktopID, PatchItemState.queued.rawValue, PatchItemState.staged.rawValue])
+            try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?",
+                           arguments: [DesktopStatus.retired.rawValue, Date(), plan.desktopID])
+        }
+        try? FileManager.default.removeItem(at: inventory.home.url.appendingPathComponent("patches/queued/\(plan.desktop)"))
+        record.progress.seatsReleased = seats
+        record.progress.userCheckedIn = user
+    }
+
+    /// Overwrites the LUKS header (keyslots) of each encrypted volume: its place recorded first.
+    func eraseHeaders(_ record: inout Record, connection: Connection) throws {
+        for (index, file) in record.plan.files.enumerated()
+        where options.method.erasesKeyslots(encrypted: file.encrypted) && file.volume != nil && !record.progress.files[index].headerVerified {
+            try withTarget(file, plan: record.plan, connection: connection) { target in
+                if record.progress.files[index].header == nil {
+                    let head = UnsafeMutableRawBufferPointer.allocate(byteCount: QcowLUKSHeader.bytesToRead, alignment: 4096)
+                    defer { head.deallocate() }
+                    try target.read(into: UnsafeMutableRawBufferPointer(rebasing: head[0..<min(QcowLUKSHeader.bytesToRead, Int(target.size))]), at: 0)
+                    guard let header = try QcowLUKSHeader.locate(in: Array(head.prefix(min(QcowLUKSHeader.bytesToRead, Int(target.size))))) else {
+                        record.progress.files[index].errors.append("recorded as encrypted but its qcow2 header names no LUKS header")
+                        return
+                    }
+                    record.progress.files[index].header = header
+                    try saveProgress(record)
+                }
+                guard let header = record.progress.files[index].header else { return }
+                let range = header.offset..<min(header.offset + header.length, target.size)
+                // The header gets the same stream as the first pass will write there.
+                let pattern = record.progress.files[index].passes.first ?? .freshRandom()
+                _ = try Overwriter.overwrite(target, with: pattern, range: range)
+                record.progress.files[index].headerErased = true
+                let check = try Overwriter.verify(target, against: pattern, range: range)
+                record.progress.files[index].headerVerified = check.passed
+                if !check.passed { record.progress.files[index].errors.append("LUKS header read back different from what was written") }
+            }
+            if record.progress.files[index].headerVerified, let keyID = record.plan.keyID {
+                try inventory.write { db in
+                    for copy in try DesktopKey.copies(keyID: keyID, inventory: inventory) where copy.location == .luksKeyslots && Self.names(copy, file, pool: record.plan.pool) {
+                        try KeyCopyRegistry.markDestroyed(db, copyID: copy.id, how: "LUKS header overwritten with AES-256-CTR output and read back")
+                        if !record.progress.erasedKeyslots.contains(copy.detail) { record.progress.erasedKeyslots.append(copy.detail) }
+                    }
+                }
+            }
+            try saveProgress(record)
+        }
+    }
+
+    /// libvirtd keeps a private secret's value base64-encoded in a file and only unlinks it on
+    /// undefine: on this machine lcm overwrites those files in place first (same length, random,
+    /// fsync). Returns the files overwritten.
+    func overwriteSecretFiles(keyID: String) throws -> [String] {
+        var done: [String] = []
+        for copy in try DesktopKey.copies(keyID: keyID, inventory: inventory)
+        where copy.location == .libvirtSecretFile && DiskHost.isLocal(uri: copy.hostURI ?? Connection.defaultURI) {
+            let fd = open(copy.detail, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var status = stat()
+            guard fstat(fd, &status) == 0, status.st_size > 0 else { continue }
+            var generator = SystemRandomNumberGenerator()
+            let noise = (0..<Int(status.st_size)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let written = noise.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            guard written == noise.count, fsync(fd) == 0 else {
+                throw LCMError(.cannotWrite, "cannot overwrite libvirt's secret file \(copy.detail): \(String(cString: strerror(errno)))")
+            }
+            done.append(copy.detail)
+        }
+        return done
+    }
+
+    /// Every pass over every file, resuming a killed pass at its last synced offset.
+    func overwrite(_ record: inout Record, connection: Connection) throws {
+        for (index, file) in record.plan.files.enumerated() {
+            var progress = record.progress.files[index]
+            guard progress.passesDone < progress.passes.count else { continue }
+            if progress.start == nil { progress.start = Date() }
+            do {
+                try withTarget(file, plan: record.plan, connection: connection) { target in
+                    progress.route = target.route
+                    progress.hostFilesystem = Self.filesystem(of: file.path, uri: record.plan.uri)
+                    while progress.passesDone < progress.passes.count {
+                        _ = try Overwriter.overwrite(target, with: progress.passes[progress.passesDone], resumeAt: progress.resumeAt) { offset in
+                            progress.resumeAt = offset
+                            record.progress.files[index] = progress
+                            try saveProgress(record)
+                            FailPoint.hit(kind: "retire", step: "overwrite-checkpoint", moment: .recorded)
+                        }
+                        // The whole file, part of it possibly by a run that was killed.
+                        progress.bytesWritten += target.size
+                        progress.passesDone += 1
+                        progress.resumeAt = nil
+                        record.progress.files[index] = progress
+                        try saveProgress(record)
+                    }
+                }
+            } catch {
+                progress.errors.append("overwrite: \(Self.message(error))")
+            }
+            progress.end = Date()
+            record.progress.files[index] = progress
+            try saveProgress(record)
+        }
+    }
+
+    func verify(_ record: inout Record, connection: Connection) throws {
+        guard options.verify != .none else { return }
+        for (index, file) in record.plan.files.enumerated() where record.progress.files[index].verification == nil {
+            var progress = record.progress.files[index]
+            let pattern = progress.passes.last ?? .constant(0)
+            do {
+                try withTarget(file, plan: record.plan, connection: connection) { target in
+                    progress.verification = try Overwriter.verify(target, against: pattern, coverage: options.verify == .sample ? .sample : .full)
+                }
+            } catch {
+                progress.errors.append("verify: \(Self.message(error))")
+            }
+            progress.end = Date()
+            record.progress.files[index] = progress
+            try saveProgress(record)
+        }
+    }
+
+    /// Volumes deleted through their pool (newest layer first), host files removed.
+    func remove(_ record: inout Record, connection: Connection) throws {
+        let pool = try connection.lookupStoragePool(name: record.plan.pool)
+        for (index, file) in record.plan.files.enumerated().reversed() where !record.progress.files[index].removed {
+            if let volume = file.volume {
+                try pool?.lookupVolume(name: volume)?.delete()
+            } else {
+                try HostFiles.remove(path: file.path, connection: connection)
+            }
+            record.progress.files[index].removed = true
+        }
+        if let uuid = record.plan.domainUUID, DiskHost.isLocal(uri: record.plan.uri) {
+            // swtpm's now empty state directories.
+            let directory = "/var/lib/libvirt/swtpm/\(uuid.lowercased())"
+            try? FileManager.default.removeItem(atPath: directory + "/tpm2")
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        if let domain = try connection.lookupDomain(name: record.plan.desktop) {
+            try domain.undefine(removeNVRAM: true, removeTPMState: true)
+        }
+    }
+
+    func withTarget<T>(_ file: RetirePlan.File, plan: RetirePlan, connection: Connection, _ body: (WipeTarget) throws -> T) throws -> T {
+        if let volume = file.volume {
+            if DiskHost.isLocal(uri: plan.uri), access(file.path, R_OK | W_OK) == 0 {
+                return try body(try LocalWipeTarget(path: file.path))
+            }
+            guard let handle = try connection.lookupStoragePool(name: plan.pool)?.lookupVolume(name: volume) else {
+                throw LCMError.notFound("volume \(volume) in pool \(plan.pool) on \(plan.uri)")
+            }
+            return try body(try StreamWipeTarget(volume: handle))
+        }
+        return try HostFiles.withTarget(path: file.path, connection: connection, body)
+    }
+
+    // MARK: - Evidence
+
+    /// Whether a LUKS-keyslot key copy (recorded as "pool/volume" or as a path) is `file`'s.
+    static func names(_ copy: KeyCopy, _ file: RetirePlan.File, pool: String) -> Bool {
+        copy.detail == file.path || file.volume.map { copy.detail == "\(pool)/\($0)" } == true
+    }
+
+    static func verificationPassed(_ record: Record) -> Bool {
+        record.options.verify != .none && record.progress.files.allSatisfy { file in
+            file.errors.isEmpty && file.passesDone == file.passes.count && file.verification?.passed == true
+        }
+    }
+
+    /// The host filesystem of a local file (the mount holding it, from /proc/self/mounts),
+    /// "unknown" for a remote host.
+    static func filesystem(of path: String, uri: String) -> String {
+        guard DiskHost.isLocal(uri: uri) else { return "unknown (remote host: libvirt does not tell)" }
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return "unknown" }
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        var best: (mountPoint: String, type: String)?
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            // Mount points escape spaces as \040.
+            let mountPoint = fields[1].replacingOccurrences(of: "\\040", with: " ")
+            let inside = mountPoint == "/" || resolved == mountPoint || resolved.hasPrefix(mountPoint + "/")
+            if inside, mountPoint.count >= (best?.mountPoint.count ?? -1) { best = (mountPoint, String(fields[2])) }
+        }
+        guard let type = best?.type else { return "unknown" }
+        return ["btrfs", "zfs", "bcachefs"].contains(type) ? "\(type) (copy-on-write)" : type
+    }
+
+    static func message(_ error: Error) -> String {
+        if let error = error as? LCMError { return error.message }
+        if let error = error as? LibvirtError { return error.message }
+        return "\(error)"
+    }
+}

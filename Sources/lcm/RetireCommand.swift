@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import LCMKit
+
+struct RetireCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retire",
+        abstract: "Retire desktops: stop, reclaim, destroy every key copy, overwrite and verify every file, certify.",
+        discussion: """
+            For each desktop: the domain is shut down (forced after --shutdown-timeout) and undefined, its \
+            seats are released and its user checked in, the LUKS keyslots of each encrypted volume are \
+            overwritten, every recorded copy of its key is destroyed, every volume and its NVRAM and TPM \
+            state are overwritten (locally with direct I/O, remotely through libvirt streams) and read back, \
+            then deleted, and a signed certificate is added to the home's chain. A killed run resumes where it \
+            stopped when run again. The desktop becomes `disposed` only when verification passed, else it stays \
+            `retired`. Nothing happens without --yes; --dry-run prints the plan. Exit codes: 0 done, 2 some \
+            desktops failed, 3 a verification failed, 4 already retired, 64 bad usage, 66 not found.
+            """,
+        subcommands: [Run.self, Certificate.self, VerifyCertificate.self],
+        defaultSubcommand: Run.self)
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Retire desktops (the default subcommand).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Desktops to retire.")
+        var desktops: [String] = []
+        @Option(help: ArgumentHelp("Every desktop on this device.", valueName: "tag"))
+        var device: String?
+        @Option(help: ArgumentHelp("auto (crypto-erase + a random pass for encrypted volumes, a random pass otherwise), crypto-erase, overwrite, zero, dod-3pass or verify-only.", valueName: "method"))
+        var method: SanitizationMethod = .automatic
+        @Option(help: ArgumentHelp("Read back every byte (full), a sample of at least 10% (sample), or nothing (none: the desktop then stays retired, not disposed).", valueName: "mode"))
+        var verify: RetireOptions.Verification = .full
+        @Flag(name: .customLong("dry-run"), help: "Print the plan (every file, key copy and record) and change nothing.")
+        var dryRun = false
+        @Flag(help: "Confirm: retirement destroys the desktop's data.")
+        var yes = false
+        @Option(help: ArgumentHelp("Why (recorded and certified).", valueName: "text"))
+        var reason: String?
+        @Option(help: ArgumentHelp("What happens next: reuse, recycle or return-to-vendor.", valueName: "destination"))
+        var destination: String?
+        @Option(name: .customLong("operator"), help: ArgumentHelp("Who performs it (default: the OS user).", valueName: "name"))
+        var operatorName: String?
+        @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp("Seconds a graceful shutdown may take before the desktop is forced off.", valueName: "seconds"))
+        var shutdownTimeout: Double = 120
+
+        func validate() throws {
+            if desktops.isEmpty == (device == nil) { throw ValidationError("name the desktops to retire, or give --device TAG") }
+            if !dryRun && !yes { throw ValidationError("retiring destroys the desktops' data: add --yes, or --dry-run to see the plan") }
+            if let destination, !["reuse", "recycle", "return-to-vendor"].contains(destination) {
+                throw ValidationError("--destination is reuse, recycle or return-to-vendor, not \(destination)")
+            }
+            if shutdownTimeout < 0 { throw ValidationError("--shutdown-timeout must not be negative") }
+        }
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                var options = RetireOptions(operatorName: operatorName ?? AuditActor.current().osUser)
+                options.method = method
+                options.verify = verify
+                options.reason = reason
+                options.destination = destination
+                options.shutdownTimeout = shutdownTimeout
+                let retirement = Retirement(inventory: inventory, options: options)
+                let names = desktops.isEmpty ? try Retirement.desktops(onDevice: device!, inventory: inventory) : desktops
+                var reports: [RetireReport] = []
+                var failures: [(String, LCMError)] = []
+                for name in names {
+                    do {
+                        reports.append(dryRun ? try retirement.dryRun(name) : try retirement.run(name))
+                    } catch let error as LCMError {
+                        failures.append((name, error))
+                    }
+                }
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(reports))
+                } else if !context.settings.quiet || !reports.isEmpty {
+                    Terminal.output(reports.map(RetireReports.text).joined(separator: "\n"))
+                }
+                for (name, error) in failures { Terminal.error(LCMError(error.code, "\(name): \(error.message)", hint: error.hint)) }
+                if failures.count == 1 && reports.isEmpty { throw ExitCode(failures[0].1.code.rawValue) }
+                if !failures.isEmpty { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
+                if !dryRun && reports.contains(where: { !$0.disposed && verify != .none }) { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+            }
+        }
+    }
+
+    struct Certificate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the newest certificate of a desktop (its signed JSON file).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Desktop name.")
+        var subject: String
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                guard let latest = try CertificateIssuer(inventory: inventory).latest(subject: subject) else {
+                    throw LCMError.notFound("a certificate for \(subject)", hint: "`lcm retire \(subject) --yes` issues one")
+                }
+                guard let data = FileManager.default.contents(atPath: latest.path) else {
+                    throw LCMError(.notFound, "certificate \(latest.sequence) of \(subject) is recorded at \(latest.path), which cannot be read",
+                                   hint: "restore it from a backup of \(inventory.home.path)/certificates")
+                }
+                Terminal.output(String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+
+    struct VerifyCertificate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-certificate",
+            abstract: "Check certificates: canonical form, Ed25519 signature, signer, and the chain between them.",
+            discussion: "Give the whole chain (every file in $LCM_HOME/certificates) to find a removed certificate. With an lcm home, the signer must be its key and each certificate must match the one it recorded. Exit code 0 when all is valid, 3 otherwise.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Certificate files.")
+        var files: [String] = []
+        @Flag(help: "Every certificate the home recorded.")
+        var all = false
+
+        func validate() throws {
+            if files.isEmpty != all { throw ValidationError("give certificate files, or --all") }
+        }
+
+        func run() throws {
+            try global.run { context in
+                let home = context.settings.home
+                var trusted: Data?
+                var recorded: [Int: String] = [:]
+                var paths = files
+                if home.exists, FileManager.default.fileExists(atPath: home.databaseURL.path) {
+                    let inventory = try context.inventory()
+                    trusted = try CertificateSigningKey.load(home: home, create: false).map { $0.privateKey.publicKey.rawRepresentation }
+                    recorded = try CertificateIssuer(inventory: inventory).recordedChain()
+                    if all { paths = try CertificateIssuer(inventory: inventory).recordedPaths() }
+                } else if all {
+                    throw LCMError(.notFound, "no lcm home at \(home.path)", hint: "give the certificate files instead")
+                }
+                let report = CertificateVerifier.verify(paths: paths, trustedKey: trusted, recorded: recorded)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(report))
+                } else {
+                    Terminal.output(RetireReports.text(report))
+                }
+                if !report.valid { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+            }
+        }
+    }
+}
+
+extension SanitizationMethod: ExpressibleByArgument {}
+extension RetireOptions.Verification: ExpressibleByArgument {}

@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+import Libvirt
+import LCMKit
+import LCMTestSupport
+import Testing
+
+/// `lcm retire` against the real libvirtd: a deployed desktop (started once, so it has NVRAM and
+/// TPM state) is retired through two `kill -9`s; the wiped files are checked by readers independent
+/// of lcm before the last run deletes them; the certificate verifies and its chain holds.
+@Suite("lcm retire (real libvirtd)", .serialized)
+struct RetireCommandTests {
+    @Test func deployedDesktopIsRetiredThroughKillsWithEveryByteAndKeyAccountedFor() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-R-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        let licenseKey = world.scratch.file("key.txt")
+        try "VK7JG-NPHTM-C97JM-9MPGT-3V66T\n".write(to: licenseKey, atomically: true, encoding: .utf8)
+        try world.expectOK(["procure", "license", "add", "pro", "--product", "Windows 11 Pro", "--seats", "1", "--key-file", licenseKey.path])
+        let name = world.name("leaver")
+        try world.expectOK(["deploy", "--image", "gold", "--device", device, "--name", name, "--user", "erin", "--license-pool", "pro",
+                            "--network", network, "--no-start"])
+        // Started once (the golden stand-in does not boot, but libvirt makes NVRAM and swtpm state).
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
+        Thread.sleep(forTimeInterval: 2)
+        let inventory = try world.inventory()
+        let keyID = try #require(try inventory.read { db in try String.fetchOne(db, sql: "SELECT keyID FROM desktop WHERE name = ?", arguments: [name]) })
+        let passphrase = try DesktopKey.passphrase(keyID: keyID, inventory: inventory)
+        let secretCopies = try DesktopKey.copies(keyID: keyID, inventory: inventory).filter { $0.location == .libvirtSecret }.map(\.detail)
+        #expect(secretCopies.count == 2, "the disk and vTPM secrets")
+
+        // --dry-run lists every file and key copy and changes nothing.
+        let plan = try world.lcm.run(["retire", name, "--dry-run", "--format", "json"])
+        try #require(plan.status == 0, "\(plan.stderr)")
+        let planned = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(plan.stdout.utf8)).first).plan
+        #expect(Set(planned.files.map(\.role)).isSuperset(of: ["os", "data", "nvram", "tpm-state", "qemu-log"]), "\(planned.files.map(\.role))")
+        // qemu's log holds the disk key, encrypted under the run's master key: it is wiped too.
+        let qemuLog = try #require(planned.files.first { $0.role == "qemu-log" }).path
+        #expect(try String(contentsOfFile: qemuLog, encoding: .utf8).contains("encryption-secret"), "no key blob in \(qemuLog)")
+        #expect(planned.keyCopies.count >= 5 && planned.seats == 1 && planned.user == "erin", "\(planned)")
+        #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM retirement") } == 0)
+        #expect(try Connection(uri: DeployFixture.localURI).lookupDomain(name: name)?.isActive == true, "the dry run touched the domain")
+        #expect(try world.lcm.run(["retire", name]).status == LCMExitCode.usage.rawValue, "no --yes, no retirement")
+
+        // Killed right after its first synced overwrite checkpoint, then after verification.
+        var killed = world.lcm
+        killed.environment["LCM_FAILPOINT"] = "retire:overwrite-checkpoint:recorded"
+        let first = try killed.run(["retire", name, "--yes", "--shutdown-timeout", "5", "--reason", "leaver", "--destination", "reuse"])
+        #expect(first.signaled && first.status == SIGKILL, "\(first.status) \(first.stderr)")
+        killed.environment["LCM_FAILPOINT"] = "retire:verified:recorded"
+        let second = try killed.run(["retire", name, "--yes"])
+        #expect(second.signaled && second.status == SIGKILL, "\(second.status) \(second.stderr)")
+
+        // Between the kills and the last run every file is wiped but still there: readers
+        // independent of lcm's verifier regenerate each file's pass with OpenSSL and compare.
+        let row = try #require(try inventory.read { db in try Row.fetchOne(db, sql: "SELECT plan, progress, state FROM retirement") })
+        #expect(row["state"] as String == "verified")
+        let wiped = try JSONDecoder().decode(RetirePlan.self, from: Data((row["plan"] as String).utf8))
+        let progress = try JSONDecoder().decode(RetireProgress.self, from: Data((row["progress"] as String).utf8))
+        for (file, done) in zip(wiped.files, progress.files) {
+            guard case .random(let seed, let nonce) = try #require(done.passes.last) else { Issue.record("not random"); continue }
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int)
+            let zeros = world.scratch.file("zeros"), expected = world.scratch.file("expected")
+            FileManager.default.createFile(atPath: zeros.path, contents: nil)
+            #expect(truncate(zeros.path, off_t(size)) == 0)
+            let generated = try ProgramRun.run("/usr/bin/openssl", ["enc", "-aes-256-ctr", "-K", Self.hex(seed), "-iv", Self.hex(nonce + [UInt8](repeating: 0, count: 8)),
+                                                                    "-in", zeros.path, "-out", expected.path])
+            #expect(generated.status == 0, "\(generated.stderr)")
+            let compared = try ProgramRun.run("/usr/bin/cmp", [file.path, expected.path])
+            #expect(compared.status == 0, "\(file.role) \(file.path) is not the pass lcm recorded: \(compared.stdout)")
+        }
+        // The old key opens nothing: the keyslots are gone from each encrypted volume.
+        let keyFile = world.scratch.file("old-key")
+        FileManager.default.createFile(atPath: keyFile.path, contents: Data(try passphrase.bytes()), attributes: [.posixPermissions: 0o600])
+        for file in wiped.files where file.volume != nil {
+            let opened = try ProgramRun.run("/usr/bin/qemu-img", ["convert", "-O", "raw", "--object", "secret,id=sec0,file=\(keyFile.path)",
+                                                                  "--image-opts", "driver=qcow2,file.filename=\(file.path),encrypt.key-secret=sec0",
+                                                                  world.scratch.file("out.raw").path])
+            #expect(opened.status != 0, "the old key still opens \(file.path)")
+        }
+        unlink(keyFile.path)
+        // No copy of the key left: libvirt's secrets and their files, and the database and its WAL.
+        let connection = try Connection(uri: DeployFixture.localURI)
+        for uuid in secretCopies {
+            #expect(try connection.lookupSecret(uuid: uuid) == nil)
+            #expect(!FileManager.default.fileExists(atPath: "/etc/libvirt/secrets/\(uuid).base64"))
+        }
+        let keyBytes = Data(try passphrase.bytes())
+        for file in [world.home + "/lcm.db", world.home + "/lcm.db-wal"] {
+            let contents = FileManager.default.contents(atPath: file) ?? Data()
+            #expect(contents.range(of: keyBytes) == nil && contents.range(of: Data(keyBytes.base64EncodedString().utf8)) == nil, "the key is in \(file)")
+        }
+        #expect(try connection.lookupDomain(name: name) == nil, "undefined")
+
+        // The last run finishes from where the second stopped.
+        let last = try world.lcm.run(["retire", name, "--yes", "--format", "json"])
+        #expect(last.status == 0, "\(last.stderr)\n\(last.stdout)")
+        let report = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(last.stdout.utf8)).first)
+        #expect(report.disposed && report.state == .closed, "\(report.state)")
+        for file in wiped.files { #expect(!FileManager.default.fileExists(atPath: file.path), "\(file.path) stayed") }
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        #expect(try inventory.read { db in try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE name = ?", arguments: [name]) } == "disposed")
+        #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM licenseSeat WHERE releasedAt IS NULL") } == 0, "the seat is back")
+        let again = try world.lcm.run(["retire", name, "--yes"])
+        #expect(again.status == LCMExitCode.conflict.rawValue && again.stderr.contains("already"), "\(again.stderr)")
+
+        // The certificate: signed, chained, claims what the evidence supports.
+        let certificate = try world.lcm.run(["retire", "certificate", name])
+        try #require(certificate.status == 0, "\(certificate.stderr)")
+        let signed = try JSONDecoder().decode(SignedCertificate.self, from: Data(certificate.stdout.utf8))
+        #expect(signed.certificate.sequence == 1 && signed.certificate.files.count == wiped.files.count)
+        #expect(signed.certificate.files.reduce(0) { $0 + $1.bytesWritten } > 10 << 20, "the volumes and state files were written whole")
+        #expect(signed.certificate.files.allSatisfy { $0.bytesVerified == $0.bytesWritten && $0.errors.isEmpty && $0.hostFilesystem == "ext4" }, "\(signed.certificate.files)")
+        #expect(signed.certificate.keyCopies.filter { $0.kind == "luks-keyslots" }.count == 2)
+        #expect(signed.certificate.keyCopies.allSatisfy { $0.destroyed }, "\(signed.certificate.keyCopies)")
+        #expect(signed.certificate.claim == .purge, "\(signed.certificate.claimReasons)")
+        #expect(signed.certificate.sanitizationDetails.reason == "leaver" && signed.certificate.sanitizationDetails.postSanitizationDestination == "reuse")
+        let verified = try world.lcm.run(["retire", "verify-certificate", "--all"])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        // One changed byte in the file is found.
+        let path = try #require(report.progress.certificatePath)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let at = try #require(bytes.range(of: Data("leaver".utf8))).lowerBound
+        bytes[at] = UInt8(ascii: "L")
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let tampered = try world.lcm.run(["retire", "verify-certificate", path])
+        #expect(tampered.status == LCMExitCode.checkFailed.rawValue && tampered.stdout.contains("INVALID"), "\(tampered.stdout)")
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
