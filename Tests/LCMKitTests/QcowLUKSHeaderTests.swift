@@ -15,7 +15,7 @@ import Testing
         let image = directory.appendingPathComponent("enc.qcow2").path
         let create = try ProgramRun.run("/usr/bin/qemu-img", [
             "create", "-q", "-f", "qcow2", "--object", "secret,id=sec0,file=\(secret.path)",
-            "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10", image, "16M"])
+            "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.hash-alg=sha512", image, "16M"])
         try #require(create.status == 0, "\(create.stderr)")
         let plain = directory.appendingPathComponent("plain.qcow2").path
         try #require(try ProgramRun.run("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", plain, "16M"]).status == 0)

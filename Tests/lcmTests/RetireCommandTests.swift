@@ -51,9 +51,24 @@ struct RetireCommandTests {
         killed.environment["LCM_FAILPOINT"] = "retire:overwrite-checkpoint:recorded"
         let first = try killed.run(["retire", name, "--yes", "--shutdown-timeout", "5", "--reason", "leaver", "--destination", "reuse"])
         #expect(first.signaled && first.status == SIGKILL, "\(first.status) \(first.stderr)")
-        killed.environment["LCM_FAILPOINT"] = "retire:verified:recorded"
+        killed.environment["LCM_FAILPOINT"] = "retire:overwritten:recorded"
         let second = try killed.run(["retire", name, "--yes"])
         #expect(second.signaled && second.status == SIGKILL, "\(second.status) \(second.stderr)")
+        // A byte changed behind lcm's back after the pass: verification fails, nothing is
+        // deleted, and the next run overwrites that file again.
+        let dataPath = try #require(planned.files.first { $0.role == "data" }).path
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dataPath))
+        try handle.seek(toOffset: 4096)
+        let old = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: 4096)
+        try handle.write(contentsOf: Data([old ^ 0x5A]))
+        try handle.close()
+        let mismatch = try world.lcm.run(["retire", name, "--yes"])
+        #expect(mismatch.status == LCMExitCode.checkFailed.rawValue && mismatch.stderr.contains(dataPath), "\(mismatch.status) \(mismatch.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dataPath), "deleted although its verification failed")
+        killed.environment["LCM_FAILPOINT"] = "retire:verified:recorded"
+        let third = try killed.run(["retire", name, "--yes"])
+        #expect(third.signaled && third.status == SIGKILL, "\(third.status) \(third.stderr)")
 
         // Between the kills and the last run every file is wiped but still there: readers
         // independent of lcm's verifier regenerate each file's pass with OpenSSL and compare.
@@ -113,12 +128,15 @@ struct RetireCommandTests {
         let certificate = try world.lcm.run(["retire", "certificate", name])
         try #require(certificate.status == 0, "\(certificate.stderr)")
         let signed = try JSONDecoder().decode(SignedCertificate.self, from: Data(certificate.stdout.utf8))
+        // Every file written whole and read back whole; the data volume twice (its first pass was spoiled).
         #expect(signed.certificate.sequence == 1 && signed.certificate.files.count == wiped.files.count)
         #expect(signed.certificate.files.reduce(0) { $0 + $1.bytesWritten } > 10 << 20, "the volumes and state files were written whole")
-        #expect(signed.certificate.files.allSatisfy { $0.bytesVerified == $0.bytesWritten && $0.errors.isEmpty && $0.hostFilesystem == "ext4" }, "\(signed.certificate.files)")
+        #expect(signed.certificate.files.allSatisfy { $0.bytesWritten == $0.bytesVerified * ($0.role == "data" ? 2 : 1) && $0.errors.isEmpty && $0.hostFilesystem == "ext4" }, "\(signed.certificate.files)")
         #expect(signed.certificate.keyCopies.filter { $0.kind == "luks-keyslots" }.count == 2)
         #expect(signed.certificate.keyCopies.allSatisfy { $0.destroyed }, "\(signed.certificate.keyCopies)")
         #expect(signed.certificate.claim == .purge, "\(signed.certificate.claimReasons)")
+        let dataEvidence = try #require(signed.certificate.files.first { $0.role == "data" })
+        #expect(dataEvidence.notes.contains { $0.contains("verification failed (1 bytes differed, first at 4096)") }, "\(dataEvidence.notes)")
         #expect(signed.certificate.sanitizationDetails.reason == "leaver" && signed.certificate.sanitizationDetails.postSanitizationDestination == "reuse")
         let verified = try world.lcm.run(["retire", "verify-certificate", "--all"])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")

@@ -34,11 +34,17 @@ public enum PatchMedium {
 
     static func volumeName(_ id: String) -> String { id + ".iso" }
 
+    /// Where lcm keeps its own copy of the media images: `$LCM_HOME/patches/media`.
+    static func mediaDirectory(_ home: LCMHome) -> URL { home.url.appendingPathComponent("patches/media") }
+
+    /// lcm's own copy of a medium's image.
+    static func imageURL(id: String, home: LCMHome) -> URL { mediaDirectory(home).appendingPathComponent(volumeName(id)) }
+
     /// The medium's image under `$LCM_HOME/patches/media`, written first if it is not there
     /// (the writer puts it in place only when complete). `set` must be `onMedium`.
     static func image(for set: PatchSet, id: String, home: LCMHome) throws -> URL {
-        let directory = home.url.appendingPathComponent("patches").appendingPathComponent("media")
-        let image = directory.appendingPathComponent(volumeName(id))
+        let directory = mediaDirectory(home)
+        let image = imageURL(id: id, home: home)
         if FileManager.default.fileExists(atPath: image.path) { return image }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let entries = set.mediumFiles.map { ISOImageWriter.Entry.file(URL(fileURLWithPath: $0.source), at: $0.path) }
@@ -92,7 +98,7 @@ public enum PatchMedium {
                 paths.append(try volume.path)
                 continue
             }
-            let cached = inventory.home.url.appendingPathComponent("patches/media/\(volumeName(id))")
+            let cached = imageURL(id: id, home: inventory.home)
             if FileManager.default.fileExists(atPath: cached.path) {
                 paths.append(try ensure(id, image: cached, on: connection, pool: poolName, inventory: inventory))
             } else {
@@ -129,7 +135,7 @@ public enum PatchMedium {
             try String.fetchAll(db, sql: "SELECT DISTINCT medium FROM patchItem WHERE state = ? AND medium IS NOT NULL",
                                 arguments: [PatchItemState.staged.rawValue])
         })
-        let media = inventory.home.url.appendingPathComponent("patches/media")
+        let media = mediaDirectory(inventory.home)
         for file in (try? FileManager.default.contentsOfDirectory(atPath: media.path)) ?? []
         where file.hasPrefix(prefix) && file.hasSuffix(".iso") && !needed.contains(String(file.dropLast(4))) {
             try? FileManager.default.removeItem(at: media.appendingPathComponent(file))

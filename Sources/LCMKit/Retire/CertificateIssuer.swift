@@ -97,7 +97,8 @@ extension Retirement {
                                hostFilesystem: done.hostFilesystem, discardEnabled: file.discard, encrypted: file.encrypted,
                                method: method.joined(separator: "; "), passes: done.passesDone, generator: done.passes.last?.generatorName ?? "none",
                                route: done.route ?? "", bytesWritten: done.bytesWritten, bytesVerified: done.verification?.bytesRead ?? 0,
-                               verification: verification, start: time(done.start), end: time(done.end), errors: done.errors))
+                               verification: verification, start: time(done.start), end: time(done.end), errors: done.errors,
+                               notes: done.notes))
             if !done.errors.isEmpty { failures.append("\(file.path): \(done.errors.joined(separator: "; "))") }
             if done.passesDone < done.passes.count { failures.append("\(file.path): \(done.passesDone) of \(done.passes.count) passes written") }
             if options.verify != .none, done.verification?.passed != true { failures.append("\(file.path): verification did not pass") }

@@ -47,6 +47,8 @@ public struct RetireFileProgress: Codable, Sendable, Equatable {
     public var start: Date?
     public var end: Date?
     public var errors: [String] = []
+    /// What happened on the way that is not a failure now (a pass redone after a failed check).
+    public var notes: [String] = []
     public var removed = false
 }
 
@@ -132,10 +134,35 @@ public struct Retirement {
         }
         if record.state < .overwritten {
             try overwrite(&record, connection: connection)
+            // A file not overwritten completely is never deleted: the next run tries it again.
+            let unfinished = zip(record.plan.files, record.progress.files).filter { $0.1.passesDone < $0.1.passes.count }
+            if !unfinished.isEmpty {
+                throw LCMError(.failure, "could not overwrite " + unfinished.map { "\($0.0.path) (\($0.1.errors.last ?? "unknown error"))" }.joined(separator: ", "),
+                               hint: "fix the cause, then run `lcm retire \(name) --yes` again: it continues from there")
+            }
             try save(&record, .overwritten)
         }
         if record.state < .verified {
             try verify(&record, connection: connection)
+            // A file that does not read back as written gets fresh passes on the next run.
+            let failed = record.progress.files.indices.filter {
+                record.options.verify != .none && record.progress.files[$0].verification?.passed != true
+            }
+            if !failed.isEmpty {
+                let detail = failed.map { record.plan.files[$0].path }.joined(separator: ", ")
+                for index in failed {
+                    let result = record.progress.files[index].verification
+                    record.progress.files[index].notes.append("verification failed (\(result?.mismatchedBytes ?? 0) bytes differed"
+                                                              + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); overwritten again")
+                    record.progress.files[index].passes = record.options.method.passes(encrypted: record.plan.files[index].encrypted)
+                    record.progress.files[index].passesDone = 0
+                    record.progress.files[index].resumeAt = nil
+                    record.progress.files[index].verification = nil
+                }
+                try save(&record, .keysDestroyed)
+                throw LCMError(.checkFailed, "verification failed for \(detail): nothing was deleted",
+                               hint: "run `lcm retire \(name) --yes` again to overwrite and verify those files again")
+            }
             try save(&record, .verified)
         }
         if record.state < .removed {
@@ -346,6 +373,9 @@ public struct Retirement {
             var progress = record.progress.files[index]
             guard progress.passesDone < progress.passes.count else { continue }
             if progress.start == nil { progress.start = Date() }
+            // An earlier attempt's failure stays on record only if this one fails too.
+            let earlier = progress.errors
+            progress.errors = earlier.filter { !$0.hasPrefix("overwrite:") }
             do {
                 try withTarget(file, plan: record.plan, connection: connection) { target in
                     progress.route = target.route

@@ -87,6 +87,7 @@ public struct SanitizationCertificate: Codable, Sendable, Equatable {
         public var start: String
         public var end: String
         public var errors: [String]
+        public var notes: [String] = []
     }
 
     public struct KeyCopyEvidence: Codable, Sendable, Equatable {
