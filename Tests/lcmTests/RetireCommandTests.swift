@@ -150,5 +150,84 @@ struct RetireCommandTests {
         #expect(tampered.status == LCMExitCode.checkFailed.rawValue && tampered.stdout.contains("INVALID"), "\(tampered.stdout)")
     }
 
+    /// A desktop on a device lcm reaches as `qemu+tcp://127.0.0.1/system`, retired by an lcm whose
+    /// mount namespace hides the pool's directory: every file, NVRAM, TPM state and qemu's log
+    /// included, goes through libvirt streams; the host filesystem is reported unknown, and the
+    /// claim is Clear because libvirtd's secret files on a remote host are only unlinked.
+    @Test func remoteDesktopIsRetiredThroughStreamsOnly() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-RR-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.remoteURI)
+        try world.importImage(.golden, as: "gold")
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        let name = world.name("remote")
+        try world.expectOK(["deploy", "--image", "gold", "--device", device, "--name", name, "--network", network, "--no-start"])
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
+
+        let retired = try ProgramRun.run("/usr/bin/unshare", [
+            "-m", "sh", "-c", "mount -t tmpfs lcm-hidden '\(DeployFixture.poolDirectory)' && exec \"$0\" \"$@\"",
+            BuiltProducts.executable("lcm").path, "retire", name, "--yes", "--shutdown-timeout", "3", "--format", "json",
+        ], environment: world.lcm.environment.merging(["LCM_HOME": world.home]) { $1 })
+        #expect(retired.status == 0, "\(retired.stderr)\n\(retired.stdout)")
+        let report = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(retired.stdout.utf8)).first)
+        #expect(report.disposed && report.claim == "Clear", "\(report.claim ?? "-")")
+        #expect(Set(report.plan.files.map(\.role)).isSuperset(of: ["os", "data", "nvram", "tpm-state", "qemu-log"]), "\(report.plan.files.map(\.role))")
+        for (file, done) in zip(report.plan.files, report.progress.files) {
+            #expect(done.route?.contains("libvirt storage volume streams") == true, "\(file.path): \(done.route ?? "-")")
+            #expect(done.hostFilesystem.hasPrefix("unknown"), "\(file.path): \(done.hostFilesystem)")
+            #expect(done.verification?.passed == true && done.errors.isEmpty, "\(file.path): \(done.errors)")
+            #expect(!FileManager.default.fileExists(atPath: file.path), "\(file.path) stayed")
+        }
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        // No transient pool of lcm's is left on the device.
+        let pools = try Connection(uri: DeployFixture.localURI).listAllStoragePools().map { try $0.name }.filter { $0.hasPrefix("lcm-hostfiles-") }
+        #expect(pools.isEmpty, "\(pools)")
+
+        let certificate = try world.lcm.run(["retire", "certificate", name])
+        let signed = try JSONDecoder().decode(SignedCertificate.self, from: Data(certificate.stdout.utf8))
+        #expect(signed.certificate.claimReasons.contains { $0.contains("only unlinked") }, "\(signed.certificate.claimReasons)")
+        #expect(signed.certificate.files.allSatisfy { $0.hostFilesystem.hasPrefix("unknown") && $0.bytesVerified == $0.bytesWritten })
+        #expect(try world.lcm.run(["retire", "verify-certificate", "--all"]).status == 0)
+    }
+
+    /// Other methods and verification modes, and what they let the certificate claim:
+    /// dod-3pass with a sampled check is disposed but only Clear; zero passes without a check
+    /// leave the desktop retired, not disposed, with no claim.
+    @Test func methodsAndVerificationModesDecideTheClaim() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-RM-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let names = ["dod", "zero"].map { world.name($0) }
+        let csv = world.scratch.file("methods.csv")
+        try "device,desktop\n\(device),\(names[0])\n\(device),\(names[1])\n".write(to: csv, atomically: true, encoding: .utf8)
+        try world.expectOK(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
+
+        let dod = try world.lcm.run(["retire", names[0], "--yes", "--method", "dod-3pass", "--verify", "sample", "--format", "json"])
+        #expect(dod.status == 0, "\(dod.stderr)")
+        let dodReport = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(dod.stdout.utf8)).first)
+        #expect(dodReport.disposed && dodReport.claim == "Clear", "\(dodReport.claim ?? "-")")
+        #expect(dodReport.progress.files.allSatisfy { $0.passesDone == 3 && $0.verification?.coverage == .sample }, "\(dodReport.progress.files)")
+        let dodCertificate = try JSONDecoder().decode(SignedCertificate.self, from: Data(try world.lcm.run(["retire", "certificate", names[0]]).stdout.utf8))
+        #expect(dodCertificate.certificate.claimReasons.contains { $0.contains("sampled") }, "\(dodCertificate.certificate.claimReasons)")
+
+        let zero = try world.lcm.run(["retire", names[1], "--yes", "--method", "zero", "--verify", "none", "--format", "json"])
+        #expect(zero.status == 0, "\(zero.stderr)")
+        let zeroReport = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(zero.stdout.utf8)).first)
+        #expect(!zeroReport.disposed && zeroReport.claim == "None", "\(zeroReport.claim ?? "-")")
+        #expect(zeroReport.progress.files.allSatisfy { $0.passesDone == 1 && $0.verification == nil && $0.passes == [.constant(0)] })
+        let status = try world.inventory().read { db in try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE name = ?", arguments: [names[1]]) }
+        #expect(status == "retired", "not verified, so not disposed")
+        // Two certificates, one chain.
+        let chain = try world.lcm.run(["retire", "verify-certificate", "--all"])
+        #expect(chain.status == 0 && chain.stdout.contains("all 2 certificate(s) valid"), "\(chain.stdout)")
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }

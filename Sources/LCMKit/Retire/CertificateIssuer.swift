@@ -115,17 +115,24 @@ extension Retirement {
         var keyCopies: [SanitizationCertificate.KeyCopyEvidence] = progress.erasedKeyslots.map {
             .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0) on \(plan.uri)", destroyed: true,
                   how: "LUKS header (every keyslot) overwritten with AES-256-CTR output and read back", at: nil)
+        } + progress.overwrittenKeyslots.map {
+            .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0) on \(plan.uri)", destroyed: true,
+                  how: "destroyed with the whole volume, overwritten by every pass", at: nil)
         }
         if let report = progress.keyReport {
             for item in report.items {
                 var how = item.how
                 let overwritten = item.location == .libvirtSecretFile && progress.overwrittenKeyFiles.contains(item.detail)
                 if overwritten { how = "overwritten in place with random bytes and fsynced by lcm, then " + how }
-                let luksErased = item.location == .luksKeyslots && zip(plan.files, progress.files).contains { file, done in
-                    done.headerVerified && (file.path == item.detail || file.volume.map { item.detail == "\(plan.pool)/\($0)" } == true)
+                if item.location == .luksKeyslots {
+                    // Listed above, from what the header and overwrite steps did.
+                    if !progress.erasedKeyslots.contains(item.detail) && !progress.overwrittenKeyslots.contains(item.detail) {
+                        failures.append("key copy luks-keyslots \(item.detail) not destroyed")
+                        keyCopies.append(.init(kind: item.location.rawValue, location: item.detail, destroyed: false, how: item.how, at: nil))
+                    }
+                    continue
                 }
-                let destroyed = item.outcome == .destroyed || luksErased
-                if luksErased { how = "LUKS header overwritten and read back" }
+                let destroyed = item.outcome == .destroyed
                 keyCopies.append(.init(kind: item.location.rawValue, location: item.detail + (item.hostURI.map { " on \($0)" } ?? ""),
                                        destroyed: destroyed, how: how, at: nil))
                 if !destroyed { failures.append("key copy \(item.location.rawValue) \(item.detail) not destroyed: \(item.how)") }

@@ -62,6 +62,9 @@ public struct RetireProgress: Codable, Sendable {
     public var overwrittenKeyFiles: [String] = []
     /// LUKS keyslot copies destroyed with their volume's header ("pool/volume" as registered).
     public var erasedKeyslots: [String] = []
+    /// LUKS keyslot copies destroyed by overwriting their whole volume (methods without the
+    /// header step).
+    public var overwrittenKeyslots: [String] = []
     public var certificateSequence: Int?
     public var certificatePath: String?
     public var start = Date()
@@ -140,6 +143,7 @@ public struct Retirement {
                 throw LCMError(.failure, "could not overwrite " + unfinished.map { "\($0.0.path) (\($0.1.errors.last ?? "unknown error"))" }.joined(separator: ", "),
                                hint: "fix the cause, then run `lcm retire \(name) --yes` again: it continues from there")
             }
+            try markOverwrittenKeyslots(&record)
             try save(&record, .overwritten)
         }
         if record.state < .verified {
@@ -341,6 +345,20 @@ public struct Retirement {
                 }
             }
             try saveProgress(record)
+        }
+    }
+
+    /// A volume overwritten whole took its LUKS header with it: its keyslot copy is destroyed.
+    func markOverwrittenKeyslots(_ record: inout Record) throws {
+        guard let keyID = record.plan.keyID else { return }
+        let live = try DesktopKey.copies(keyID: keyID, inventory: inventory).filter { $0.location == .luksKeyslots }
+        for (file, done) in zip(record.plan.files, record.progress.files) where file.volume != nil && !done.passes.isEmpty && done.errors.isEmpty {
+            for copy in live where Self.names(copy, file, pool: record.plan.pool) {
+                try inventory.write { db in
+                    try KeyCopyRegistry.markDestroyed(db, copyID: copy.id, how: "destroyed with the whole volume (\(done.passes.count) pass(es))")
+                }
+                record.progress.overwrittenKeyslots.append(copy.detail)
+            }
         }
     }
 
