@@ -1720,7 +1720,7 @@ _lcm_retire_run() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --dry-run --yes --version -h --help)
     repeating_options=()
-    non_repeating_options=(--connect --home --format --accel --device --method --verify --reason --destination --operator --shutdown-timeout)
+    non_repeating_options=(--connect --home --format --accel --device --method --verify --reason --destination --operator --host-sanitized-by --shutdown-timeout)
     __lcm_offer_flags_options -1
 
     # Offer option value completions
@@ -1757,6 +1757,9 @@ _lcm_retire_run() {
         return
         ;;
     '--operator')
+        return
+        ;;
+    '--host-sanitized-by')
         return
         ;;
     '--shutdown-timeout')

@@ -140,7 +140,7 @@ function __lcm_parse_tokens -S
             __lcm_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'run'
-                __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'method=' 'verify=' 'dry-run' 'yes' 'reason=' 'destination=' 'operator=' 'shutdown-timeout=' 'version' 'h/help'
+                __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'method=' 'verify=' 'dry-run' 'yes' 'reason=' 'destination=' 'operator=' 'host-sanitized-by=' 'shutdown-timeout=' 'version' 'h/help'
             case 'certificate'
                 __lcm_parse_subcommand 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'version' 'h/help'
             case 'verify-certificate'
@@ -746,6 +746,7 @@ complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm r
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" reason' -l 'reason' -d 'Why (recorded and certified).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" destination' -l 'destination' -d 'What happens next: reuse, recycle or return-to-vendor.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" operator' -l 'operator' -d 'Who performs it (default: the OS user).' -rfka ''
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" host-sanitized-by' -l 'host-sanitized-by' -d 'With --device: how the device\'s own storage was sanitized (recorded in its certificate, not checked by lcm); the device is then disposed, else it stays retired.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" shutdown-timeout' -l 'shutdown-timeout' -d 'Seconds a graceful shutdown may take before the desktop is forced off.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" version' -l 'version' -d 'Show the version.'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm retire run" h help' -s 'h' -l 'help' -d 'Show help information.'

@@ -1316,6 +1316,7 @@ _lcm_retire_run() {
         '--reason[Why (recorded and certified).]:text:'
         '--destination[What happens next\: reuse, recycle or return-to-vendor.]:destination:'
         '--operator[Who performs it (default\: the OS user).]:name:'
+        '--host-sanitized-by[With --device\: how the device'\''s own storage was sanitized (recorded in its certificate, not checked by lcm); the device is then disposed, else it stays retired.]:evidence:'
         '--shutdown-timeout[Seconds a graceful shutdown may take before the desktop is forced off.]:seconds:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'

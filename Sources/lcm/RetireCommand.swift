@@ -40,6 +40,8 @@ struct RetireCommand: ParsableCommand {
         var destination: String?
         @Option(name: .customLong("operator"), help: ArgumentHelp("Who performs it (default: the OS user).", valueName: "name"))
         var operatorName: String?
+        @Option(name: .customLong("host-sanitized-by"), help: ArgumentHelp("With --device: how the device's own storage was sanitized (recorded in its certificate, not checked by lcm); the device is then disposed, else it stays retired.", valueName: "evidence"))
+        var hostSanitizedBy: String?
         @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp("Seconds a graceful shutdown may take before the desktop is forced off.", valueName: "seconds"))
         var shutdownTimeout: Double = 120
 
@@ -50,6 +52,7 @@ struct RetireCommand: ParsableCommand {
                 throw ValidationError("--destination is reuse, recycle or return-to-vendor, not \(destination)")
             }
             if shutdownTimeout < 0 { throw ValidationError("--shutdown-timeout must not be negative") }
+            if hostSanitizedBy != nil && device == nil { throw ValidationError("--host-sanitized-by goes with --device") }
         }
 
         func run() throws {
@@ -72,10 +75,26 @@ struct RetireCommand: ParsableCommand {
                         failures.append((name, error))
                     }
                 }
+                // The device itself, once every desktop on it is retired (a failure leaves it as it is).
+                var deviceReport: DeviceRetirement.Report?
+                if let device, !dryRun, failures.isEmpty, reports.allSatisfy({ $0.state == .closed }) {
+                    do {
+                        deviceReport = try DeviceRetirement(inventory: inventory, options: options).run(device, hostSanitizedBy: hostSanitizedBy)
+                    } catch let error as LCMError {
+                        failures.append((device, error))
+                    }
+                }
                 if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(reports))
+                    if let deviceReport {
+                        Terminal.output(try Terminal.json(["desktops": AnyEncodable(reports), "device": AnyEncodable(deviceReport)]))
+                    } else {
+                        Terminal.output(try Terminal.json(reports))
+                    }
                 } else if !context.settings.quiet || !reports.isEmpty {
                     Terminal.output(reports.map(RetireReports.text).joined(separator: "\n"))
+                    if let deviceReport {
+                        Terminal.output("device \(deviceReport.device): \(deviceReport.status), certificate \(deviceReport.certificateSequence) claims \(deviceReport.claim) for its own storage\n")
+                    }
                 }
                 for (name, error) in failures { Terminal.error(LCMError(error.code, "\(name): \(error.message)", hint: error.hint)) }
                 if failures.count == 1 && reports.isEmpty { throw ExitCode(failures[0].1.code.rawValue) }

@@ -227,6 +227,19 @@ struct RetireCommandTests {
         #expect(chain.status == 0 && chain.stdout.contains("all 2 certificate(s) valid"), "\(chain.stdout)")
         let leftovers = try world.hostLeftovers()
         #expect(leftovers.isEmpty, "\(leftovers)")
+
+        // The device, its desktops retired: disposed on the operator's evidence about its own
+        // storage, with a certificate of its own that names its desktops' certificates.
+        let deviceRun = try world.lcm.run(["retire", "--device", device, "--yes", "--host-sanitized-by", "nwipe PRNG pass, report 2026-118"])
+        #expect(deviceRun.status == 0 && deviceRun.stdout.contains("device \(device): disposed"), "\(deviceRun.stderr)\(deviceRun.stdout)")
+        let deviceStatus = try world.inventory().read { db in try String.fetchOne(db, sql: "SELECT status FROM device WHERE assetTag = ?", arguments: [device]) }
+        #expect(deviceStatus == "disposed")
+        let deviceCertificate = try JSONDecoder().decode(SignedCertificate.self, from: Data(try world.lcm.run(["retire", "certificate", device]).stdout.utf8)).certificate
+        #expect(deviceCertificate.mediaInformation.subject == .device && deviceCertificate.mediaInformation.hostStorageSanitized == true
+                && deviceCertificate.mediaInformation.hostStorageEvidence == "nwipe PRNG pass, report 2026-118", "\(deviceCertificate.mediaInformation)")
+        #expect(deviceCertificate.claim == .clear && deviceCertificate.claimReasons.filter { $0.hasPrefix("desktop ") }.count == 2, "\(deviceCertificate.claimReasons)")
+        #expect(try world.lcm.run(["retire", "verify-certificate", "--all"]).stdout.contains("all 3 certificate(s) valid"))
+        #expect(try world.lcm.run(["retire", "--device", device, "--yes"]).status == LCMExitCode.conflict.rawValue, "disposed is final")
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -56,12 +56,15 @@ public enum RetireReports {
 }
 
 extension Retirement {
-    /// The desktops on a device that are not yet disposed.
+    /// The desktops on a device still to retire: not yet retired or disposed, or with a
+    /// retirement a killed run left open.
     public static func desktops(onDevice tag: String, inventory: Inventory) throws -> [String] {
         try inventory.read { db in
             let device = try DeviceLifecycle.find(db, tag)
-            return try String.fetchAll(db, sql: "SELECT name FROM desktop WHERE deviceID = ? AND status != ? ORDER BY name",
-                                       arguments: [device.id, DesktopStatus.disposed.rawValue])
+            return try String.fetchAll(db, sql: """
+                SELECT name FROM desktop d WHERE deviceID = ? AND (status NOT IN (?, ?)
+                    OR EXISTS (SELECT 1 FROM retirement r WHERE r.desktopID = d.id AND r.endedAt IS NULL)) ORDER BY name
+                """, arguments: [device.id, DesktopStatus.retired.rawValue, DesktopStatus.disposed.rawValue])
         }
     }
 }
