@@ -110,6 +110,9 @@ public final class GuestfsSession: @unchecked Sendable {
     /// Warnings libguestfs emitted on this handle, oldest first.
     public var warnings: [String] { sink.warnings }
 
+    /// True once the watchdog stopped this session's appliance (a launch or call past its limit).
+    public var wasStoppedByWatchdog: Bool { watchdog?.expiry != nil }
+
     // MARK: Lifecycle
 
     /// Starts the appliance. All drives must be added before.

@@ -46,7 +46,8 @@ final class Appliance: Sendable {
         let nbdHandle = try FileHandle(forReadingFrom: URL(fileURLWithPath: nbdImage))
         try startNBDServer(image: nbdImage, socket: socket)
 
-        let session = try GuestfsSession(backend: "direct", backendSettings: GuestfsSession.tcgBackendSettings)
+        let session = try GuestfsSession(backend: "direct", backendSettings: GuestfsSession.tcgBackendSettings,
+                                         callTimeout: 600, launchTimeout: 300)
         try session.addDrive(path: qcow2, format: "qcow2", label: "data")
         try session.addDrive(path: raw, format: "raw", readonly: true)
         try session.addNBDDrive(socketPath: socket, format: "raw", label: "nbd")

@@ -153,6 +153,21 @@ extension DiskIntegrationTests {
         #expect(hung.failure?.stage == .work)
         #expect(hung.failure?.message.contains("no answer to sleep within 4 s") == true, "\(String(describing: hung.failure))")
         try expectNoLeftovers(inventory: inventory, scratch: scratch)
+
+        // Read-only, the disk whose appliance hung is tried once more in the relaunch: here the
+        // appliance hangs on its first attempt only, so all three are read.
+        options.readOnly = true
+        let attempts = AttemptCounter()
+        let read = try DiskBatch.run(inventory: inventory, objectID: "engine-watchdog-read", volumes: volumes,
+                                     options: options) { disk -> String in
+            if disk.volume.name == "disk1", attempts.next() == 1 { try disk.session.sleep(seconds: 120) }
+            return try DiskTestTools.mountWindows(disk)
+        }
+        #expect(attempts.count == 2)
+        #expect(read.launches == 2)
+        #expect(read.succeeded.map(\.volume.name).sorted() == ["disk0", "disk1", "disk2"],
+                "\(read.failed.map { "\($0.volume.name): \(String(describing: $0.failure))" })")
+        try expectNoLeftovers(inventory: inventory, scratch: scratch)
     }
 
     /// No qemu-nbd or appliance of this test left, nothing in `$LCM_HOME/run`, no unfinished operation.
@@ -192,4 +207,12 @@ extension DiskTestTools {
         try g.mount(windows, at: "/")
         return windows
     }
+}
+
+/// Counts the attempts on one disk across launches.
+private final class AttemptCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.withLock { value += 1; return value } }
+    var count: Int { lock.withLock { value } }
 }

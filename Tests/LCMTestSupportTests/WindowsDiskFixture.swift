@@ -130,13 +130,26 @@ final class VerificationAppliance<Disk: FixtureDisk>: @unchecked Sendable {
     /// launches it under TCG.
     static func launch(_ disks: [(disk: Disk, image: CachedDisk)], extraImages: [URL] = [], name: String) throws
         -> VerificationAppliance {
-        let g = try GuestfsSession(backendSettings: GuestfsSession.tcgBackendSettings, memsizeMiB: 1024)
-        for (disk, image) in disks {
-            try g.addDrive(path: image.url.path, format: disk.spec.format.rawValue, readonly: true)
+        // Watched: a TCG appliance can hang (launching or in a call); then the tests using it fail
+        // instead of blocking the run. A hung launch is tried once more.
+        func launched() throws -> GuestfsSession {
+            let g = try GuestfsSession(backendSettings: GuestfsSession.tcgBackendSettings, memsizeMiB: 1024,
+                                       callTimeout: 600, launchTimeout: 300)
+            for (disk, image) in disks {
+                try g.addDrive(path: image.url.path, format: disk.spec.format.rawValue, readonly: true)
+            }
+            for image in extraImages { try g.addDrive(path: image.path, format: "qcow2", readonly: true) }
+            try g.launch()
+            return g
         }
-        for image in extraImages { try g.addDrive(path: image.path, format: "qcow2", readonly: true) }
         let start = ContinuousClock.now
-        try g.launch()
+        let g: GuestfsSession
+        do {
+            g = try launched()
+        } catch let error as GuestfsError where error.errno == ETIMEDOUT {
+            print("\(name): verification appliance launch hung (\(error)); trying once more")
+            g = try launched()
+        }
         print(String(format: "%@: verification appliance launched in %.1f s", name, secondsSince(start)))
         let listed = try g.listDevices()
         return VerificationAppliance(session: g, devices: Dictionary(uniqueKeysWithValues: zip(disks.map(\.disk), listed)),

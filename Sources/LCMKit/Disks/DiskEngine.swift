@@ -41,10 +41,14 @@ public final class DiskEngine: @unchecked Sendable {
         /// time goes inside the appliance. Nil: no trace.
         public var callTrace: (@Sendable (String) -> Void)?
         /// Seconds one appliance call may take before the appliance is stopped and the disk it
-        /// worked on fails (the others get a fresh launch). Generous: the slowest healthy call
-        /// measured under TCG on a loaded host took about 4 minutes; a hung one never returns.
-        /// Host files sent in (uploads, tar) get more in proportion to their size.
-        public var callTimeout: Double? = 1800
+        /// worked on fails (the others get a fresh launch; a read-only batch tries that disk once
+        /// more). The slowest healthy call measured under TCG on a loaded host took about 4
+        /// minutes; a hung one never returns. Host files sent in (uploads, tar) get more in
+        /// proportion to their size.
+        public var callTimeout: Double? = 600
+        /// Seconds a launch may take (healthy: 13-90 s under TCG) before its hung appliance is
+        /// stopped and the launch tried once more.
+        public var launchTimeout: Double = 300
 
         public init(backendSettings: [String] = GuestfsSession.tcgBackendSettings, drivesPerLaunch: Int? = nil,
                     memsizeMiB: Int? = nil, readOnly: Bool = false, verifyRemote: Bool = true,
@@ -174,7 +178,7 @@ public final class DiskEngine: @unchecked Sendable {
         let session = try GuestfsSession(backend: "direct", backendSettings: options.backendSettings,
                                          memsizeMiB: options.memsizeMiB, smp: options.smp, tmpDirectory: directory,
                                          trace: traceHandler != nil, logHandler: traceHandler,
-                                         callTimeout: options.callTimeout)
+                                         callTimeout: options.callTimeout, launchTimeout: options.launchTimeout)
         var tokens: [LeftoverToken] = []
         defer {
             session.close()
@@ -230,6 +234,12 @@ public final class DiskEngine: @unchecked Sendable {
             } catch {
                 try? session.hivexClose()
                 try? session.umountAll()
+                if session.wasStoppedByWatchdog, options.readOnly, !disk.retriedAfterHang {
+                    // A hung appliance is not the disk's fault, and a read-only attempt changed
+                    // nothing on it: it gets one more try in the fresh launch with the rest.
+                    disk.retriedAfterHang = true
+                    return Array(group[position...])
+                }
                 let thrown = error as? LCMError
                 state.set(disk.index, .failure(DiskFailure(stage: .work, reason: .workFailed, message: Self.message(error),
                                                            exitCode: thrown?.code, hint: thrown?.hint)))

@@ -26,6 +26,8 @@ final class StagedDisk: @unchecked Sendable {
     let volume: DiskVolume
     var failure: DiskFailure?
     var writeBackFailure: DiskFailure?
+    /// Set when a hung appliance stopped this disk's read-only work once (it is retried once).
+    var retriedAfterHang = false
     var drive: Drive?
     var chain: [QemuImage.Layer] = []
     var passphrase: DiskPassphrase?
