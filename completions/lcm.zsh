@@ -1309,7 +1309,7 @@ _lcm_retire_run() {
         '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         '*:desktops:'
         '--device[Every desktop on this device.]:tag:'
-        '--method[auto (crypto-erase + a random pass for encrypted volumes, a random pass otherwise), crypto-erase, overwrite, zero, dod-3pass or verify-only.]:method:{__lcm_complete "${___method[@]}"}'
+        '--method[auto (crypto-erase + a random pass for encrypted volumes, a random pass otherwise; the default), crypto-erase, overwrite, zero, dod-3pass or verify-only. A resumed retirement keeps its method unless this names another (possible until every file is overwritten, e.g. after a failed verify-only check).]:method:{__lcm_complete "${___method[@]}"}'
         '--verify[Read back every byte (full), a sample of at least 10% (sample), or nothing (none\: the desktop then stays retired, not disposed).]:mode:{__lcm_complete "${___verify[@]}"}'
         '--dry-run[Print the plan (every file, key copy and record) and change nothing.]'
         '--yes[Confirm\: retirement destroys the desktop'\''s data.]'

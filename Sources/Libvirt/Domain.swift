@@ -192,6 +192,33 @@ public final class Domain: @unchecked Sendable {
         try check(virDomainUndefineFlags(pointer, flags), "virDomainUndefineFlags")
     }
 
+    /// The XML of every snapshot of the domain (internal or external), in libvirt's order.
+    public func snapshotXMLDescriptions() throws -> [String] {
+        var list: UnsafeMutablePointer<virDomainSnapshotPtr?>?
+        let count = virDomainListAllSnapshots(pointer, &list, 0)
+        guard count >= 0 else { throw error("virDomainListAllSnapshots") }
+        guard let list else { return [] }
+        defer {
+            for index in 0..<Int(count) { if let snapshot = list[index] { virDomainSnapshotFree(snapshot) } }
+            free(list)
+        }
+        return try (0..<Int(count)).map { index in
+            guard let xml = takeString(virDomainSnapshotGetXMLDesc(list[index], 0)) else {
+                throw error("virDomainSnapshotGetXMLDesc")
+            }
+            return xml
+        }
+    }
+
+    /// True when `virsh managedsave` left the domain's memory in a save image on the host.
+    public var hasManagedSaveImage: Bool {
+        get throws {
+            let rc = virDomainHasManagedSaveImage(pointer, 0)
+            try check(rc, "virDomainHasManagedSaveImage")
+            return rc == 1
+        }
+    }
+
     public func xmlDescription(flags: DomainXMLFlags = []) throws -> String {
         guard let xml = takeString(virDomainGetXMLDesc(pointer, flags.rawValue)) else {
             throw error("virDomainGetXMLDesc")

@@ -37,8 +37,8 @@ struct OverwriteCommand: ParsableCommand {
         }
         guard case .random(let seedBytes, let nonceBytes) = pattern else { return }
         var output = Output(bytes: target.size, route: target.route,
-                            seed: seedBytes.map { String(format: "%02x", $0) }.joined(),
-                            nonce: nonceBytes.map { String(format: "%02x", $0) }.joined())
+                            seed: seedBytes.hexString,
+                            nonce: nonceBytes.hexString)
         if !verifyOnly { output.passSeconds = try Overwriter.overwrite(target, with: pattern).seconds }
         if verify || verifyOnly {
             let result = try Overwriter.verify(target, against: pattern)

@@ -26,8 +26,8 @@ struct RetireCommand: ParsableCommand {
         var desktops: [String] = []
         @Option(help: ArgumentHelp("Every desktop on this device.", valueName: "tag"))
         var device: String?
-        @Option(help: ArgumentHelp("auto (crypto-erase + a random pass for encrypted volumes, a random pass otherwise), crypto-erase, overwrite, zero, dod-3pass or verify-only.", valueName: "method"))
-        var method: SanitizationMethod = .automatic
+        @Option(help: ArgumentHelp("auto (crypto-erase + a random pass for encrypted volumes, a random pass otherwise; the default), crypto-erase, overwrite, zero, dod-3pass or verify-only. A resumed retirement keeps its method unless this names another (possible until every file is overwritten, e.g. after a failed verify-only check).", valueName: "method"))
+        var method: SanitizationMethod?
         @Option(help: ArgumentHelp("Read back every byte (full), a sample of at least 10% (sample), or nothing (none: the desktop then stays retired, not disposed).", valueName: "mode"))
         var verify: RetireOptions.Verification = .full
         @Flag(name: .customLong("dry-run"), help: "Print the plan (every file, key copy and record) and change nothing.")
@@ -59,7 +59,7 @@ struct RetireCommand: ParsableCommand {
             try global.run { context in
                 let inventory = try context.inventory()
                 var options = RetireOptions(operatorName: operatorName ?? AuditActor.current().osUser)
-                options.method = method
+                options.method = method ?? .automatic
                 options.verify = verify
                 options.reason = reason
                 options.destination = destination
@@ -70,7 +70,7 @@ struct RetireCommand: ParsableCommand {
                 var failures: [(String, LCMError)] = []
                 for name in names {
                     do {
-                        reports.append(dryRun ? try retirement.dryRun(name) : try retirement.run(name))
+                        reports.append(dryRun ? try retirement.dryRun(name) : try retirement.run(name, changingMethodTo: method))
                     } catch let error as LCMError {
                         failures.append((name, error))
                     }

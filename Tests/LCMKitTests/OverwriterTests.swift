@@ -15,7 +15,7 @@ import Testing
         return url
     }
 
-    func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 
     /// The random pass as OpenSSL computes it: AES-256-CTR over zeros, counter block nonce || 0.
     func opensslStream(_ pattern: OverwritePattern, size: UInt64, in directory: URL) throws -> URL {

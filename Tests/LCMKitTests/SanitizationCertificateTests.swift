@@ -43,7 +43,7 @@ import Testing
             let path = scratch.file("\(sequence).json").path
             try data.write(to: URL(fileURLWithPath: path))
             paths.append(path)
-            previous = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            previous = SHA256.hash(data: data).hexString
         }
         let good = CertificateVerifier.verify(paths: paths, trustedKey: trusted)
         #expect(good.valid, "\(good)")

@@ -91,6 +91,12 @@ struct DeployWorld {
         if let pool = try? connection.lookupStoragePool(name: DeviceStoragePool.name) {
             for volume in (try? pool.listAllVolumes()) ?? [] where ((try? volume.name) ?? "").contains(tag) { try? volume.delete() }
         }
+        // The disk and vTPM secrets of desktops a test left deployed (their usage names the key).
+        let keyIDs = (try? inventory().read { db in try String.fetchAll(db, sql: "SELECT keyID FROM desktop WHERE keyID IS NOT NULL") }) ?? []
+        for secret in (try? connection.listAllSecrets()) ?? [] {
+            guard let usage = secret.usageID, keyIDs.contains(where: { usage.hasSuffix("/" + $0) }) else { continue }
+            try? secret.undefine()
+        }
     }
 
     /// Plain (decrypted) copies of desktops' volumes, made by qemu-img with the escrowed key: a

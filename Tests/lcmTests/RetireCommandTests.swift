@@ -242,5 +242,129 @@ struct RetireCommandTests {
         #expect(try world.lcm.run(["retire", "--device", device, "--yes"]).status == LCMExitCode.conflict.rawValue, "disposed is final")
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    /// Bad requests are refused and change nothing. verify-only certifies files that were
+    /// already zeroed, and refuses data; that retirement then continues with another method and
+    /// takes the external snapshot overlays made behind lcm's back. A managed save image is
+    /// wiped before libvirt deletes it. The golden version a remaining desktop uses is left as
+    /// it was, and that desktop starts.
+    @Test func verifyOnlyRefusalsAndTheSharedGolden() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-RV-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        let names = ["zeroed", "data", "keep", "saved"].map { world.name($0) }
+        let csv = world.scratch.file("four.csv")
+        try ("device,desktop\n" + names.map { "\(device),\($0)\n" }.joined()).write(to: csv, atomically: true, encoding: .utf8)
+        try world.expectOK(["deploy", "--from-csv", csv.path, "--image", "gold", "--network", network, "--no-start"])
+        let inventory = try world.inventory()
+        func statuses() throws -> [String] {
+            try inventory.read { db in try names.map { try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE name = ?", arguments: [$0]) ?? "-" } }
+        }
+        let deployed = try statuses()
+
+        // Refused, each with its code, and nothing changed.
+        let refusals: [([String], LCMExitCode, String)] = [
+            (["retire", "nosuch-\(world.tag)", "--yes"], .notFound, "nosuch-\(world.tag)"),
+            (["retire", "gold", "--yes"], .notFound, "gold"),
+            (["retire", "--device", "NOSUCH-\(world.tag)", "--yes"], .notFound, "NOSUCH-\(world.tag)"),
+            (["retire", names[0], "--device", device, "--yes"], .usage, "--device"),
+            (["retire", names[0]], .usage, "--yes"),
+            (["retire", names[0], "--yes", "--destination", "landfill"], .usage, "landfill"),
+            (["retire", names[0], "--yes", "--method", "shred"], .usage, "shred"),
+            (["retire", "certificate", names[0]], .notFound, names[0]),
+        ]
+        for (arguments, code, named) in refusals {
+            let run = try world.lcm.run(arguments)
+            #expect(run.status == code.rawValue && run.stderr.contains(named), "\(arguments): \(run.status) \(run.stderr)")
+        }
+        #expect(try statuses() == deployed)
+        #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM retirement") } == 0)
+        let connection = try Connection(uri: DeployFixture.localURI)
+        #expect(try names.allSatisfy { try connection.lookupDomain(name: $0) != nil }, "a refusal undefined a domain")
+
+        // The golden version as the host holds it, before any retirement.
+        let dryRun = try world.lcm.run(["retire", names[0], "--dry-run", "--format", "json"])
+        let zeroedPlan = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(dryRun.stdout.utf8)).first).plan
+        let golden = try #require(zeroedPlan.kept.first)
+        let goldenHash = try ProgramRun.run("/usr/bin/sha256sum", [golden]).stdout
+
+        // Files zeroed behind lcm (as another tool would): verify-only reads them back and certifies.
+        for file in zeroedPlan.files where FileManager.default.fileExists(atPath: file.path) {
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? UInt64)
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file.path))
+            try handle.truncate(atOffset: 0)
+            try handle.truncate(atOffset: size)
+            try handle.close()
+        }
+        let verified = try world.lcm.run(["retire", names[0], "--yes", "--method", "verify-only", "--format", "json"])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let verifiedReport = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(verified.stdout.utf8)).first)
+        #expect(verifiedReport.disposed && verifiedReport.claim == "Clear", "\(verifiedReport.claim ?? "-")")
+        #expect(verifiedReport.progress.files.allSatisfy { $0.passesDone == 0 && $0.verification?.passed == true && $0.bytesWritten == 0 })
+        #expect(!verifiedReport.progress.overwrittenKeyslots.isEmpty, "the zeroed volumes' keyslots are gone with them")
+
+        // An external snapshot taken behind lcm's back: libvirt points the disks at new,
+        // unencrypted overlays named after them. They are the desktop's too.
+        let snapshot = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "snapshot-create-as", names[1], "s1", "--disk-only"])
+        #expect(snapshot.status == 0, "\(snapshot.stderr)")
+
+        // Data is not zeros: verify-only fails, keeps every file, and the retirement continues
+        // with a real method when asked.
+        let refused = try world.lcm.run(["retire", names[1], "--yes", "--method", "verify-only"])
+        #expect(refused.status == LCMExitCode.checkFailed.rawValue, "\(refused.status) \(refused.stderr)")
+        let dataPlan = try #require(try inventory.read { db in
+            try String.fetchOne(db, sql: "SELECT r.plan FROM retirement r JOIN desktop d ON d.id = r.desktopID WHERE d.name = ?", arguments: [names[1]])
+        }).data(using: .utf8)!
+        let kept = try JSONDecoder().decode(RetirePlan.self, from: dataPlan).files.filter { $0.volume != nil }
+        #expect(!kept.isEmpty && kept.allSatisfy { FileManager.default.fileExists(atPath: $0.path) }, "deleted although not verified")
+        let overlays = kept.filter { $0.role == "snapshot" }
+        #expect(overlays.count == 2 && overlays.allSatisfy { $0.path.hasSuffix(".s1") && !$0.encrypted }, "\(kept.map { "\($0.role) \($0.path)" })")
+        #expect(try world.lcm.run(["retire", names[1], "--yes"]).status == LCMExitCode.checkFailed.rawValue, "without --method it stays verify-only")
+        let continued = try world.lcm.run(["retire", names[1], "--yes", "--method", "overwrite", "--format", "json"])
+        #expect(continued.status == 0, "\(continued.stderr)")
+        let continuedReport = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(continued.stdout.utf8)).first)
+        #expect(continuedReport.disposed && continuedReport.claim == "Clear", "unencrypted overlays: \(continuedReport.claim ?? "-")")
+        #expect(continuedReport.progress.files.allSatisfy { $0.passesDone == 1 && $0.notes.contains("method changed from verify-only to overwrite") },
+                "\(continuedReport.progress.files.map(\.notes))")
+        #expect(kept.allSatisfy { !FileManager.default.fileExists(atPath: $0.path) })
+        // A desktop put away with `virsh managedsave`: libvirt would delete its memory image
+        // (keys in clear) unwiped with the definition, so lcm overwrites and reads it back first.
+        let uri = DeployFixture.localURI
+        let started = try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "start", names[3]])
+        #expect(started.status == 0, "\(started.stderr)")
+        Thread.sleep(forTimeInterval: 2)
+        let saved = try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "managedsave", names[3]])
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let saveImage = "/var/lib/libvirt/qemu/save/\(names[3]).save"
+        func magic() -> String {
+            String(decoding: (FileManager.default.contents(atPath: saveImage) ?? Data()).prefix(8), as: UTF8.self)
+        }
+        #expect(magic() == "LibvirtQ", "not libvirt's save image")
+        var killed = world.lcm
+        killed.environment["LCM_FAILPOINT"] = "retire:managed-save-wiped:ran"
+        let interrupted = try killed.run(["retire", names[3], "--yes"])
+        #expect(interrupted.signaled && interrupted.status == SIGKILL, "\(interrupted.status) \(interrupted.stderr)")
+        #expect(FileManager.default.fileExists(atPath: saveImage) && magic() != "LibvirtQ", "the save image was not overwritten before undefine")
+        let finished = try world.lcm.run(["retire", names[3], "--yes", "--format", "json"])
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let finishedReport = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(finished.stdout.utf8)).first)
+        let saveIndex = try #require(finishedReport.plan.files.firstIndex { $0.role == "managed-save" })
+        #expect(finishedReport.plan.files[saveIndex].path == saveImage)
+        #expect(finishedReport.progress.files[saveIndex].verification?.passed == true && finishedReport.disposed)
+        #expect(!FileManager.default.fileExists(atPath: saveImage))
+        #expect(try connection.lookupDomain(name: names[3]) == nil)
+
+        // The golden version the third desktop uses: unchanged, and that desktop starts on it.
+        #expect(try ProgramRun.run("/usr/bin/sha256sum", [golden]).stdout == goldenHash)
+        #expect(try statuses()[2] == deployed[2])
+        let start = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", names[2]])
+        #expect(start.status == 0, "\(start.stderr)")
+        _ = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "destroy", names[2]])
+        #expect(try world.lcm.run(["retire", "verify-certificate", "--all"]).stdout.contains("all 3 certificate(s) valid"))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 }

@@ -98,7 +98,3 @@ enum VolumeTransfer {
         }
     }
 }
-
-extension Array where Element == UInt8 {
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
-}

@@ -113,7 +113,7 @@ public struct InventoryQuery: Sendable {
                 sql += " LIMIT \(max(0, limit))"
             }
         }
-        let statementArguments = StatementArguments(arguments) ?? StatementArguments()
+        let statementArguments = StatementArguments(arguments)
         // A cursor reuses one row buffer instead of materializing every Row first: listing 100,000
         // devices then holds only the report values in memory (171 -> 135 MiB peak).
         let rows = try inventory.read { db in

@@ -23,7 +23,11 @@ public enum PatchHook {
     static func mark(_ desktop: String, home: LCMHome) throws {
         let directory = markerDirectory(home)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        FileManager.default.createFile(atPath: directory.appendingPathComponent(desktop).path, contents: nil, attributes: [.posixPermissions: 0o600])
+        let marker = directory.appendingPathComponent(desktop).path
+        guard FileManager.default.createFile(atPath: marker, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw LCMError(.cannotWrite, "cannot create \(marker): the hook would not know \(desktop) has a queued patch",
+                           hint: "check that \(directory.path) is writable")
+        }
     }
 
     static func unmark(_ desktop: String, home: LCMHome) {

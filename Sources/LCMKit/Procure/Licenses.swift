@@ -25,6 +25,11 @@ public enum Licenses {
         return pool
     }
 
+    /// Seats a desktop holds now.
+    public static func held(_ db: Database, desktopID: Int64) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM licenseSeat WHERE desktopID = ? AND releasedAt IS NULL", arguments: [desktopID]) ?? 0
+    }
+
     /// Seats in use (taken and not released).
     public static func used(_ db: Database, poolID: Int64) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM licenseSeat WHERE poolID = ? AND releasedAt IS NULL", arguments: [poolID]) ?? 0

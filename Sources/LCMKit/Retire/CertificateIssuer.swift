@@ -18,8 +18,11 @@ public struct CertificateIssuer {
     }
 
     /// `certificate`'s sequence and previous hash are set here. A file written by a run killed
-    /// before its row was recorded is written again under the same sequence.
-    public func issue(_ draft: SanitizationCertificate) throws -> Issued {
+    /// before its row was recorded is written again under the same sequence. `record` runs in
+    /// the transaction that records the certificate, so the caller's own state (a retirement's
+    /// step, a device's status) changes with it or not at all: a rerun never issues a second one.
+    public func issue(_ draft: SanitizationCertificate,
+                      recording record: (Database, Issued) throws -> Void = { _, _ in }) throws -> Issued {
         guard let key = try CertificateSigningKey.load(home: inventory.home) else {
             throw LCMError(.failure, "no certificate-signing key")
         }
@@ -37,15 +40,17 @@ public struct CertificateIssuer {
         let file = directory.appendingPathComponent(String(format: "%06d-%@-%@.json", certificate.sequence, subject.subject.rawValue,
                                                            Self.fileSafe(subject.name)))
         try data.write(to: file, options: .atomic)
-        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: data).hexString
+        let issued = Issued(sequence: certificate.sequence, path: file.path, claim: certificate.claim.rawValue)
         try inventory.write { db in
             try db.execute(sql: """
                 INSERT INTO certificate (sequence, subjectKind, subjectName, claim, sha256, path, issuedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [certificate.sequence, subject.subject.rawValue, subject.name, certificate.claim.rawValue, digest, file.path, Date()])
             try AuditLog.record(db, actor: inventory.actor, objectKind: subject.subject.rawValue, objectID: subject.name,
                                 action: "certificate issued", details: ["sequence": String(certificate.sequence), "claim": certificate.claim.rawValue])
+            try record(db, issued)
         }
-        return Issued(sequence: certificate.sequence, path: file.path, claim: certificate.claim.rawValue)
+        return issued
     }
 
     /// The recorded chain: sequence → SHA-256.

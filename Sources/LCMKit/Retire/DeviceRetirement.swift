@@ -70,15 +70,12 @@ public struct DeviceRetirement {
             claim: sanitized ? .clear : .none,
             claimReasons: (sanitized ? ["the device's storage was sanitized per: \(evidenceText!)"] : ["the device's own storage was not sanitized"]) + reasons,
             residualRisk: risks)
-        let issued = try CertificateIssuer(inventory: inventory).issue(certificate)
-        var status = DeviceStatus.retired
-        if sanitized {
-            try inventory.write { db in
-                _ = try DeviceLifecycle.move(db, device, to: .disposed, note: "host storage sanitized: \(evidenceText!); certificate \(issued.sequence)",
-                                             actor: inventory.actor)
-            }
-            status = .disposed
+        let issued = try CertificateIssuer(inventory: inventory).issue(certificate) { db, issued in
+            guard sanitized else { return }
+            _ = try DeviceLifecycle.move(db, device, to: .disposed, note: "host storage sanitized: \(evidenceText!); certificate \(issued.sequence)",
+                                         actor: inventory.actor)
         }
+        let status = sanitized ? DeviceStatus.disposed : .retired
         return Report(device: device.assetTag, status: status.rawValue, certificateSequence: issued.sequence,
                       certificatePath: issued.path, claim: issued.claim)
     }

@@ -47,7 +47,7 @@ enum HostFiles {
 
     /// A started transient dir pool over `directory`, named after it (an earlier run's is reused).
     static func transientPool(over directory: String, connection: Connection) throws -> StoragePool {
-        let digest = SHA256.hash(data: Data(directory.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: Data(directory.utf8)).prefix(6).hexString
         let name = "lcm-hostfiles-\(digest)"
         if let existing = try connection.lookupStoragePool(name: name) {
             try existing.refresh()

@@ -1,4 +1,5 @@
 import Foundation
+import FoundationXML
 import GRDB
 import Libvirt
 
@@ -37,7 +38,8 @@ public enum SanitizationMethod: String, Codable, Sendable, CaseIterable {
 /// prints it). Stored with the retirement so a resumed run works on the same list.
 public struct RetirePlan: Codable, Sendable, Equatable {
     public struct File: Codable, Sendable, Equatable {
-        /// os, os-layer, os-pending, data, nvram, tpm-state, qemu-log.
+        /// os, os-layer, os-pending, data, nvram, tpm-state, qemu-log; and what the domain writes
+        /// that lcm did not create: disk, snapshot, snapshot-memory, managed-save.
         public var role: String
         /// The path on the device's host.
         public var path: String
@@ -66,6 +68,34 @@ public struct RetirePlan: Codable, Sendable, Equatable {
     public var kept: [String]
 
     static let qemuLogDirectory = "/var/log/libvirt/qemu"
+    /// Where libvirt's system qemu driver keeps `virsh managedsave` images.
+    static let managedSaveDirectory = "/var/lib/libvirt/qemu/save"
+
+    /// Files a domain writes that are named by path in its XML or its snapshots' XML: writable
+    /// disk sources ("disk"), external snapshot overlays ("snapshot") and memory images
+    /// ("snapshot-memory"). CD-ROMs and read-only disks are not written, so not listed.
+    static func unrecordedFiles(domainXML: String, snapshotXMLs: [String]) throws -> [(path: String, role: String)] {
+        var found: [(path: String, role: String)] = []
+        func add(_ path: String?, _ role: String) {
+            guard let path, !path.isEmpty, !found.contains(where: { $0.path == path }) else { return }
+            found.append((path, role))
+        }
+        var snapshotDisks: Set<String> = []
+        for xml in snapshotXMLs {
+            let snapshot = try XMLDocument(xmlString: xml, options: [])
+            for node in try snapshot.nodes(forXPath: "/domainsnapshot/disks/disk[@snapshot='external']/source/@file") {
+                if let path = node.stringValue { snapshotDisks.insert(path); add(path, "snapshot") }
+            }
+            for node in try snapshot.nodes(forXPath: "/domainsnapshot/memory[@snapshot='external']/@file") {
+                add(node.stringValue, "snapshot-memory")
+            }
+        }
+        let domain = try XMLDocument(xmlString: domainXML, options: [])
+        for node in try domain.nodes(forXPath: "/domain/devices/disk[(not(@device) or @device='disk') and not(readonly)]/source/@file") {
+            if let path = node.stringValue { add(path, snapshotDisks.contains(path) ? "snapshot" : "disk") }
+        }
+        return found
+    }
 
     /// Builds the plan from the inventory and the device. Refuses a volume the desktop does not own.
     public static func make(desktop name: String, inventory: Inventory) throws -> RetirePlan {
@@ -104,6 +134,31 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         }
         let domain = try connection.lookupDomain(name: name)
         if let domain {
+            // What the domain writes that lcm did not create: external snapshots (the disk then
+            // writes to their overlay) and each snapshot's memory image (RAM, keys in clear).
+            let xml = try domain.isActive ? domain.xmlDescription() : domain.xmlDescription(flags: .inactive)
+            let known = Set(files.map(\.path) + [settings.imagePath])
+            let extra = try unrecordedFiles(domainXML: xml, snapshotXMLs: domain.snapshotXMLDescriptions())
+                .filter { !known.contains($0.path) }
+            if !extra.isEmpty { try pool?.refresh() }
+            for (path, role) in extra {
+                guard (path as NSString).lastPathComponent.hasPrefix(name + "-") else {
+                    throw LCMError(.conflict, "desktop \(name) writes to \(path), which lcm did not create for it and which is not named after it",
+                                   hint: "lcm sanitizes only what the desktop owns: detach it or sanitize it yourself, then run again")
+                }
+                let volume = try pool?.lookupVolume(name: (path as NSString).lastPathComponent).flatMap { try $0.path == path ? $0 : nil }
+                let info = try volume?.info()
+                files.append(File(role: role, path: path, volume: try volume?.name, encrypted: false, discard: nil,
+                                  virtualBytes: info?.capacity, allocatedBytes: info?.allocation))
+            }
+            if try domain.hasManagedSaveImage {
+                let saved = "\(name).save"
+                for path in try HostFiles.list(directory: managedSaveDirectory, connection: connection)
+                where (path as NSString).lastPathComponent == saved {
+                    files.append(File(role: "managed-save", path: path, volume: nil, encrypted: false, discard: nil,
+                                      virtualBytes: nil, allocatedBytes: nil))
+                }
+            }
             if let nvram = try DesktopDomain.nvramPath(of: domain) {
                 files.append(File(role: "nvram", path: nvram, volume: nil, encrypted: false, discard: nil, virtualBytes: nil, allocatedBytes: nil))
             }
@@ -124,9 +179,7 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         }
         let keyID: String? = row["keyID"]
         let copies = try keyID.map { try DesktopKey.copies(keyID: $0, inventory: inventory) } ?? []
-        let seats = try inventory.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM licenseSeat WHERE desktopID = ? AND releasedAt IS NULL", arguments: [id]) ?? 0
-        }
+        let seats = try inventory.read { db in try Licenses.held(db, desktopID: id) }
         return RetirePlan(
             desktop: name, desktopID: id, device: row["assetTag"], uri: settings.uri, pool: settings.pool,
             domainUUID: uuid, domainDefined: domain != nil, user: row["username"], keyID: keyID, files: files,

@@ -103,12 +103,42 @@ public struct Retirement {
         return RetireReport(desktop: name, state: .planned, plan: plan, progress: progress, disposed: false, claim: nil, dryRun: true)
     }
 
-    public func run(_ name: String) throws -> RetireReport {
+    /// Retires `name`, or resumes its retirement. A resumed retirement keeps the method,
+    /// verification, reason and operator it started with, unless `method` names another one
+    /// (see `changeMethod`).
+    public func run(_ name: String, changingMethodTo method: SanitizationMethod? = nil) throws -> RetireReport {
         let lock = try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: 60)
         defer { lock.unlock() }
-        let record = try openRetirement(name) ?? start(name)
-        // A resumed retirement keeps the method, verification, reason and operator it started with.
+        var record = try openRetirement(name) ?? start(name)
+        if let method, method != record.options.method { try changeMethod(&record, to: method) }
         return try Retirement(inventory: inventory, options: record.options).proceed(record)
+    }
+
+    /// Continues a retirement with another method: possible until every file is overwritten
+    /// (after a failed verify-only check, say). Files already verified keep what they had; the
+    /// others start the new method's passes from the beginning, noted in the certificate.
+    func changeMethod(_ record: inout Record, to method: SanitizationMethod) throws {
+        let previous = record.options.method
+        guard record.state <= .keysDestroyed else {
+            throw LCMError(.conflict, "desktop \(record.plan.desktop)'s files are already overwritten with \(previous.rawValue)",
+                           hint: "run `lcm retire \(record.plan.desktop) --yes` without --method: it finishes with \(previous.rawValue)")
+        }
+        for index in record.progress.files.indices where record.progress.files[index].verification?.passed != true {
+            record.progress.files[index].passes = method.passes(encrypted: record.plan.files[index].encrypted)
+            record.progress.files[index].passesDone = 0
+            record.progress.files[index].resumeAt = nil
+            record.progress.files[index].verification = nil
+            record.progress.files[index].notes.append("method changed from \(previous.rawValue) to \(method.rawValue)")
+        }
+        record.options.method = method
+        let options = String(decoding: try JSONEncoder().encode(record.options), as: UTF8.self)
+        let progress = String(decoding: try JSONEncoder().encode(record.progress), as: UTF8.self)
+        try inventory.write { db in
+            try db.execute(sql: "UPDATE retirement SET options = ?, progress = ?, updatedAt = ? WHERE id = ?",
+                           arguments: [options, progress, Date(), record.id])
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: record.plan.desktop,
+                                action: "retirement method changed", details: ["from": previous.rawValue, "to": method.rawValue])
+        }
     }
 
     func proceed(_ started: Record) throws -> RetireReport {
@@ -117,7 +147,7 @@ public struct Retirement {
         let connection = try Connection(uri: record.plan.uri)
 
         if record.state < .stopped {
-            record.progress.stopped = try stop(record.plan, connection: connection)
+            record.progress.stopped = try stop(&record, connection: connection)
             try save(&record, .stopped)
         }
         if record.state < .reclaimed {
@@ -156,8 +186,9 @@ public struct Retirement {
                 let detail = failed.map { record.plan.files[$0].path }.joined(separator: ", ")
                 for index in failed {
                     let result = record.progress.files[index].verification
+                    let next = record.options.method == .verifyOnly ? "kept (verify-only writes nothing)" : "overwritten again"
                     record.progress.files[index].notes.append("verification failed (\(result?.mismatchedBytes ?? 0) bytes differed"
-                                                              + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); overwritten again")
+                                                              + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); \(next)")
                     record.progress.files[index].passes = record.options.method.passes(encrypted: record.plan.files[index].encrypted)
                     record.progress.files[index].passesDone = 0
                     record.progress.files[index].resumeAt = nil
@@ -165,8 +196,12 @@ public struct Retirement {
                 }
                 try save(&record, .keysDestroyed)
                 throw LCMError(.checkFailed, "verification failed for \(detail): nothing was deleted",
-                               hint: "run `lcm retire \(name) --yes` again to overwrite and verify those files again")
+                               hint: record.options.method == .verifyOnly
+                                   ? "these files hold data: continue with `lcm retire \(name) --yes --method overwrite` (or another method)"
+                                   : "run `lcm retire \(name) --yes` again to overwrite and verify those files again")
             }
+            // verify-only: a volume that read back as zeros whole has no keyslots left either.
+            try markOverwrittenKeyslots(&record)
             try save(&record, .verified)
         }
         if record.state < .removed {
@@ -175,11 +210,18 @@ public struct Retirement {
         }
         var claim: String?
         if record.state < .certified {
-            let issued = try CertificateIssuer(inventory: inventory).issue(Self.certificate(record, options: options))
-            record.progress.certificateSequence = issued.sequence
-            record.progress.certificatePath = issued.path
+            var certified = record
+            let issued = try CertificateIssuer(inventory: inventory).issue(Self.certificate(record, options: options)) { db, issued in
+                certified.progress.certificateSequence = issued.sequence
+                certified.progress.certificatePath = issued.path
+                certified.state = .certified
+                try db.execute(sql: "UPDATE retirement SET state = ?, progress = ?, updatedAt = ? WHERE id = ?",
+                               arguments: [RetireState.certified.rawValue,
+                                           String(decoding: try JSONEncoder().encode(certified.progress), as: UTF8.self), Date(), record.id])
+            }
+            record = certified
             claim = issued.claim
-            try save(&record, .certified)
+            FailPoint.hit(kind: "retire", step: RetireState.certified.rawValue, moment: .recorded)
         }
         let disposed = Self.verificationPassed(record)
         if record.state < .closed {
@@ -275,7 +317,8 @@ public struct Retirement {
 
     /// Graceful shutdown, forced after the timeout; undefined keeping NVRAM and TPM state (they
     /// are sanitized like volumes).
-    func stop(_ plan: RetirePlan, connection: Connection) throws -> String {
+    func stop(_ record: inout Record, connection: Connection) throws -> String {
+        let plan = record.plan
         guard let domain = try connection.lookupDomain(name: plan.desktop) else { return "no domain defined" }
         var how = "was shut off"
         if try domain.isActive {
@@ -285,6 +328,30 @@ public struct Retirement {
                 try domain.destroy()
                 how = "forced off after \(Int(options.shutdownTimeout)) s without a graceful shutdown"
             }
+        }
+        // libvirt deletes a managed save image (the desktop's memory: its keys in clear) with the
+        // definition, unwiped, and offers no way to keep it: it is overwritten and read back first.
+        let isSaveImage = { (file: RetirePlan.File) in file.role == "managed-save" }
+        if plan.files.contains(where: isSaveImage) {
+            try overwrite(&record, connection: connection, only: isSaveImage)
+            try verify(&record, connection: connection, only: isSaveImage)
+            let failed = record.plan.files.indices.filter { index in
+                let done = record.progress.files[index]
+                return isSaveImage(record.plan.files[index])
+                    && (done.passesDone < done.passes.count || (options.verify != .none && done.verification?.passed != true))
+            }
+            if !failed.isEmpty {
+                for index in failed {
+                    record.progress.files[index].passesDone = 0
+                    record.progress.files[index].resumeAt = nil
+                    record.progress.files[index].verification = nil
+                }
+                try saveProgress(record)
+                throw LCMError(.failure, "could not overwrite the managed save image \(failed.map { record.plan.files[$0].path }.joined()) before undefining \(plan.desktop): nothing else was done",
+                               hint: "fix the cause, then run `lcm retire \(plan.desktop) --yes` again")
+            }
+            how += "; its managed save image (memory) overwritten and read back before libvirt deleted it"
+            FailPoint.hit(kind: "retire", step: "managed-save-wiped", moment: .ran)
         }
         try domain.undefine(removeNVRAM: false, removeTPMState: false)
         return how + "; undefined, NVRAM and TPM state kept for sanitization"
@@ -352,10 +419,18 @@ public struct Retirement {
     func markOverwrittenKeyslots(_ record: inout Record) throws {
         guard let keyID = record.plan.keyID else { return }
         let live = try DesktopKey.copies(keyID: keyID, inventory: inventory).filter { $0.location == .luksKeyslots }
-        for (file, done) in zip(record.plan.files, record.progress.files) where file.volume != nil && !done.passes.isEmpty && done.errors.isEmpty {
+        for (file, done) in zip(record.plan.files, record.progress.files) where file.volume != nil {
+            let how: String
+            if !done.passes.isEmpty && done.errors.isEmpty && done.passesDone == done.passes.count {
+                how = "destroyed with the whole volume (\(done.passes.count) pass(es))"
+            } else if done.passes.isEmpty && done.verification?.passed == true && done.verification?.coverage == .full {
+                how = "gone with the whole volume, which read back as zeros (verify-only)"
+            } else {
+                continue
+            }
             for copy in live where Self.names(copy, file, pool: record.plan.pool) {
                 try inventory.write { db in
-                    try KeyCopyRegistry.markDestroyed(db, copyID: copy.id, how: "destroyed with the whole volume (\(done.passes.count) pass(es))")
+                    try KeyCopyRegistry.markDestroyed(db, copyID: copy.id, how: how)
                 }
                 record.progress.overwrittenKeyslots.append(copy.detail)
             }
@@ -386,8 +461,8 @@ public struct Retirement {
     }
 
     /// Every pass over every file, resuming a killed pass at its last synced offset.
-    func overwrite(_ record: inout Record, connection: Connection) throws {
-        for (index, file) in record.plan.files.enumerated() {
+    func overwrite(_ record: inout Record, connection: Connection, only chosen: (RetirePlan.File) -> Bool = { _ in true }) throws {
+        for (index, file) in record.plan.files.enumerated() where chosen(file) {
             var progress = record.progress.files[index]
             guard progress.passesDone < progress.passes.count else { continue }
             if progress.start == nil { progress.start = Date() }
@@ -414,7 +489,7 @@ public struct Retirement {
                     }
                 }
             } catch {
-                progress.errors.append("overwrite: \(Self.message(error))")
+                progress.errors.append("overwrite: \(DiskEngine.message(error))")
             }
             progress.end = Date()
             record.progress.files[index] = progress
@@ -422,9 +497,9 @@ public struct Retirement {
         }
     }
 
-    func verify(_ record: inout Record, connection: Connection) throws {
+    func verify(_ record: inout Record, connection: Connection, only chosen: (RetirePlan.File) -> Bool = { _ in true }) throws {
         guard options.verify != .none else { return }
-        for (index, file) in record.plan.files.enumerated() where record.progress.files[index].verification == nil {
+        for (index, file) in record.plan.files.enumerated() where chosen(file) && record.progress.files[index].verification == nil {
             var progress = record.progress.files[index]
             let pattern = progress.passes.last ?? .constant(0)
             do {
@@ -432,7 +507,7 @@ public struct Retirement {
                     progress.verification = try Overwriter.verify(target, against: pattern, coverage: options.verify == .sample ? .sample : .full)
                 }
             } catch {
-                progress.errors.append("verify: \(Self.message(error))")
+                progress.errors.append("verify: \(DiskEngine.message(error))")
             }
             progress.end = Date()
             record.progress.files[index] = progress
@@ -505,11 +580,5 @@ public struct Retirement {
         }
         guard let type = best?.type else { return "unknown" }
         return ["btrfs", "zfs", "bcachefs"].contains(type) ? "\(type) (copy-on-write)" : type
-    }
-
-    static func message(_ error: Error) -> String {
-        if let error = error as? LCMError { return error.message }
-        if let error = error as? LibvirtError { return error.message }
-        return "\(error)"
     }
 }

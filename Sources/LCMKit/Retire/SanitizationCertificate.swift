@@ -162,7 +162,7 @@ public struct CertificateSigningKey {
     public var publicKeyBase64: String { privateKey.publicKey.rawRepresentation.base64EncodedString() }
 
     public static func fingerprint(publicKey: Data) -> String {
-        SHA256.hash(data: publicKey).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: publicKey).hexString
     }
 
     public func sign(_ certificate: SanitizationCertificate) throws -> Data {
@@ -207,7 +207,7 @@ public enum CertificateVerifier {
                 results.append((FileResult(path: path, sha256: "", problems: ["cannot read the file"]), nil))
                 continue
             }
-            let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+            let digest = SHA256.hash(data: data).hexString
             var result = FileResult(path: path, sha256: digest, problems: [])
             guard let signed = try? JSONDecoder().decode(SignedCertificate.self, from: data) else {
                 result.problems.append("not a signed lcm certificate (the JSON does not parse as one)")
