@@ -59,6 +59,23 @@ extension GuestfsSession {
         return try callBuffer("pread_device") { guestfs_pread_device($0, device, c, offset, $1) }
     }
 
+    /// Writes `bytes` to a block device at `offset` (at most 2 MiB per call), e.g. a partition
+    /// table lcm built itself. Returns the bytes written.
+    @discardableResult
+    public func pwriteDevice(_ device: String, _ bytes: [UInt8], offset: Int64) throws -> Int {
+        guard bytes.count <= 2 << 20 else { throw GuestfsError(operation: "pwrite_device", message: "more than 2 MiB in one call", errno: EINVAL) }
+        return Int(try bytes.withUnsafeBufferPointer { buffer in
+            try buffer.withMemoryRebound(to: CChar.self) { chars in
+                try call("pwrite_device") { guestfs_pwrite_device($0, device, chars.baseAddress, chars.count, offset) }
+            }
+        })
+    }
+
+    /// Makes the appliance's kernel read the device's partition table again (after `pwriteDevice`).
+    public func blockdevRereadpt(_ device: String) throws {
+        _ = try call("blockdev_rereadpt") { guestfs_blockdev_rereadpt($0, device) }
+    }
+
     /// Whether ntfs-3g would mount the NTFS volume (read-write when `readWrite`). A hibernated or
     /// Fast Startup volume is refused read-write; libguestfs's mount would silently fall back to
     /// read-only, so offline writers ask this first.

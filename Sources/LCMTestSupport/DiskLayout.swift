@@ -1,4 +1,5 @@
 import Foundation
+import LCMKit
 
 /// The partition table of a Windows-shaped disk, as Windows Setup lays it out, with the exact
 /// bytes of its MBR or GPT. The builder writes these bytes itself (rather than letting parted
@@ -119,14 +120,9 @@ public struct DiskLayout: Sendable, Equatable {
         case .mbr:
             return [(0, mbrSector())]
         case .gpt:
-            let total = diskSize / Self.sectorSize
-            let entries = gptEntries()
-            let primary = gptHeader(current: 1, backup: total - 1, entriesLBA: 2, entries: entries)
-            let backup = gptHeader(current: total - 1, backup: 1, entriesLBA: total - 33, entries: entries)
-            return [
-                (0, protectiveMBR() + primary + entries),
-                ((total - 33) * Self.sectorSize, entries + backup),
-            ]
+            return GPTWriter.tableWrites(diskSectors: diskSize / Self.sectorSize, diskGUID: diskGUID!, entries: partitions.map {
+                GPTWriter.Entry(typeGUID: $0.typeGUID!, uniqueGUID: $0.uniqueGUID!, firstLBA: $0.startSector, lastLBA: $0.lastSector, name: $0.name)
+            })
         }
     }
 
@@ -143,60 +139,15 @@ public struct DiskLayout: Sendable, Equatable {
         return sector
     }
 
-    private func protectiveMBR() -> [UInt8] {
-        var sector = [UInt8](repeating: 0, count: 512)
-        let count = UInt32(min(diskSize / Self.sectorSize - 1, Int64(UInt32.max)))
-        sector.replaceSubrange(0x1BE..<0x1CE, with: mbrEntry(status: 0, type: 0xEE, start: 1, count: count))
-        sector[510] = 0x55
-        sector[511] = 0xAA
-        return sector
-    }
-
     /// CHS fields say "use LBA" (0xFE 0xFF 0xFF), as tools do for disks past the CHS limit.
     private func mbrEntry(status: UInt8, type: UInt8, start: UInt32, count: UInt32) -> [UInt8] {
         [status, 0xFE, 0xFF, 0xFF, type, 0xFE, 0xFF, 0xFF] + le(start) + le(count)
     }
 
-    /// 128 entries of 128 bytes (32 sectors).
-    private func gptEntries() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 128 * 128)
-        for (i, p) in partitions.enumerated() {
-            var entry = Self.guidBytes(p.typeGUID!) + Self.guidBytes(p.uniqueGUID!)
-            entry += le(UInt64(p.startSector)) + le(UInt64(p.lastSector)) + le(UInt64(0))
-            let name = p.name.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
-            entry += name + [UInt8](repeating: 0, count: 72 - name.count)
-            bytes.replaceSubrange(128 * i..<128 * (i + 1), with: entry)
-        }
-        return bytes
-    }
-
-    /// One sector holding a GPT header.
-    private func gptHeader(current: Int64, backup: Int64, entriesLBA: Int64, entries: [UInt8]) -> [UInt8] {
-        let total = diskSize / Self.sectorSize
-        var header = Array("EFI PART".utf8) + le(UInt32(0x0001_0000)) + le(UInt32(92)) + le(UInt32(0)) + le(UInt32(0))
-        header += le(UInt64(current)) + le(UInt64(backup)) + le(UInt64(34)) + le(UInt64(total - 34))
-        header += Self.guidBytes(diskGUID!) + le(UInt64(entriesLBA)) + le(UInt32(128)) + le(UInt32(128))
-        header += le(CRC32.checksum(entries))
-        header.replaceSubrange(16..<20, with: le(CRC32.checksum(header)))
-        return header + [UInt8](repeating: 0, count: 512 - header.count)
-    }
-
     // MARK: GUIDs
 
     /// A GUID as Windows and GPT store it: the first three fields little-endian, the rest as written.
-    public static func guidBytes(_ guid: String) -> [UInt8] {
-        let hex = guid.replacingOccurrences(of: "-", with: "")
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            bytes.append(UInt8(hex[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        guard bytes.count == 16 else { return [UInt8](repeating: 0, count: 16) }
-        return Array(bytes[0..<4].reversed()) + Array(bytes[4..<6].reversed())
-            + Array(bytes[6..<8].reversed()) + Array(bytes[8..<16])
-    }
+    public static func guidBytes(_ guid: String) -> [UInt8] { GPTWriter.guidBytes(guid) }
 
     /// A random-looking (version 4 shaped) GUID, the same for the same seed and salt.
     static func derivedGUID(seed: UInt64, salt: UInt64) -> String {
@@ -213,21 +164,6 @@ public struct DiskLayout: Sendable, Equatable {
 
 func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
     withUnsafeBytes(of: value.littleEndian) { Array($0) }
-}
-
-/// CRC-32 (IEEE 802.3, reflected), as GPT uses.
-enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        return crc ^ 0xFFFF_FFFF
-    }
 }
 
 /// A small deterministic random number generator (SplitMix64), so generated content is the same

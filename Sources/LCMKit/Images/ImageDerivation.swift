@@ -13,6 +13,10 @@ public protocol ImageDerivationKind: Sendable {
 /// and the inspection of the result.
 public typealias ImageDerivationWork = @Sendable (_ access: DiskAccess, _ parent: CatalogEntry) throws -> (note: String, inspection: WindowsInspection)
 
+/// Rows a derivation adds about the version it made (patch items), written in the transaction
+/// that publishes it, so a kill never leaves one without the other.
+public typealias ImageDerivationRecording = @Sendable (_ db: Database, _ versionID: Int64, _ version: String) throws -> Void
+
 /// The new version a derivation made.
 public struct DerivedImageVersion: Sendable {
     public var parent: CatalogEntry
@@ -30,6 +34,7 @@ public struct DerivedImageVersion: Sendable {
 public enum ImageDerivation {
     public static func run<Kind: ImageDerivationKind>(_ kind: Kind.Type, parent: CatalogEntry, source: String, requestedVersion: String?,
                                                       inventory: Inventory, engineOptions: DiskEngine.Options,
+                                                      recording: @escaping ImageDerivationRecording = { _, _, _ in },
                                                       work: @escaping ImageDerivationWork) throws -> DerivedImageVersion {
         if let requestedVersion { try ImageNames.validate(version: requestedVersion) }
         guard let inspection = parent.inspection, inspection.isWindows else {
@@ -41,7 +46,7 @@ public enum ImageDerivation {
         }
         let store = ImageStore(home: inventory.home)
         let live = ImageDerivationOperation<Kind>.Live(parent: parent, source: source, requestedVersion: requestedVersion,
-                                                       store: store, engineOptions: engineOptions, work: work)
+                                                       store: store, engineOptions: engineOptions, recording: recording, work: work)
         var operation = ImageDerivationOperation<Kind>(name: parent.name, incomingPath: try store.incomingPath())
         operation.live = live
         try OperationJournal(inventory: inventory, registry: .standard).run(operation)
@@ -63,15 +68,16 @@ struct ImageDerivationOperation<Kind: ImageDerivationKind>: JournaledOperation {
         let store: ImageStore
         let engineOptions: DiskEngine.Options
         let work: ImageDerivationWork
+        let recording: ImageDerivationRecording
         var version = ""
         var note = ""
         var inspection = WindowsInspection()
         var result: DerivedImageVersion?
 
         init(parent: CatalogEntry, source: String, requestedVersion: String?, store: ImageStore,
-             engineOptions: DiskEngine.Options, work: @escaping ImageDerivationWork) {
+             engineOptions: DiskEngine.Options, recording: @escaping ImageDerivationRecording, work: @escaping ImageDerivationWork) {
             self.parent = parent; self.source = source; self.requestedVersion = requestedVersion
-            self.store = store; self.engineOptions = engineOptions; self.work = work
+            self.store = store; self.engineOptions = engineOptions; self.recording = recording; self.work = work
         }
     }
 
@@ -133,7 +139,8 @@ struct ImageDerivationOperation<Kind: ImageDerivationKind>: JournaledOperation {
                         name: name, version: live.version, description: nil, parentID: try Self.versionID(live.parent, context),
                         virtualSize: live.parent.virtualSize ?? 0, sha256: sha256, source: live.source, sourceSHA256: nil,
                         sourceFormat: nil, producedBy: Kind.producedBy, note: live.note,
-                        compressed: false, inspection: live.inspection))
+                        compressed: false, inspection: live.inspection),
+                    recording: { db, versionID in try live.recording(db, versionID, live.version) })
                 live.result = DerivedImageVersion(parent: live.parent, name: name, version: live.version, path: published.path,
                                                   sha256: sha256, note: live.note, inspection: live.inspection)
             }, undo: { context in try ImagePublisher.undo(context: context) }),

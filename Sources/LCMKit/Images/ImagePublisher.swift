@@ -22,8 +22,8 @@ struct NewImageVersion: Sendable {
 /// finished file moves into the store and its rows and audit event commit together; undone by
 /// the store path the operation recorded in its parameters ("store").
 enum ImagePublisher {
-    static func publish(context: OperationContext, store: ImageStore, incoming: String,
-                        version new: NewImageVersion) throws -> (path: String, fileSize: Int64) {
+    static func publish(context: OperationContext, store: ImageStore, incoming: String, version new: NewImageVersion,
+                        recording: (Database, _ versionID: Int64) throws -> Void = { _, _ in }) throws -> (path: String, fileSize: Int64) {
         let destination = try store.publish(incoming, name: new.name, version: new.version)
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: destination)[.size] as? NSNumber)?.int64Value ?? 0
         let inspectionJSON = String(decoding: try JSONEncoder.sorted.encode(new.inspection), as: UTF8.self)
@@ -52,6 +52,7 @@ enum ImagePublisher {
             try AuditLog.record(db, actor: actor, objectKind: "image", objectID: "\(new.name):\(new.version)",
                                 action: new.producedBy == "import" ? "imported" : "version created",
                                 details: ["producedBy": new.producedBy, "sha256": new.sha256, "note": new.note])
+            try recording(db, version.id!)
         }
         return (destination, fileSize)
     }

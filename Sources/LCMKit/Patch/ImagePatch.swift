@@ -28,14 +28,11 @@ public enum ImagePatch: ImageDerivationKind {
         let parent = try ImageCatalog(inventory: inventory).resolve(reference)
         let outcomeBox = OutcomeBox()
         let note = "patch: " + set.items.map(\.file).joined(separator: ", ")
+        // The patch items are recorded with the version, in the transaction that publishes it.
         let made = try ImageDerivation.run(Self.self, parent: parent, source: set.items.map(\.file).joined(separator: ","),
-                                           requestedVersion: version, inventory: inventory, engineOptions: engineOptions) { access, _ in
-            outcomeBox.outcome = try OfflinePatcher.apply(set, to: access)
-            return (note, try WindowsInspector.inspect(access))
-        }
-        guard let outcome = outcomeBox.outcome else { throw LCMError(.failure, "the patch run returned no outcome") }
-        try inventory.write { db in
-            let versionID = try Int64.fetchOne(db, sql: "SELECT id FROM imageVersion WHERE path = ? AND removedAt IS NULL", arguments: [made.path])
+                                           requestedVersion: version, inventory: inventory, engineOptions: engineOptions,
+                                           recording: { db, versionID, version in
+            guard let outcome = outcomeBox.outcome else { throw LCMError(.failure, "the patch run returned no outcome") }
             let runID = UUID().uuidString.lowercased(), now = Date()
             var queued = outcome.queued.makeIterator()
             for item in set.items {
@@ -46,9 +43,13 @@ public enum ImagePatch: ImageDerivationKind {
                                      item.appliedOffline ? nil : queued.next(),
                                      (item.appliedOffline ? PatchItemState.succeeded : .staged).rawValue, now, now])
             }
-            try AuditLog.record(db, actor: inventory.actor, objectKind: "image", objectID: "\(made.name):\(made.version)",
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "image", objectID: "\(parent.name):\(version)",
                                 action: "patched", details: ["parent": parent.reference, "items": set.items.map(\.file).joined(separator: ", ")])
+        }) { access, _ in
+            outcomeBox.outcome = try OfflinePatcher.apply(set, to: access)
+            return (note, try WindowsInspector.inspect(access))
         }
+        guard let outcome = outcomeBox.outcome else { throw LCMError(.failure, "the patch run returned no outcome") }
         return ImagePatchReport(parent: parent.reference, name: made.name, version: made.version, path: made.path, sha256: made.sha256,
                                 items: set.items, outcome: outcome, inspection: made.inspection,
                                 secondsTotal: (clock.now - started).seconds)
