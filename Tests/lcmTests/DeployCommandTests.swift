@@ -319,6 +319,31 @@ struct DeployCommandTests {
     /// The bootable stand-in as golden image: the deployed desktop boots through OVMF from its
     /// encrypted overlay and backing file, reads its own computer name from the SYSTEM hive lcm
     /// personalized, records it and powers off. Proof that domain, disk chain and personalization fit.
+    /// Two lcm homes deploy from the same golden version onto one host: the second finds the
+    /// first's upload complete (same SHA-256) and takes it, instead of deleting the file the
+    /// first home's desktops stand on (seen: a concurrent test's patch lost its backing file).
+    @Test func aSecondHomeTakesTheGoldenCopyAnotherHomeUploaded() throws {
+        let first = try DeployWorld(), second = try DeployWorld()
+        defer { first.cleanUpHost(); second.cleanUpHost() }
+        var paths: [String] = [], inodes: [Int?] = []
+        for world in [first, second] {
+            try world.addDevice("DEV-H-\(world.tag)", uri: DeployFixture.localURI)
+            try world.importImage(.golden, as: "gold")
+            try world.expectOK(["deploy", "--image", "gold", "--device", "DEV-H-\(world.tag)", "--name", world.name("h"), "--no-start"])
+            let path = try #require(try world.inventory().read { db in
+                try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.localURI])
+            })
+            paths.append(path)
+            inodes.append(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int)
+        }
+        #expect(paths[0] == paths[1] && inodes[0] != nil)
+        #expect(inodes[0] == inodes[1], "the second home replaced the golden copy the first home's desktop stands on")
+        let actions = try second.inventory().read { db in
+            try String.fetchAll(db, sql: "SELECT action FROM event WHERE objectKind = 'image'")
+        }
+        #expect(actions.contains("found on host, same SHA-256"), "\(actions)")
+    }
+
     @Test func deployedDesktopBootsAndFindsItsComputerName() throws {
         let world = try DeployWorld()
         defer { world.cleanUpHost() }

@@ -22,14 +22,21 @@ public enum HostImages {
             try Row.fetchOne(db, sql: "SELECT bytes, path FROM hostImage WHERE uri = ? AND pool = ? AND volume = ?",
                              arguments: [settings.uri, poolName, name])
         }
+        var adopted: StorageVolume?
         if let existing = try pool.lookupVolume(name: name) {
             if let recorded, try existing.info().capacity == UInt64(recorded["bytes"] as Int64) {
                 return (name, recorded["path"], false)
             }
-            // In the pool but not (or differently) recorded: a killed upload. Start over.
-            try existing.delete()
+            // In the pool but not recorded here: another lcm home's upload (finished, or still
+            // going: desktops of that home may already stand on it) or a killed one. Only a copy
+            // that no longer grows and hashes like the file is taken; anything else starts over.
+            if try isCompleteCopy(existing, of: settings.imagePath) {
+                adopted = existing
+            } else {
+                try existing.delete()
+            }
         }
-        let volume = try DeviceVolumes.importFile(settings.imagePath, as: name, into: pool)
+        let volume = try adopted ?? DeviceVolumes.importFile(settings.imagePath, as: name, into: pool)
         let path = try volume.path
         let bytes = try volume.info().capacity
         try inventory.write { db in
@@ -39,10 +46,26 @@ public enum HostImages {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [settings.uri, poolName, name, path, settings.imageVersionID, settings.imageSHA256, Int64(bytes), Date()])
             try AuditLog.record(db, actor: inventory.actor, objectKind: "image", objectID: settings.imageReference,
-                                action: "uploaded to host", details: ["host": settings.uri, "volume": "\(poolName)/\(name)",
+                                action: adopted == nil ? "uploaded to host" : "found on host, same SHA-256", details: ["host": settings.uri, "volume": "\(poolName)/\(name)",
                                                                       "sha256": settings.imageSHA256])
         }
-        return (name, path, true)
+        return (name, path, adopted == nil)
+    }
+
+    /// Whether `volume` holds exactly the file at `path`, once it stopped growing (an upload by
+    /// another lcm run may still be writing it: its allocation changes between two looks).
+    static func isCompleteCopy(_ volume: StorageVolume, of path: String, patience: Double = 600) throws -> Bool {
+        let deadline = Date().addingTimeInterval(patience)
+        var last = try volume.info().allocation
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 2)
+            guard let now = try? volume.info().allocation else { return false }
+            if now == last { break }
+            last = now
+        }
+        let local = try VolumeTransfer.localHash(path)
+        guard let remote = try? VolumeTransfer.remoteHash(volume) else { return false }
+        return remote.bytes == local.bytes && remote.sha256 == local.sha256
     }
 }
 
