@@ -207,7 +207,12 @@ struct DeployCommandTests {
         let report = try JSONDecoder().decode(DeployReport.self, from: Data(deployed.stdout.utf8))
         #expect(report.outcomes.map(\.state) == [.deployed, .deployed, .deployed], "\(report.outcomes.map { $0.error ?? "" })")
         #expect(report.launches == 1, "three desktops' six disks in one appliance launch")
-        print(String(format: "deploy-tests: 3 desktops in %.1f s, %d launch(es)", report.seconds, report.launches))
+        let phases = report.phases
+        #expect(phases.prepare > 0 && phases.personalize > 0 && phases.define > 0, "\(phases)")
+        #expect(phases.goldenUpload <= phases.prepare, "\(phases)")
+        #expect(phases.prepare + phases.personalize + phases.define <= report.seconds, "\(phases) in \(report.seconds) s")
+        print(String(format: "deploy-tests: 3 desktops in %.1f s, %d launch(es); prepare %.1f s (golden upload %.1f s), personalize %.1f s, define %.1f s",
+                     report.seconds, report.launches, phases.prepare, phases.goldenUpload, phases.personalize, phases.define))
 
         // Remote: lcm in a mount namespace where the pool directory is hidden; streams only.
         let remoteName = world.name("dave")

@@ -15,6 +15,7 @@ struct DeployPrepareOperation: JournaledOperation {
         let settings: DesktopSettings
         var desktopID: Int64?
         var golden: (volume: String, path: String)?
+        var goldenUploadSeconds = 0.0
         var volumes: DesktopVolumeSet?
         init(settings: DesktopSettings) { self.settings = settings }
     }
@@ -55,8 +56,10 @@ struct DeployPrepareOperation: JournaledOperation {
             OperationStep("golden", run: { context in
                 let live = try needLive()
                 let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
+                let clock = ContinuousClock(), start = clock.now
                 let golden = try HostImages.ensure(live.settings, pool: pool, inventory: context.inventory)
                 live.golden = (golden.volume, golden.path)
+                if golden.uploaded { live.goldenUploadSeconds = (clock.now - start).seconds }
             }),
             OperationStep("key", run: { context in
                 let live = try needLive()

@@ -28,7 +28,23 @@ public struct DeployReport: Codable, Sendable {
     /// Appliance launches for the whole run's personalization.
     public var launches: Int
     public var seconds: Double
+    /// Where those seconds went.
+    public var phases = DeployPhases()
     public var failed: Int { outcomes.filter { $0.state == .failed }.count }
+}
+
+/// Wall-clock seconds of a deploy run's phases. The golden upload happens while preparing (once
+/// per host and version), so a batch's per-desktop cost is `seconds - goldenUpload` over its desktops.
+public struct DeployPhases: Codable, Sendable, Equatable {
+    /// Records, golden on each host, keys and volumes (desktops prepared a few at once).
+    public var prepare = 0.0
+    /// Golden versions uploaded to hosts' pools in this run (part of `prepare`).
+    public var goldenUpload = 0.0
+    /// The offline personalization batch: appliance launches and the work in them.
+    public var personalize = 0.0
+    /// Domains defined (and started, unless --no-start).
+    public var define = 0.0
+    public init() {}
 }
 
 /// Deploys desktops in three phases, so a batch shares its expensive parts: each desktop's records,
@@ -51,6 +67,8 @@ public struct Deployer {
         var desktopID: Int64?
         var createdByThisRun = false
         var volumes: DesktopVolumeSet?
+        /// Time this desktop's preparation spent uploading its golden version (0 when it was there).
+        var goldenUploadSeconds = 0.0
         init(outcome: DeployOutcome, settings: DesktopSettings) { self.outcome = outcome; self.settings = settings }
         var isFailed: Bool { outcome.state == .failed }
     }
@@ -96,13 +114,23 @@ public struct Deployer {
         }
 
         checkHosts(items.filter { !$0.isFailed })
+        var phases = DeployPhases()
+        var phaseStart = clock.now
+        func phaseSeconds() -> Double {
+            defer { phaseStart = clock.now }
+            return (clock.now - phaseStart).seconds
+        }
         // Preparing a desktop mostly waits on libvirtd, qemu-img and streams: a few at once.
         Parallel.forEach(items.filter { !$0.isFailed && ($0.outcome.stage ?? .recorded) < .personalized },
                          width: Self.preparedAtOnce) { prepare($0) }
+        phases.prepare = phaseSeconds()
+        phases.goldenUpload = items.reduce(0) { $0 + $1.goldenUploadSeconds }
         let launches = personalize(items.filter { !$0.isFailed && $0.outcome.stage == .prepared })
+        phases.personalize = phaseSeconds()
         for item in items where !item.isFailed && item.outcome.stage == .personalized {
             finish(item)
         }
+        phases.define = phaseSeconds()
         for item in items where item.isFailed && item.createdByThisRun {
             // Remove what this run made; the failure stays in the audit log and the report.
             let removed = (try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed")) != nil
@@ -112,7 +140,7 @@ public struct Deployer {
         outcomes += items.map(\.outcome)
         let order = Dictionary(requests.enumerated().map { ($0.element.desktop ?? "", $0.offset) }, uniquingKeysWith: { a, _ in a })
         outcomes.sort { (order[$0.desktop] ?? Int.max) < (order[$1.desktop] ?? Int.max) }
-        return DeployReport(outcomes: outcomes, launches: launches, seconds: (clock.now - start).seconds)
+        return DeployReport(outcomes: outcomes, launches: launches, seconds: (clock.now - start).seconds, phases: phases)
     }
 
     /// The item for a planned desktop: new, continued from an earlier run's stage, or nil when it
@@ -164,6 +192,7 @@ public struct Deployer {
             try OperationJournal(inventory: inventory, registry: .standard).run(operation)
             item.desktopID = operation.live?.desktopID
             item.volumes = operation.live?.volumes
+            item.goldenUploadSeconds = operation.live?.goldenUploadSeconds ?? 0
             item.outcome.stage = .prepared
             if item.settings.storageBus == "sata" {
                 item.outcome.notes.append("the image has no virtio storage driver: the OS layer is attached over SATA (slower); add drivers with `lcm image drivers add`")
