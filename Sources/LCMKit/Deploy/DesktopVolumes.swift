@@ -30,13 +30,13 @@ public enum HostImages {
             // In the pool but not recorded here: another lcm home's upload (finished, or still
             // going: desktops of that home may already stand on it) or a killed one. Only a copy
             // that no longer grows and hashes like the file is taken; anything else starts over.
-            if try isCompleteCopy(existing, of: settings.imagePath) {
+            if try isCompleteCopy(existing, of: settings.imagePath, sha256: settings.imageSHA256) {
                 adopted = existing
             } else {
                 try existing.delete()
             }
         }
-        let volume = try adopted ?? DeviceVolumes.importFile(settings.imagePath, as: name, into: pool)
+        let volume = try adopted ?? DeviceVolumes.importFile(settings.imagePath, as: name, into: pool, expectedSHA256: settings.imageSHA256)
         let path = try volume.path
         let bytes = try volume.info().capacity
         try inventory.write { db in
@@ -52,9 +52,10 @@ public enum HostImages {
         return (name, path, adopted == nil)
     }
 
-    /// Whether `volume` holds exactly the file at `path`, once it stopped growing (an upload by
-    /// another lcm run may still be writing it: its allocation changes between two looks).
-    static func isCompleteCopy(_ volume: StorageVolume, of path: String, patience: Double = 600) throws -> Bool {
+    /// Whether `volume` holds exactly the file at `path` (whose digest the version recorded), once
+    /// it stopped growing (an upload by another lcm run may still be writing it: its allocation
+    /// changes between two looks).
+    static func isCompleteCopy(_ volume: StorageVolume, of path: String, sha256: String, patience: Double = 600) throws -> Bool {
         let deadline = Date().addingTimeInterval(patience)
         var last = try volume.info().allocation
         while Date() < deadline {
@@ -63,9 +64,9 @@ public enum HostImages {
             if now == last { break }
             last = now
         }
-        let local = try VolumeTransfer.localHash(path)
+        let bytes = try VolumeTransfer.localSize(path)
         guard let remote = try? VolumeTransfer.remoteHash(volume) else { return false }
-        return remote.bytes == local.bytes && remote.sha256 == local.sha256
+        return remote.bytes == bytes && remote.sha256.hexString == sha256.lowercased()
     }
 }
 

@@ -144,8 +144,12 @@ public enum DeviceVolumes {
     /// of exactly the file's size receives the bytes, the device's copy is hashed back and compared,
     /// and libvirt is made to see the real format (qcow2, encryption, backing file).
     @discardableResult
-    public static func importFile(_ path: String, as name: String, into pool: StoragePool) throws -> StorageVolume {
-        let local = try VolumeTransfer.localHash(path)
+    /// `expectedSHA256` (hex), when the file's digest is already known (an image version's), is
+    /// what the copy is checked against, so the file is not read once more to hash it.
+    public static func importFile(_ path: String, as name: String, into pool: StoragePool,
+                                  expectedSHA256: String? = nil) throws -> StorageVolume {
+        let local = try expectedSHA256.map { (bytes: try VolumeTransfer.localSize(path), sha256: $0) }
+            ?? { let hashed = try VolumeTransfer.localHash(path); return (hashed.bytes, hashed.sha256.hexString) }()
         let volume = try pool.createVolume(xml: """
             <volume>
               <name>\(XMLText.escape(name))</name>
@@ -157,7 +161,7 @@ public enum DeviceVolumes {
         do {
             try volume.upload(from: URL(fileURLWithPath: path))
             let remote = try VolumeTransfer.remoteHash(volume)
-            guard remote.bytes == local.bytes, remote.sha256 == local.sha256 else {
+            guard remote.bytes == local.bytes, remote.sha256.hexString == local.sha256.lowercased() else {
                 throw LCMError(.unavailable, "the device's copy of \(name) differs from the uploaded file (SHA-256 mismatch)")
             }
             return try uploadedVolume(name, in: pool, qcow2: isQcow2(path))

@@ -83,6 +83,13 @@ enum VolumeTransfer {
         return (bytes, Array(hasher.finalize()))
     }
 
+    /// A local file's length.
+    static func localSize(_ path: String) throws -> UInt64 {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw LCMError(.notFound, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        return UInt64(info.st_size)
+    }
+
     /// The SHA-256 of a local file.
     static func localHash(_ path: String) throws -> (bytes: UInt64, sha256: [UInt8]) {
         let result = try FileDigest.sha256Bytes(path: path)

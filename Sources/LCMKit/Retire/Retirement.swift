@@ -50,6 +50,16 @@ public struct RetireFileProgress: Codable, Sendable, Equatable {
     /// What happened on the way that is not a failure now (a pass redone after a failed check).
     public var notes: [String] = []
     public var removed = false
+
+    /// Starts the file's overwriting over (after a failed check or a method change): `passes`
+    /// when given, else the same passes again, with what happened noted.
+    mutating func restart(with passes: [OverwritePattern]? = nil, note: String? = nil) {
+        if let passes { self.passes = passes }
+        passesDone = 0
+        resumeAt = nil
+        verification = nil
+        if let note { notes.append(note) }
+    }
 }
 
 public struct RetireProgress: Codable, Sendable {
@@ -124,18 +134,12 @@ public struct Retirement {
                            hint: "run `lcm retire \(record.plan.desktop) --yes` without --method: it finishes with \(previous.rawValue)")
         }
         for index in record.progress.files.indices where record.progress.files[index].verification?.passed != true {
-            record.progress.files[index].passes = method.passes(encrypted: record.plan.files[index].encrypted)
-            record.progress.files[index].passesDone = 0
-            record.progress.files[index].resumeAt = nil
-            record.progress.files[index].verification = nil
-            record.progress.files[index].notes.append("method changed from \(previous.rawValue) to \(method.rawValue)")
+            record.progress.files[index].restart(with: method.passes(encrypted: record.plan.files[index].encrypted),
+                                                 note: "method changed from \(previous.rawValue) to \(method.rawValue)")
         }
         record.options.method = method
-        let options = String(decoding: try JSONEncoder().encode(record.options), as: UTF8.self)
-        let progress = String(decoding: try JSONEncoder().encode(record.progress), as: UTF8.self)
-        try inventory.write { db in
-            try db.execute(sql: "UPDATE retirement SET options = ?, progress = ?, updatedAt = ? WHERE id = ?",
-                           arguments: [options, progress, Date(), record.id])
+        try inventory.write { [record] db in
+            try Self.write(record, db)
             try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: record.plan.desktop,
                                 action: "retirement method changed", details: ["from": previous.rawValue, "to": method.rawValue])
         }
@@ -187,12 +191,9 @@ public struct Retirement {
                 for index in failed {
                     let result = record.progress.files[index].verification
                     let next = record.options.method == .verifyOnly ? "kept (verify-only writes nothing)" : "overwritten again"
-                    record.progress.files[index].notes.append("verification failed (\(result?.mismatchedBytes ?? 0) bytes differed"
-                                                              + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); \(next)")
-                    record.progress.files[index].passes = record.options.method.passes(encrypted: record.plan.files[index].encrypted)
-                    record.progress.files[index].passesDone = 0
-                    record.progress.files[index].resumeAt = nil
-                    record.progress.files[index].verification = nil
+                    record.progress.files[index].restart(with: record.options.method.passes(encrypted: record.plan.files[index].encrypted),
+                                                         note: "verification failed (\(result?.mismatchedBytes ?? 0) bytes differed"
+                                                             + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); \(next)")
                 }
                 try save(&record, .keysDestroyed)
                 throw LCMError(.checkFailed, "verification failed for \(detail): nothing was deleted",
@@ -215,9 +216,7 @@ public struct Retirement {
                 certified.progress.certificateSequence = issued.sequence
                 certified.progress.certificatePath = issued.path
                 certified.state = .certified
-                try db.execute(sql: "UPDATE retirement SET state = ?, progress = ?, updatedAt = ? WHERE id = ?",
-                               arguments: [RetireState.certified.rawValue,
-                                           String(decoding: try JSONEncoder().encode(certified.progress), as: UTF8.self), Date(), record.id])
+                try Self.write(certified, db)
             }
             record = certified
             claim = issued.claim
@@ -297,20 +296,21 @@ public struct Retirement {
 
     func save(_ record: inout Record, _ state: RetireState) throws {
         record.state = state
-        let progress = String(decoding: try JSONEncoder().encode(record.progress), as: UTF8.self)
-        try inventory.write { db in
-            try db.execute(sql: "UPDATE retirement SET state = ?, progress = ?, updatedAt = ? WHERE id = ?",
-                           arguments: [state.rawValue, progress, Date(), record.id])
-        }
+        try inventory.write { [record] db in try Self.write(record, db) }
         FailPoint.hit(kind: "retire", step: state.rawValue, moment: .recorded)
     }
 
     /// Records the progress of the step in flight (the resume point of a pass).
     func saveProgress(_ record: Record) throws {
-        let progress = String(decoding: try JSONEncoder().encode(record.progress), as: UTF8.self)
-        try inventory.write { db in
-            try db.execute(sql: "UPDATE retirement SET progress = ?, updatedAt = ? WHERE id = ?", arguments: [progress, Date(), record.id])
-        }
+        try inventory.write { db in try Self.write(record, db) }
+    }
+
+    /// Stores the record's state, options and progress in its row (in the caller's transaction).
+    static func write(_ record: Record, _ db: Database) throws {
+        let encoder = JSONEncoder()
+        try db.execute(sql: "UPDATE retirement SET state = ?, options = ?, progress = ?, updatedAt = ? WHERE id = ?",
+                       arguments: [record.state.rawValue, String(decoding: try encoder.encode(record.options), as: UTF8.self),
+                                   String(decoding: try encoder.encode(record.progress), as: UTF8.self), Date(), record.id])
     }
 
     // MARK: - Steps
@@ -341,11 +341,7 @@ public struct Retirement {
                     && (done.passesDone < done.passes.count || (options.verify != .none && done.verification?.passed != true))
             }
             if !failed.isEmpty {
-                for index in failed {
-                    record.progress.files[index].passesDone = 0
-                    record.progress.files[index].resumeAt = nil
-                    record.progress.files[index].verification = nil
-                }
+                for index in failed { record.progress.files[index].restart() }
                 try saveProgress(record)
                 throw LCMError(.failure, "could not overwrite the managed save image \(failed.map { record.plan.files[$0].path }.joined()) before undefining \(plan.desktop): nothing else was done",
                                hint: "fix the cause, then run `lcm retire \(plan.desktop) --yes` again")
