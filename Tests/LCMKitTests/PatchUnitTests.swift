@@ -1,5 +1,7 @@
 import Archive
 import Foundation
+import GRDB
+import Libvirt
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -161,6 +163,56 @@ struct PatchUnitTests {
         let both = try #require(try PatchMedium.replacingMedia(in: installer, wanted: [path]))
         #expect(both.contains("/isos/win11.iso") && (both.contains("target dev='sdd'") || both.contains("target dev=\"sdd\"")), "\(both)")
         #expect(try PatchMedium.replacingMedia(in: both, wanted: [])?.contains("/isos/win11.iso") == true, "another CD is not lcm's to detach")
+    }
+
+    /// Two lcm homes patching one host with the same files: a medium no domain names and this
+    /// home did not record (a killed upload, or another home's not yet attached) is made again; one
+    /// a domain names is used as it is, never deleted from under that domain.
+    @Test func aMediumAnotherHomeAttachedIsUsedNotReplaced() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-medium-homes")
+        let connection = try Connection(uri: "qemu:///system")
+        let id = PatchMedium.prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        func medium(_ name: String, _ text: String) throws -> URL {
+            let url = scratch.file(name)
+            try ISOImageWriter(volumeLabel: PatchMedium.volumeLabel)
+                .write([.bytes(Data(text.utf8), at: "\(id)/01-setup.cmd"), .bytes(Data(name.utf8), at: "\(id)/made-by")], to: url)
+            return url
+        }
+        func home(_ name: String) throws -> Inventory { try Inventory.open(home: LCMHome(url: scratch.file(name))) }
+        let (first, second, third) = (try home("a"), try home("b"), try home("c"))
+        let images = [try medium("a.iso", "@echo off\r\n"), try medium("b.iso", "@echo off\r\n"), try medium("c.iso", "@echo off\r\n")]
+        let digests = try images.map { try FileDigest.sha256(path: $0.path) }
+        #expect(Set(digests).count == 3, "three homes' media of one set differ in their bytes")
+        let pool = try DeviceStoragePool.open(named: DeviceStoragePool.name, on: connection)
+        func hostCopy() throws -> String? {
+            try pool.lookupVolume(name: PatchMedium.volumeName(id)).map { try VolumeTransfer.remoteHash($0).sha256.hexString }
+        }
+        let domainName = "lcmtest-medium-\(UUID().uuidString.prefix(6).lowercased())"
+        var domain: Domain?
+        defer {
+            try? domain?.undefine(removeNVRAM: true, removeTPMState: true)
+            try? pool.lookupVolume(name: PatchMedium.volumeName(id))?.delete()
+        }
+
+        let path = try PatchMedium.ensure(id, image: images[0], on: connection, pool: DeviceStoragePool.name, inventory: first)
+        #expect(try hostCopy() == digests[0])
+        // Nobody attached it yet: the second home cannot tell it from a killed upload and makes it again.
+        #expect(try PatchMedium.ensure(id, image: images[1], on: connection, pool: DeviceStoragePool.name, inventory: second) == path)
+        #expect(try hostCopy() == digests[1])
+
+        // The second home's desktop has it attached: the third home uses that copy.
+        let xml = try #require(try PatchMedium.replacingMedia(in: """
+            <domain type='qemu'><name>\(domainName)</name><memory unit='MiB'>64</memory>
+              <os><type arch='x86_64' machine='q35'>hvm</type></os><devices></devices></domain>
+            """, wanted: [path]))
+        domain = try connection.defineDomain(xml: xml)
+        #expect(try PatchMedium.mediaInUse(on: connection).contains(path))
+        #expect(try PatchMedium.ensure(id, image: images[2], on: connection, pool: DeviceStoragePool.name, inventory: third) == path)
+        #expect(try hostCopy() == digests[1], "the attached medium was replaced")
+        let recorded = try third.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM hostMedium WHERE volume = ?", arguments: [PatchMedium.volumeName(id)])
+        }
+        #expect(recorded == 1, "the third home records the copy it uses")
     }
 
     @Test func hookScriptActsOnlyOnAStoppedDesktopWithAQueueAndNeverCallsLibvirt() throws {

@@ -58,7 +58,10 @@ public enum PatchMedium {
 
     /// Makes sure the medium is in the pool of `connection`'s host (uploaded through a libvirt
     /// stream and checked by SHA-256 when it is not); returns its path there. Only an upload that
-    /// was checked is recorded, so a volume without its row (a killed upload) is made again.
+    /// was checked is recorded, so a volume without its row (a killed upload) is made again,
+    /// unless a domain names it: then it is another lcm home's medium of the same files (media of
+    /// one set differ only in their timestamps), attached after its own checked upload, and
+    /// deleting it would take it from under that home's desktops. It is used as it is.
     static func ensure(_ id: String, image: URL, on connection: Connection, pool poolName: String, inventory: Inventory) throws -> String {
         let name = volumeName(id), uri = try connection.uri
         let lock = try ObjectLock.acquire(home: inventory.home, kind: "patch-medium", id: "\(uri)#\(poolName)/\(name)", timeout: 3600)
@@ -68,16 +71,24 @@ public enum PatchMedium {
         let recorded = try inventory.read { db in
             try Int64.fetchOne(db, sql: "SELECT bytes FROM hostMedium WHERE uri = ? AND pool = ? AND volume = ?", arguments: [uri, poolName, name])
         }
+        func record(_ bytes: Int64) throws {
+            try inventory.write { db in
+                try db.execute(sql: "DELETE FROM hostMedium WHERE uri = ? AND pool = ? AND volume = ?", arguments: [uri, poolName, name])
+                try db.execute(sql: "INSERT INTO hostMedium (uri, pool, volume, bytes, uploadedAt) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [uri, poolName, name, bytes, Date()])
+            }
+        }
         if let existing = try pool.lookupVolume(name: name) {
             if recorded == bytes, try existing.info().capacity == UInt64(bytes) { return try existing.path }
+            let path = try existing.path
+            if try mediaInUse(on: connection).contains(path) {
+                try record(Int64(try existing.info().capacity))
+                return path
+            }
             try existing.delete()
         }
         let path = try DeviceVolumes.importFile(image.path, as: name, into: pool).path
-        try inventory.write { db in
-            try db.execute(sql: "DELETE FROM hostMedium WHERE uri = ? AND pool = ? AND volume = ?", arguments: [uri, poolName, name])
-            try db.execute(sql: "INSERT INTO hostMedium (uri, pool, volume, bytes, uploadedAt) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [uri, poolName, name, bytes, Date()])
-        }
+        try record(bytes)
         return path
     }
 
@@ -114,13 +125,7 @@ public enum PatchMedium {
     static func prune(on connection: Connection, pool poolName: String, inventory: Inventory) throws -> [String] {
         guard let pool = try connection.lookupStoragePool(name: poolName) else { return [] }
         let uri = try connection.uri
-        var referenced: Set<String> = []
-        for domain in try connection.listAllDomains() {
-            for flags: DomainXMLFlags in [[.inactive], []] {
-                guard let xml = try? domain.xmlDescription(flags: flags) else { continue }
-                referenced.formUnion(try attachedMedia(in: xml))
-            }
-        }
+        let referenced = try mediaInUse(on: connection)
         var removed: [String] = []
         for volume in try pool.listAllVolumes() {
             let name = try volume.name
@@ -146,6 +151,19 @@ public enum PatchMedium {
     // MARK: Domain XML
 
     /// Paths of the patch media the domain XML attaches.
+    /// Paths of the patch media any domain on the host names, defined or running, whichever lcm
+    /// home made it.
+    static func mediaInUse(on connection: Connection) throws -> Set<String> {
+        var referenced: Set<String> = []
+        for domain in try connection.listAllDomains() {
+            for flags: DomainXMLFlags in [[.inactive], []] {
+                guard let xml = try? domain.xmlDescription(flags: flags) else { continue }
+                referenced.formUnion(try attachedMedia(in: xml))
+            }
+        }
+        return referenced
+    }
+
     public static func attachedMedia(in xml: String) throws -> [String] {
         let document = try XMLDocument(xmlString: xml, options: [])
         return mediaDisks(document).compactMap { $0.elements(forName: "source").first?.attribute(forName: "file")?.stringValue }
@@ -180,7 +198,8 @@ public enum PatchMedium {
             let element = try XMLElement(xmlString: cdromXML(path: path, target: target))
             // After the last <disk>: libvirt wants disks together, and keeps their order.
             let lastDisk = devices.elements(forName: "disk").last?.index ?? -1
-            devices.insertChild(element, at: lastDisk + 1)
+            // FoundationXML traps inserting at the end (or into no children): append there.
+            if lastDisk + 1 >= devices.childCount { devices.addChild(element) } else { devices.insertChild(element, at: lastDisk + 1) }
             changed = true
         }
         return changed ? document.xmlString : nil
