@@ -78,6 +78,38 @@ struct PersonalizationTests {
         var userDataPartition = ""
     }
 
+    /// The user-data disk's layout as lcm writes it on its own machine: a GPT sgdisk finds valid,
+    /// one basic-data partition holding NTFS labelled UserData (blkid, independent of lcm), the
+    /// file still sparse, and no two disks sharing the disk GUID, partition GUID or volume serial.
+    @Test func userDataLayoutIsWrittenOnTheHostWithItsOwnIdentifiers() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-userdata-layout")
+        let size: UInt64 = 3 << 30
+        var identities: [String] = []
+        for name in ["one.raw", "two.raw"] {
+            let path = scratch.file(name).path
+            try UserDataDisk.writeBlankLayout(to: path, virtualSize: size)
+            #expect(!FileManager.default.fileExists(atPath: path + ".partition"), "the partition's scratch file is removed")
+            var info = stat()
+            #expect(stat(path, &info) == 0 && UInt64(info.st_size) == size)
+            #expect(Int64(info.st_blocks) * 512 < 64 << 20, "only the metadata is allocated: \(info.st_blocks * 512) bytes")
+            let verified = try ProgramRun.run("/usr/sbin/sgdisk", ["--verify", path])
+            #expect(verified.stdout.contains("No problems found"), "\(verified.stdout)\(verified.stderr)")
+            let partition = try ProgramRun.run("/usr/sbin/sgdisk", ["--info=1", path])
+            #expect(partition.stdout.contains("Partition GUID code: \(UserDataDisk.basicDataPartitionType)"), "\(partition.stdout)")
+            #expect(partition.stdout.contains("First sector: 2048"), "\(partition.stdout)")
+            let filesystem = try ProgramRun.run("/usr/sbin/blkid", ["-p", "-O", String(2048 * 512), "-o", "export", path])
+            #expect(filesystem.stdout.contains("TYPE=ntfs") && filesystem.stdout.contains("LABEL=\(UserDataDisk.volumeLabel)"),
+                    "\(filesystem.stdout)\(filesystem.stderr)")
+            let disk = try ProgramRun.run("/usr/sbin/sgdisk", ["--print", path])
+            let diskGUID = disk.stdout.split(separator: "\n").first { $0.hasPrefix("Disk identifier (GUID)") } ?? ""
+            let uniqueGUID = partition.stdout.split(separator: "\n").first { $0.hasPrefix("Partition unique GUID") } ?? ""
+            let serial = filesystem.stdout.split(separator: "\n").first { $0.hasPrefix("UUID=") } ?? ""
+            #expect(!diskGUID.isEmpty && !uniqueGUID.isEmpty && !serial.isEmpty)
+            identities += [String(diskGUID), String(uniqueGUID), String(serial)]
+        }
+        #expect(Set(identities).count == identities.count, "two disks share an identifier: \(identities)")
+    }
+
     @Test(.enabled(if: ProcessInfo.processInfo.environment["LCM_SKIP_APPLIANCE_TESTS"] != "1"))
     func personalizesDisksAndMigratesUserDataInOneLaunch() throws {
         let scratch = ScratchDirectory(prefix: "lcm-personalize")

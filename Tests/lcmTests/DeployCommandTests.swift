@@ -269,9 +269,14 @@ struct DeployCommandTests {
         }
         let timeZone = try ProgramRun.run("/usr/bin/hivexget", ["\(hives.path)/SYSTEM-0", "ControlSet002\\Control\\TimeZoneInformation", "TimeZoneKeyName"])
         #expect(timeZone.stdout.contains("W. Europe Standard Time"))
-        let dataCopy = try world.plainCopies([(names[0], "data")])
-        let listed = try world.guestfish(dataCopy, partition: 1) { _ in ["cat /Documents/Rapports/été.txt"] }
+        // Every user-data disk has its NTFS volume (laid out on lcm's machine); alice's has her data.
+        let dataCopies = try world.plainCopies([(names[0], "data"), (names[1], "data"), (remoteName, "data")])
+        let listed = try world.guestfish(dataCopies, partition: 1) { index in
+            // ntfs-3g reads the label only of a volume that is not mounted.
+            (index == 0 ? ["cat /Documents/Rapports/été.txt"] : []) + ["umount-all", "vfs-label /dev/sd\(["a", "b", "c"][index])1"]
+        }
         #expect(listed.contains("bonjour"), "\(listed)")
+        #expect(listed.components(separatedBy: "UserData").count - 1 == 3, "\(listed)")
 
         // manage status: from libvirt and the inventory.
         let status = try world.lcm.run(["manage", "status", "--device", "DEV-A-\(world.tag)", "--format", "json"])

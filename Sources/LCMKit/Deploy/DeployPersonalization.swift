@@ -1,8 +1,8 @@
 import Foundation
 
 /// What the deploy run does to each disk of a desktop in the shared appliance launch: the OS layer
-/// is personalized (registry, specialize answer file), the user-data disk gets its NTFS volume and
-/// the user's migrated data.
+/// is personalized (registry, specialize answer file), the user-data disk (laid out when it was
+/// made) gets the user's migrated data.
 enum DeployPersonalization {
     static func personalization(_ settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?) throws -> DesktopPersonalization {
         try DesktopPersonalization(computerName: settings.computerName, registeredOwner: settings.owner,
@@ -22,8 +22,9 @@ enum DeployPersonalization {
                                                        golden: golden)
             return report.answerFile.map { "specialize answer file \($0)" } ?? ""
         default:
-            let partition = try UserDataDisk.prepare(access)
             guard let archive = settings.migrateArchive else { return "" }
+            // A disk made before lcm laid user-data disks out itself is still blank: prepared here.
+            let partition = try (try? UserDataDisk.volume(access)) ?? UserDataDisk.prepare(access)
             let migrated = try UserDataDisk.migrate(archive: URL(fileURLWithPath: archive), into: access, partition: partition)
             return "user data migrated: \(migrated.files) files, \(ByteSize.format(UInt64(max(0, migrated.bytes))))"
         }

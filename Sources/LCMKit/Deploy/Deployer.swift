@@ -204,15 +204,22 @@ public struct Deployer {
         operation.live = nil
     }
 
-    /// Personalizes every prepared desktop's two disks in one engine batch; returns the launches.
+    /// Personalizes every prepared desktop's OS layer, and the user-data disk of those with data to
+    /// migrate, in one engine batch; returns the launches.
     func personalize(_ items: [Item]) -> Int {
         guard !items.isEmpty else { return 0 }
         var volumes: [DiskVolume] = []
         var owners: [(item: Item, role: String)] = []
         for item in items {
             guard let set = item.volumes else { fail(item, LCMError(.failure, "volumes of \(item.outcome.desktop) unknown")); continue }
-            volumes += [set.os, set.data]
-            owners += [(item, "os"), (item, "data")]
+            volumes.append(set.os)
+            owners.append((item, "os"))
+            // The user-data disk was laid out when it was made; it joins the launch only to receive
+            // migrated data.
+            if item.settings.migrateArchive != nil {
+                volumes.append(set.data)
+                owners.append((item, "data"))
+            }
         }
         var engine = options.engine
         engine.readOnly = false

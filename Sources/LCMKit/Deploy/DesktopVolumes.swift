@@ -90,17 +90,26 @@ public enum DesktopVolumes {
         let connection = pool.connection
         let poolName = try pool.name
         let osName = DesktopSettings.osVolume(name), dataName = DesktopSettings.dataVolume(name)
+        // The user-data disk starts with its partition and NTFS volume, laid out on lcm's machine.
+        try inventory.home.prepare()
+        let layout = inventory.home.runURL.appendingPathComponent("userdata-\(UUID().uuidString.prefix(8)).raw").path
+        defer { unlink(layout) }
+        try UserDataDisk.writeBlankLayout(to: layout, virtualSize: settings.dataDiskBytes)
         var set: DesktopVolumeSet
         if let keyID {
             guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
             let made = try DeviceVolumes.createEncrypted([.init(name: osName, virtualSize: settings.osDiskBytes, backing: golden.volume),
-                                                          .init(name: dataName, virtualSize: settings.dataDiskBytes)],
+                                                          .init(name: dataName, virtualSize: settings.dataDiskBytes, contents: layout)],
                                                          on: connection, pool: poolName, key: key, inventory: inventory)
             let (os, data) = (made[0], made[1])
             set = DesktopVolumeSet(os: os.diskVolume, data: data.diskVolume, osPath: os.path, dataPath: data.path, secretUUID: os.secretUUID)
         } else {
             let os = try createPlain(osName, in: pool, virtualSize: settings.osDiskBytes, backing: golden.path)
-            let data = try createPlain(dataName, in: pool, virtualSize: settings.dataDiskBytes, backing: nil)
+            let local = layout + ".qcow2"
+            defer { unlink(local) }
+            try QemuImage.createPlain(path: local, virtualSize: settings.dataDiskBytes)
+            try QemuImage.writeContents(of: layout, into: local, passphrase: nil)
+            let data = try DeviceVolumes.importFile(local, as: dataName, into: pool)
             set = DesktopVolumeSet(os: .libvirt(uri: settings.uri, pool: poolName, volume: osName),
                                    data: .libvirt(uri: settings.uri, pool: poolName, volume: dataName),
                                    osPath: try os.path, dataPath: try data.path, secretUUID: nil)

@@ -6,6 +6,9 @@ import Guestfs
 /// Learned on the first disk of a batch so the others skip the probing: each probe is an appliance
 /// round trip, and reading the 60 MiB SOFTWARE hive costs seconds under TCG.
 public final class GoldenFacts: @unchecked Sendable {
+    /// The SYSTEM hive as the first OS layer held it (the others' is not downloaded again).
+    let hives = OfflineHives.KnownHives()
+
     /// Paths on the mounted Windows volume.
     public struct Layout: Sendable, Equatable {
         /// The Windows partition's number on its disk ("3" for /dev/sdc3; empty for a whole-disk filesystem).

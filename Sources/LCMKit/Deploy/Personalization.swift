@@ -322,7 +322,7 @@ public enum DesktopPersonalizer {
         // SYSTEM is copied out, edited on lcm's machine and only its changed blocks written back:
         // committing the whole hive through ntfs-3g in the emulated appliance cost 2.2 s a desktop.
         let netBIOSName = personalization.computerName.uppercased()
-        try OfflineHives.edit(g, hives: [.system: layout.systemHive], edit: { editors in
+        try OfflineHives.edit(g, hives: [.system: layout.systemHive], known: facts.hives, edit: { editors in
             guard let system = editors.system,
                   let computerName = try system.node(atPath: controlSet + "\\" + Paths.computerName, create: true),
                   let tcpip = try system.node(atPath: controlSet + "\\" + Paths.tcpip, create: true),

@@ -42,8 +42,10 @@ public enum DeviceVolumes {
         public var name: String
         public var virtualSize: UInt64?
         public var backing: String?
-        public init(name: String, virtualSize: UInt64? = nil, backing: String? = nil) {
-            self.name = name; self.virtualSize = virtualSize; self.backing = backing
+        /// A local raw file whose data the volume starts with (written before the upload).
+        public var contents: String?
+        public init(name: String, virtualSize: UInt64? = nil, backing: String? = nil, contents: String? = nil) {
+            self.name = name; self.virtualSize = virtualSize; self.backing = backing; self.contents = contents
         }
     }
 
@@ -111,6 +113,10 @@ public enum DeviceVolumes {
                 try QemuImage.deriveEncrypted(from: locals[0], path: locals[index], virtualSize: sizes[index],
                                               backing: layers[index], passphrase: passphrase)
             }
+        }
+        // After every header is made: the others are copies of the first, which must be empty.
+        for (index, request) in requests.enumerated() {
+            if let contents = request.contents { try QemuImage.writeContents(of: contents, into: locals[index], passphrase: passphrase) }
         }
 
         var uploaded: [StorageVolume] = []

@@ -161,6 +161,21 @@ public enum QemuImage {
         }
     }
 
+    /// Writes the data of the raw file `raw` into the new, still empty qcow2 at `path` (through its
+    /// encryption when `passphrase` is given), sector for sector; zeros and holes are skipped, as
+    /// the new image reads as zeros there already.
+    public static func writeContents(of raw: String, into path: String, passphrase: DiskPassphrase?) throws {
+        var arguments = ["convert", "-n", "--target-is-zero", "-f", "raw", raw]
+        if passphrase != nil {
+            arguments += ["--object", secretObject, "--target-image-opts",
+                          imageOptions(chain: [Layer(path: path, format: "qcow2", encrypted: true)])]
+        } else {
+            arguments += ["-O", "qcow2", path]
+        }
+        let output = try Tool.run(qemuImg, arguments, input: passphrase)
+        guard output.status == 0 else { throw classify(output.stderr, path: path) }
+    }
+
     /// Creates an unencrypted qcow2 (for golden bases and tests).
     public static func createPlain(path: String, virtualSize: UInt64?, backing: (path: String, format: String)? = nil) throws {
         var arguments = ["create", "-q", "-f", "qcow2"]

@@ -92,11 +92,25 @@ enum OfflineHives {
         var software: HostRegistry?
     }
 
+    /// Hive files as one image holds them, kept for other copies of that image (the OS layers of
+    /// one golden version in a deploy batch): a copy whose hive still has the same size and header
+    /// block is not downloaded again. Every write hivex commits changes the header block (its
+    /// sequence numbers and timestamp), and `writeBack` writes it first.
+    final class KnownHives: @unchecked Sendable {
+        var bytes: [RegFile.Hive: [UInt8]] = [:]
+        init() {}
+    }
+
+    /// Bytes compared to tell an unchanged copy of a known hive: its base block.
+    static let headerBytes = 4096
+
     /// Copies out the hives in `hives`, lets `edit` change them, commits, reopens each copy
     /// and lets `check` read it back (the file as it will be in the image), then uploads the
     /// copies `edit` reported as changed. Nothing reaches the image unless `check` passes.
-    /// `hives` maps each hive to open to its path in the mounted volume.
-    static func edit<T>(_ g: GuestfsSession, hives: [RegFile.Hive: String],
+    /// `hives` maps each hive to open to its path in the mounted volume; a hive in `known` that
+    /// the image holds unchanged is taken from there instead of downloaded, and one downloaded
+    /// is added to it.
+    static func edit<T>(_ g: GuestfsSession, hives: [RegFile.Hive: String], known: KnownHives? = nil,
                         edit: (Editors) throws -> (result: T, changed: Set<RegFile.Hive>),
                         check: (Editors) throws -> Void) throws -> T {
         var files: [RegFile.Hive: (descriptor: Int32, path: String)] = [:]
@@ -105,8 +119,14 @@ enum OfflineHives {
         for (hive, path) in hives {
             let file = try Hive.memoryFile(name: "lcm-\(hive.rawValue)")
             files[hive] = file
+            if let bytes = known?.bytes[hive], try isUnchangedCopy(g, path, of: bytes) {
+                try writeAll(bytes, to: file.descriptor)
+                originals[hive] = bytes
+                continue
+            }
             try g.download(path, to: file.path)
             originals[hive] = FileManager.default.contents(atPath: file.path).map(Array.init) ?? []
+            known?.bytes[hive] = originals[hive]
         }
         func open(write: Bool) throws -> Editors {
             Editors(system: try files[.system].map { try HostRegistry(path: $0.path, write: write) },
@@ -124,6 +144,22 @@ enum OfflineHives {
             try writeBack(g, from: file.path, original: before, to: path)
         }
         return result
+    }
+
+    /// Whether the hive at `path` in the image has the size and the header block of `bytes`.
+    static func isUnchangedCopy(_ g: GuestfsSession, _ path: String, of bytes: [UInt8]) throws -> Bool {
+        guard try g.filesize(path) == Int64(bytes.count) else { return false }
+        let count = min(headerBytes, bytes.count)
+        return try g.pread(path, count: count, offset: 0) == Array(bytes[0..<count])
+    }
+
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
+            guard written > 0 else { throw LCMError(.failure, "cannot fill a hive copy: \(String(cString: strerror(errno)))") }
+            offset += written
+        }
     }
 
     /// Granularity of the write-back: a hive edit touches a few cells, the header and maybe a
