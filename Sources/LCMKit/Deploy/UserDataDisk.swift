@@ -2,8 +2,9 @@ import Archive
 import Foundation
 import Guestfs
 
-/// A desktop's user-data disk: one GPT partition with an NTFS volume labelled "UserData",
-/// prepared in the appliance, and optionally filled with a user's old data from an archive.
+/// A desktop's user-data disk: one GPT partition with an NTFS volume labelled "UserData", laid
+/// out on lcm's machine when the disk is made (`prepare` does the same in the appliance for a
+/// blank disk), and optionally filled with a user's old data from an archive.
 public enum UserDataDisk {
     public static let volumeLabel = "UserData"
     /// GPT "Microsoft basic data", what Windows gives a data volume.
