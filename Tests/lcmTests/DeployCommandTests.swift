@@ -336,10 +336,12 @@ struct DeployCommandTests {
         let first = try DeployWorld(), second = try DeployWorld()
         defer { first.cleanUpHost(); second.cleanUpHost() }
         var paths: [String] = [], inodes: [Int?] = []
-        for world in [first, second] {
+        for (index, world) in [first, second].enumerated() {
             try world.addDevice("DEV-H-\(world.tag)", uri: DeployFixture.localURI)
             try world.importImage(.golden, as: "gold")
-            try world.expectOK(["deploy", "--image", "gold", "--device", "DEV-H-\(world.tag)", "--name", world.name("h"), "--no-start"])
+            // The second home's admin opts out of encryption (recorded, checked below).
+            try world.expectOK(["deploy", "--image", "gold", "--device", "DEV-H-\(world.tag)", "--name", world.name("h"), "--no-start"]
+                               + (index == 1 ? ["--no-encrypt"] : []))
             let path = try #require(try world.inventory().read { db in
                 try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.localURI])
             })
@@ -352,6 +354,27 @@ struct DeployCommandTests {
             try String.fetchAll(db, sql: "SELECT action FROM event WHERE objectKind = 'image'")
         }
         #expect(actions.contains("found on host, same SHA-256"), "\(actions)")
+
+        // --no-encrypt: plain volumes, recorded as such, the user-data disk laid out all the same.
+        let plain = try second.inventory().read { db in
+            try Row.fetchAll(db, sql: "SELECT role, path, encrypted FROM volume ORDER BY role")
+        }
+        #expect(plain.map { $0["role"] as String } == ["data", "os"])
+        for volume in plain {
+            #expect(volume["encrypted"] as Bool == false)
+            let info = try QemuImage.info(path: volume["path"], forceShare: true)
+            #expect(info.first?.encrypted == false && info.first?.format == "qcow2", "\(volume["role"] as String)")
+            if volume["role"] as String == "os" { #expect(info.first?.backingFilename == paths[1]) }
+        }
+        let recorded = try second.inventory().read { db in
+            try String.fetchOne(db, sql: "SELECT details FROM event WHERE action = 'deploy recorded'")
+        }
+        #expect(recorded?.contains("\"encrypted\":\"false\"") == true, "\(recorded ?? "no event")")
+        let raw = second.scratch.file("plain-data.raw").path
+        let converted = try ProgramRun.run("/usr/bin/qemu-img", ["convert", "-U", "-O", "raw", plain[0]["path"] as String, raw])
+        try #require(converted.status == 0, "\(converted.stderr)")
+        let filesystem = try ProgramRun.run("/usr/sbin/blkid", ["-p", "-O", String(2048 * 512), "-o", "export", raw])
+        #expect(filesystem.stdout.contains("TYPE=ntfs") && filesystem.stdout.contains("LABEL=UserData"), "\(filesystem.stdout)")
     }
 
     @Test func deployedDesktopBootsAndFindsItsComputerName() throws {

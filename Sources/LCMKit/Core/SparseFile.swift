@@ -31,6 +31,13 @@ final class SparseFile {
         guard written == bytes.count else { throw Self.failure("write", path) }
     }
 
+    func read(count: Int, at offset: Int64) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let done = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        guard done == count else { throw Self.failure("read", path) }
+        return bytes
+    }
+
     /// Copies every data extent of this file into `target` at `offset` plus the extent's place,
     /// leaving the holes alone (the target's are holes already).
     func copyData(to target: SparseFile, at offset: Int64) throws {

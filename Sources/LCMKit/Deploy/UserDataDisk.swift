@@ -72,6 +72,7 @@ public enum UserDataDisk {
             throw LCMError(.unavailable, "mkntfs could not format the user-data disk: \(Tool.firstLine(made.stderr))",
                            hint: "scripts/setup installs ntfs-3g, which provides mkntfs")
         }
+        try giveVolumeItsOwnSerial(partitionPath, bytes: partitionBytes)
         try SparseFile.create(path, size: sectors * GPTWriter.sectorSize)
         let disk = try SparseFile(path: path, writable: true)
         defer { disk.close() }
@@ -81,6 +82,25 @@ public enum UserDataDisk {
         let partition = try SparseFile(path: partitionPath, writable: false)
         defer { partition.close() }
         try partition.copyData(to: disk, at: entry.firstLBA * GPTWriter.sectorSize)
+    }
+
+    /// Where an NTFS boot sector keeps the volume serial number (8 bytes).
+    static let serialOffset: Int64 = 0x48
+
+    /// Writes a random volume serial into the NTFS boot sector and its backup (the volume's last
+    /// sector): mkntfs seeds its serial from the clock, and two disks made in the same second
+    /// came out with the same one (seen in CI).
+    static func giveVolumeItsOwnSerial(_ path: String, bytes: Int64) throws {
+        let volume = try SparseFile(path: path, writable: true)
+        defer { volume.close() }
+        var generator = SystemRandomNumberGenerator()
+        let serial = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for sector in [0, bytes - GPTWriter.sectorSize] {
+            guard try volume.read(count: 8, at: sector + 3) == Array("NTFS    ".utf8) else {
+                throw LCMError(.failure, "mkntfs left no NTFS boot sector at byte \(sector) of the user-data volume")
+            }
+            try volume.write(serial, at: sector + serialOffset)
+        }
     }
 
     /// The user-data volume on `access`: the NTFS partition labelled "UserData" (looked for in the

@@ -149,9 +149,9 @@ public enum DeviceVolumes {
     /// Copies a local image file into a new volume `name` of `pool` through a stream: a raw volume
     /// of exactly the file's size receives the bytes, the device's copy is hashed back and compared,
     /// and libvirt is made to see the real format (qcow2, encryption, backing file).
-    @discardableResult
     /// `expectedSHA256` (hex), when the file's digest is already known (an image version's), is
     /// what the copy is checked against, so the file is not read once more to hash it.
+    @discardableResult
     public static func importFile(_ path: String, as name: String, into pool: StoragePool,
                                   expectedSHA256: String? = nil) throws -> StorageVolume {
         let local = try expectedSHA256.map { (bytes: try VolumeTransfer.localSize(path), sha256: $0) }
