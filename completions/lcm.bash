@@ -1459,13 +1459,13 @@ _lcm_manage() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|patch|app)
+    status|patch|app|rollback)
         # Offer subcommand argument completions
         "_lcm_manage_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status patch app' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status patch app rollback' -- "${cur}"))
         ;;
     esac
 }
@@ -1688,6 +1688,38 @@ _lcm_manage_app_install() {
         return
         ;;
     '--new-version')
+        return
+        ;;
+    esac
+}
+
+_lcm_manage_rollback() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --shutdown --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel --device --lock-wait)
+    __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--device')
+        return
+        ;;
+    '--lock-wait')
         return
         ;;
     esac

@@ -54,7 +54,7 @@ _lcm() {
             'procure:Define device requirements, check devices, take assets in, and track status, users, warranty and licenses.'
             'image:Import, inspect, check and catalog golden Windows images.'
             'deploy:Deploy desktops on devices from a golden image, or remove one (--undo).'
-            'manage:Look after deployed desktops: status and offline patching (rollout and snapshots come later).'
+            'manage:Look after deployed desktops: status, offline patching and rollback (rollout and snapshots come later).'
             'retire:Retire desktops: stop, reclaim, destroy every key copy, overwrite and verify every file, certify.'
             'inventory:Report devices, desktops, users, images, licenses and audit events.'
             'recover:Finish or undo operations that a killed lcm run left unfinished.'
@@ -1069,12 +1069,13 @@ _lcm_manage() {
             'status:Show desktops: domain state, image version, disks with backing chains and encryption, personalization.'
             'patch:Patch desktops or a golden image offline, and read the outcomes back.'
             'app:Install applications offline: the installer is staged and run once, as SYSTEM, at the next boot.'
+            'rollback:Switch desktops back to their previous OS layer; the user-data disk is not touched.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|patch|app)
+        status|patch|app|rollback)
             "_lcm_manage_${words[1]}" && ret=0
             ;;
         esac
@@ -1256,6 +1257,29 @@ _lcm_manage_app_install() {
         '--max-parallel[Desktops per appliance launch (default\: all in one).]:n:'
         '--lock-wait[Seconds to wait for another patch run to finish before giving up with exit code 75.]:seconds:'
         '--new-version[With --image\: the new version'\''s name (default\: the next number).]:version:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_manage_rollback() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
+        '*:desktops:'
+        '--device[Every desktop on this device.]:tag:'
+        '--shutdown[Shut running desktops down gracefully, roll them back, and start them again (default\: a running desktop is refused).]'
+        '--lock-wait[Seconds to wait for a patch or rollback run to finish before giving up with exit code 75.]:seconds:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

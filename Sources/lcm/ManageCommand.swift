@@ -5,8 +5,8 @@ import LCMKit
 struct ManageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manage",
-        abstract: "Look after deployed desktops: status and offline patching (rollout and snapshots come later).",
-        subcommands: [Status.self, PatchCommand.self, AppCommand.self])
+        abstract: "Look after deployed desktops: status, offline patching and rollback (rollout and snapshots come later).",
+        subcommands: [Status.self, PatchCommand.self, AppCommand.self, Rollback.self])
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -26,6 +26,61 @@ struct ManageCommand: ParsableCommand {
                 } else {
                     Terminal.output(reports.isEmpty ? "no desktops\n" : DeployReports.text(reports))
                 }
+            }
+        }
+    }
+}
+
+extension ManageCommand {
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Switch desktops back to their previous OS layer; the user-data disk is not touched.",
+            discussion: """
+                `lcm manage rollback DESKTOP...` (or --device TAG). Each patch run gives a desktop a new OS layer \
+                on top of the old one; a rollback switches the newest layer out, deletes it, and boots the layer \
+                under it again: what the guest changed since that patch (Windows updates, settings, files outside \
+                the user-data disk) goes with it. A desktop with only the layer it was deployed with cannot be \
+                rolled back (exit 4). Repeat to go back further. The patch items of the layer switched out are \
+                recorded as rolled-back; items that ran in it but are still queued in the layer brought back are \
+                read back offline (one appliance launch for the run) and staged again, with their patch media. \
+                A running desktop is refused (exit 4) unless --shutdown. Shares the patch runs' lock: one at a \
+                time, a second waits --lock-wait seconds, then exits 75. Exit codes: 0 all rolled back, the \
+                failing desktop's code when there is only one, 2 when some of several failed.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Desktops to roll back.")
+        var desktops: [String] = []
+        @Option(help: ArgumentHelp("Every desktop on this device.", valueName: "tag"))
+        var device: String?
+        @Flag(help: "Shut running desktops down gracefully, roll them back, and start them again (default: a running desktop is refused).")
+        var shutdown = false
+        @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Seconds to wait for a patch or rollback run to finish before giving up with exit code 75.", valueName: "seconds"))
+        var lockWait: Double = 300
+
+        func validate() throws {
+            if desktops.isEmpty == (device == nil) { throw ValidationError("give DESKTOP... or --device TAG") }
+            if lockWait < 0 { throw ValidationError("--lock-wait must not be negative") }
+        }
+
+        func run() throws {
+            try global.run { context in
+                let inventory = try context.inventory()
+                var options = DesktopRollback.Options()
+                options.shutdown = shutdown
+                options.engine = ImageCommand.engineOptions(context)
+                let lock = try DesktopPatcher.lockRun(home: inventory.home, wait: lockWait)
+                defer { lock.unlock() }
+                let names = try DesktopPatcher(inventory: inventory).select(names: desktops, device: device, all: false)
+                let report = try DesktopRollback(inventory: inventory, options: options).run(desktops: names)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(report))
+                } else if context.settings.quiet {
+                    Terminal.output(report.summary + "\n")
+                } else {
+                    Terminal.output(PatchReports.text(report))
+                }
+                try PatchCommand.exit(failed: report.outcomes.filter { $0.state == .failed }.map { ($0.desktop, $0.error, $0.exitCode) },
+                                      of: report.outcomes.count)
             }
         }
     }
@@ -234,12 +289,17 @@ struct PatchCommand: ParsableCommand {
             Terminal.output(reports.map(PatchReports.text).joined(separator: "\n"))
         }
         let outcomes = reports.flatMap(\.outcomes)
-        let failed = outcomes.filter { $0.state == .failed }
+        try exit(failed: outcomes.filter { $0.state == .failed }.map { ($0.desktop, $0.error, $0.exitCode) }, of: outcomes.count)
+    }
+
+    /// Each failed desktop on stderr; exits with its own code when it was the only desktop, with
+    /// "partial failure" otherwise.
+    static func exit(failed: [(desktop: String, error: String?, exitCode: Int32?)], of total: Int) throws {
         guard !failed.isEmpty else { return }
         for outcome in failed {
             Terminal.error(LCMError(LCMExitCode(rawValue: outcome.exitCode ?? 1) ?? .failure, "\(outcome.desktop): \(outcome.error ?? "failed")"))
         }
-        if outcomes.count == 1, let code = failed[0].exitCode { throw ExitCode(code) }
+        if total == 1, let code = failed[0].exitCode { throw ExitCode(code) }
         throw ExitCode(LCMExitCode.partialFailure.rawValue)
     }
 }

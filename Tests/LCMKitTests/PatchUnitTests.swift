@@ -243,6 +243,24 @@ struct PatchUnitTests {
         #expect(throws: LCMError.self) { try PatchHook.script(executable: fake, home: LCMHome(url: URL(fileURLWithPath: "/tmp/it's"))) }
     }
 
+    @Test func aRollbackReportSaysWhatWentAndWhatRunsAgain() throws {
+        var done = DesktopRollbackOutcome(desktop: "desk-1", device: "DEV-1", state: .rolledBack)
+        done.from = "desk-1-os-3.qcow2"
+        done.to = "desk-1-os-2.qcow2"
+        done.itemsRolledBack = ["fix.reg"]
+        done.itemsStagedAgain = ["kb1.msu"]
+        var refused = DesktopRollbackOutcome(desktop: "desk-2", state: .failed)
+        refused.error = "desktop desk-2 is running"
+        let report = DesktopRollbackReport(runID: "r", outcomes: [done, refused], launches: 1, secondsTotal: 9.4)
+        let lines = PatchReports.text(report).split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "rolled-back desk-1 on DEV-1: boots desk-1-os-2.qcow2 again, desk-1-os-3.qcow2 deleted, rolled back: fix.reg, staged again for the next boot: kb1.msu",
+            "failed      desk-2",
+            "            error: desktop desk-2 is running",
+            "rolled back 1, failed 1 (1 appliance launches, 9 s)",
+        ], "\(lines)")
+    }
+
     @Test func theExampleRegFileParses() throws {
         let file = try RegFile(contentsOf: Self.repository.appendingPathComponent("examples/patches/disable-consumer-features.reg").path)
         #expect(file.hives == [.software, .system] && file.changes.count == 4)

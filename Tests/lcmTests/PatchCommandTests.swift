@@ -317,7 +317,70 @@ struct PatchCommandTests {
         let after = try world.lcm.run(["manage", "patch", "status", name, "--format", "json"])
         let afterStatus = try #require(try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(after.stdout.utf8)).first)
         #expect(afterStatus.boots == 3, "started again after the patch: \(afterStatus)")
+        try expectRollbacks(world, name, media: media)
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
+    }
+
+    /// Rolls the booted desktop back layer by layer (os-4 → os-3 → os-2 → os), the user-data
+    /// disk untouched: the .reg of a layer switched out is gone from the hive; the .msu that ran in
+    /// os-3 is still queued in os-2, so it is staged again with its medium and runs at the next
+    /// boot; the deployed layer cannot be rolled back.
+    func expectRollbacks(_ world: DeployWorld, _ name: String, media: [String]) throws {
+        let dataPath = try #require(try world.inventory().read { db in
+            try String.fetchOne(db, sql: "SELECT v.path FROM volume v JOIN desktop d ON d.id = v.desktopID WHERE d.name = ? AND v.role = 'data'",
+                                arguments: [name])
+        })
+        let dataHash = try FileDigest.sha256(path: dataPath)
+        func layer(_ number: Int) -> String { number == 1 ? "\(name)-os.qcow2" : "\(name)-os-\(number).qcow2" }
+        func rollBack() throws -> (DesktopRollbackReport, DesktopRollbackOutcome) {
+            let run = try world.lcm.run(["manage", "rollback", name, "--format", "json"])
+            try #require(run.status == 0, "\(run.stderr)\n\(run.stdout)")
+            let report = try JSONDecoder().decode(DesktopRollbackReport.self, from: Data(run.stdout.utf8))
+            print(String(format: "patch-tests: rollback in %.1f s, %d launch(es)", report.secondsTotal, report.launches))
+            return (report, try #require(report.outcomes.first))
+        }
+        func domainXML() throws -> String { try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name]).stdout }
+        func boots(_ number: Int) throws -> Bool { try domainXML().contains("<source file='\(DeployFixture.poolDirectory)/\(layer(number))'") }
+        func layers() throws -> [String: [String]] { try world.volumeRoles(name).filter { $0.key.hasPrefix("os") } }
+        let windows = DeployFixture.Disk.bootable.spec.layout.windowsPartition.number
+
+        let (firstReport, first) = try rollBack()
+        #expect(first.state == .rolledBack && first.from == layer(4) && first.to == layer(3), "\(first)")
+        #expect(first.itemsRolledBack == ["fix-9.reg"] && first.itemsStagedAgain.isEmpty && firstReport.launches == 1, "\(first)")
+        #expect(try boots(3), "the domain does not boot \(layer(3))")
+        #expect(try layers() == ["os": [layer(3)], "os-layer": [layer(1), layer(2)]])
+        #expect(!FileManager.default.fileExists(atPath: "\(DeployFixture.poolDirectory)/\(layer(4))"), "the layer switched out stayed")
+        let hives = world.scratch.file("rollback-hives")
+        try FileManager.default.createDirectory(at: hives, withIntermediateDirectories: true)
+        _ = try world.guestfish(try world.plainCopies([(name, "os")]), partition: windows) { _ in
+            ["download /Windows/System32/config/SOFTWARE \(hives.path)/SOFTWARE"]
+        }
+        #expect(try world.hivexget("\(hives.path)/SOFTWARE", "Policies\\LCMTest", "Level") == "7", "the level-9 .reg went with its layer")
+
+        let (_, second) = try rollBack()
+        #expect(second.from == layer(3) && second.to == layer(2) && second.itemsRolledBack == ["setup.cmd"], "\(second)")
+        #expect(second.itemsStagedAgain == ["windows10.0-kb5031356-x64.msu"], "it ran in os-3, and os-2 still queues it: \(second)")
+        #expect(try PatchMedium.attachedMedia(in: try domainXML()) == [media[0]] && FileManager.default.fileExists(atPath: media[0]),
+                "its medium is uploaded again from lcm's copy and attached")
+        #expect(try FileDigest.sha256(path: dataPath) == dataHash, "a rollback touched the user-data disk")
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
+        _ = try world.waitForPowerOff(name, label: "patch-tests (rolled back)")
+        let status = try world.lcm.run(["manage", "patch", "status", name, "--format", "json"])
+        let read = try #require(try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(status.stdout.utf8)).first)
+        #expect(read.readBack && read.boots == 1 && read.queuedInImage.isEmpty, "os-2 had not booted before: \(read)")
+        #expect(read.items.map(\.state) == [.succeeded, .succeeded, .rolledBack, .rolledBack], "\(read.items)")
+        #expect(read.items[1].exitCode == 0, "the .msu ran again from its medium: \(read.items)")
+
+        let (thirdReport, third) = try rollBack()
+        #expect(third.from == layer(2) && third.to == layer(1) && third.itemsRolledBack == ["fix-7.reg", "windows10.0-kb5031356-x64.msu"], "\(third)")
+        #expect(thirdReport.launches == 0, "nothing that ran is left in a remaining layer")
+        let deployedXML = try domainXML()
+        #expect(try boots(1) && !deployedXML.contains("<backingStore type='file'>"), "\(deployedXML)")
+        #expect(try PatchMedium.attachedMedia(in: try domainXML()).isEmpty)
+        let deployed = try world.lcm.run(["manage", "rollback", name])
+        #expect(deployed.status == LCMExitCode.conflict.rawValue && deployed.stderr.contains("only the OS layer it was deployed with"),
+                "\(deployed.status) \(deployed.stderr)")
+        #expect(try layers() == ["os": [layer(1)]])
     }
 
     /// `kill -9` at random moments of successive patch runs (each run first recovers what the
@@ -335,10 +398,16 @@ struct PatchCommandTests {
         let files = try PatchFiles(world.scratch)
         var generator = SeededGenerator(seed: UInt64(ProcessInfo.processInfo.environment["LCM_TEST_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max))
         print("patch-tests: crash trials with LCM_TEST_SEED=\(generator.seed)")
+        // Kill moments spread over one whole run as this machine does it (a fixed range let most
+        // runs finish first on a faster machine).
+        let clock = ContinuousClock(), timed = clock.now
+        try world.expectOK(["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--quiet"])
+        let runSeconds = Double((clock.now - timed).components.seconds) + Double((clock.now - timed).components.attoseconds) / 1e18
+        print(String(format: "patch-tests: an uninterrupted run takes %.1f s", runSeconds))
         let trials = 20
         var killedMidway = 0
         for trial in 1...trials {
-            let delay = Double.random(in: 0.3...28, using: &generator)
+            let delay = Double.random(in: 0.3...max(1, runSeconds * 0.95), using: &generator)
             let process = try world.startLCM(["manage", "patch", name, "--add", files.reg, files.msu, files.cmd, "--quiet"])
             let clock = ContinuousClock(), started = clock.now
             while process.isRunning, clock.now - started < .milliseconds(Int64(delay * 1000)) { Thread.sleep(forTimeInterval: 0.05) }
@@ -381,7 +450,9 @@ struct PatchCommandTests {
         try world.importImage(.small, as: "small")
         try world.expectOK(["image", "import", try ImageFixture.url(.hibernated).path, "--name", "hib"])
         let name = world.name("px")
-        try world.expectOK(["deploy", "--image", "small", "--device", device, "--name", name, "--no-start"])
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        try world.expectOK(["deploy", "--image", "small", "--device", device, "--name", name, "--no-start", "--network", network])
         let files = try PatchFiles(world.scratch)
         let broken = world.scratch.file("broken.reg").path
         try "REGEDIT4\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\LCMTest]\n\"Level\"=dword:xyz\n".write(toFile: broken, atomically: true, encoding: .utf8)
@@ -414,6 +485,17 @@ struct PatchCommandTests {
             #expect(try volumes() == before, "\(label) left volumes")
             #expect(try world.volumeRoles(name)["os"] == ["\(name)-os.qcow2"] && world.volumeRoles(name)["os-pending"] == nil, "\(label)")
         }
+        let rollbackCases: [(String, [String], LCMExitCode, String)] = [
+            ("only the deployed layer", [name], .conflict, "only the OS layer it was deployed with"),
+            ("unknown desktop", ["no-such-desktop"], .notFound, "no-such-desktop"),
+            ("no selection", [], .usage, "DESKTOP"),
+        ]
+        for (label, arguments, code, text) in rollbackCases {
+            let run = try world.lcm.run(["manage", "rollback"] + arguments)
+            #expect(run.status == code.rawValue && run.stderr.contains(text), "rollback, \(label): \(run.status) \(run.stderr)")
+            #expect(try volumes() == before, "rollback, \(label) changed volumes")
+            #expect(try world.volumeRoles(name)["os"] == ["\(name)-os.qcow2"], "rollback, \(label)")
+        }
         #expect(try world.inventory().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM imageVersion iv JOIN image i ON i.id = iv.imageID WHERE i.name = 'hib'") } == 1)
         // Only the full disk reached the desktop; it is recorded as a failure, nothing else is.
         #expect(try world.patchRows(name) == 1)
@@ -433,6 +515,68 @@ struct PatchCommandTests {
         let summary = String(decoding: firstOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(first.terminationStatus == 0 && summary.hasPrefix("patched 1, queued 0, failed 0"), "\(summary)")
         #expect(try world.patchRows(name) == 2, "the full-disk failure and the first run's .reg; nothing from the run that gave up")
+
+        // A running desktop's layer is not switched under it.
+        let booted = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name])
+        try #require(booted.status == 0, "\(booted.stderr)")
+        let running = try world.lcm.run(["manage", "rollback", name])
+        #expect(running.status == LCMExitCode.conflict.rawValue && running.stderr.contains("is running"), "\(running.status) \(running.stderr)")
+        #expect(try world.volumeRoles(name)["os"] == ["\(name)-os-2.qcow2"])
+        _ = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "destroy", name])
+        // Killed right after its switch: the domain still boots the old top, a whole layer; the
+        // rerun completes that rollback and goes no further back.
+        var killed = world.lcm
+        killed.environment["LCM_FAILPOINT"] = "rollback:switched:recorded"
+        let killedRun = try killed.run(["manage", "rollback", name])
+        #expect(killedRun.signaled && killedRun.status == SIGKILL, "\(killedRun.status) \(killedRun.stderr)")
+        #expect(try world.volumeRoles(name)["os-discarded"] == ["\(name)-os-2.qcow2"] && world.volumeRoles(name)["os"] == ["\(name)-os.qcow2"])
+        let rerun = try world.lcm.run(["manage", "rollback", name, "--format", "json"])
+        try #require(rerun.status == 0, "\(rerun.stderr)")
+        let completed = try #require(try JSONDecoder().decode(DesktopRollbackReport.self, from: Data(rerun.stdout.utf8)).outcomes.first)
+        #expect(completed.from == "\(name)-os-2.qcow2" && completed.to == "\(name)-os.qcow2" && completed.itemsRolledBack == ["fix-7.reg"], "\(completed)")
+        #expect(completed.notes.contains { $0.contains("interrupted run") }, "\(completed.notes)")
+        let roles = try world.volumeRoles(name)
+        #expect(roles["os"] == ["\(name)-os.qcow2"] && roles["os-layer"] == nil && roles["os-discarded"] == nil, "\(roles)")
+        try world.expectConsistentLayers(name, context: "after the completed rollback")
+        #expect(try volumes() == before, "the rolled-back layer stayed in the pool")
+        try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
+        #expect(try world.hostLeftovers().isEmpty)
+    }
+}
+
+extension PatchCommandTests {
+    /// A desktop deployed with --no-encrypt: the layer a rollback switches out is overwritten
+    /// with zeros (through a libvirt stream, read back) before it is deleted, since no key
+    /// destruction will make it unreadable. Killed right after the overwrite, the volume is
+    /// still there and reads as zeros whole; the rerun deletes it.
+    @Test func aPlainLayerIsOverwrittenBeforeItIsDeleted() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-PR-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.small, as: "small")
+        let name = world.name("pr")
+        try world.expectOK(["deploy", "--image", "small", "--device", device, "--name", name, "--no-start", "--no-encrypt"])
+        try world.expectOK(["manage", "patch", name, "--add", (try PatchFiles(world.scratch)).reg])
+        let layer = "\(DeployFixture.poolDirectory)/\(name)-os-2.qcow2"
+        let before = try Data(contentsOf: URL(fileURLWithPath: layer))
+        #expect(before.contains { $0 != 0 } && before.starts(with: Data("QFI".utf8)), "a qcow2 layer with content")
+
+        var killed = world.lcm
+        killed.environment["LCM_FAILPOINT"] = "rollback:discarded-overwritten:ran"
+        let run = try killed.run(["manage", "rollback", name])
+        #expect(run.signaled && run.status == SIGKILL, "\(run.status) \(run.stderr)")
+        let after = try Data(contentsOf: URL(fileURLWithPath: layer))
+        #expect(after.count == before.count && !after.contains { $0 != 0 }, "the switched-out plain layer is not zeros whole")
+        #expect(try world.volumeRoles(name)["os-discarded"] == ["\(name)-os-2.qcow2"])
+
+        let rerun = try world.lcm.run(["manage", "rollback", name, "--format", "json"])
+        try #require(rerun.status == 0, "\(rerun.stderr)")
+        let outcome = try #require(try JSONDecoder().decode(DesktopRollbackReport.self, from: Data(rerun.stdout.utf8)).outcomes.first)
+        #expect(outcome.state == .rolledBack && outcome.to == "\(name)-os.qcow2", "\(outcome)")
+        #expect(!FileManager.default.fileExists(atPath: layer))
+        #expect(try world.volumeRoles(name)["os-discarded"] == nil)
+        try world.expectConsistentLayers(name, context: "after the plain rollback")
         try world.expectOK(["deploy", "--undo", name, "--discard-user-data"])
         #expect(try world.hostLeftovers().isEmpty)
     }
@@ -468,7 +612,9 @@ extension DeployWorld {
             for (depth, layer) in layers.enumerated() where layer["encrypted"] as? Bool == true {
                 options += ",\(String(repeating: "backing.", count: depth))encrypt.key-secret=sec0"
             }
-            let check = try ProgramRun.run("/usr/bin/qemu-img", ["check", "-U", "--object", "secret,id=sec0,file=\(keyFile.path)", "--image-opts", options])
+            // A plain desktop's layers take no key.
+            let secret = keyID == nil ? [] : ["--object", "secret,id=sec0,file=\(keyFile.path)"]
+            let check = try ProgramRun.run("/usr/bin/qemu-img", ["check", "-U"] + secret + ["--image-opts", options])
             #expect(check.status == 0, "\(context): qemu-img check \(path): \(check.stdout) \(check.stderr)")
             complete.append(path)
         }

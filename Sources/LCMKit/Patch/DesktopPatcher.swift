@@ -121,10 +121,8 @@ public struct DesktopPatcher {
                 outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory)
                 if let domain = try connection.lookupDomain(name: name), try domain.isActive {
                     if options.shutdown {
-                        guard try domain.shutdown(timeout: options.shutdownTimeout) else {
-                            throw LCMError(.conflict, "desktop \(name) did not shut down within \(Int(options.shutdownTimeout.seconds)) s",
-                                           hint: "try again later, or leave out --shutdown to queue the patch for its next stop")
-                        }
+                        try Self.shutDown(domain, name: name, timeout: options.shutdownTimeout,
+                                          hint: "try again later, or leave out --shutdown to queue the patch for its next stop")
                         restart[name] = domain
                         outcome.notes.append("shut down for the patch")
                     } else {
@@ -378,6 +376,13 @@ public struct DesktopPatcher {
             throw LCMError(.conflict, "desktop \(name) is not completely deployed", hint: "rerun its deploy first")
         }
         return OSLayers.Desktop(id: row["id"], name: name, settings: settings, keyID: row["keyID"])
+    }
+
+    /// Shuts the desktop down gracefully (ACPI), or fails with a conflict after `timeout`.
+    static func shutDown(_ domain: Domain, name: String, timeout: Duration, hint: String) throws {
+        guard try domain.shutdown(timeout: timeout) else {
+            throw LCMError(.conflict, "desktop \(name) did not shut down within \(Int(timeout.seconds)) s", hint: hint)
+        }
     }
 
     static func message(_ error: any Error) -> String {

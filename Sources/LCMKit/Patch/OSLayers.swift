@@ -6,11 +6,12 @@ import GRDB
 import Libvirt
 
 /// A desktop's OS-layer stack. The inventory is the truth: volume rows with role `os` (the top,
-/// which the domain boots), `os-layer` (older layers below it) and `os-pending` (a layer a patch
-/// run is making, not yet switched in). Switching in is one transaction (`commit`), then the
-/// domain's definition is brought in line (`alignDomain`); a run killed before the commit leaves
-/// a pending layer the next run deletes, one killed after it leaves a domain the next run aligns.
-/// Either way the desktop boots a complete layer: the old one or the new one.
+/// which the domain boots), `os-layer` (older layers below it), `os-pending` (a layer a patch
+/// run is making, not yet switched in) and `os-discarded` (a top a rollback has switched out, not
+/// yet deleted). Switching in or out is one transaction (`commit`, `rollBack`), then the domain's
+/// definition is brought in line (`alignDomain`); a run killed before the transaction leaves a
+/// pending layer the next run deletes, one killed after it leaves a domain the next run aligns
+/// (and a discarded layer it then deletes). Either way the desktop boots a complete layer.
 enum OSLayers {
     /// The desktop a layer operation works on.
     struct Desktop: Sendable {
@@ -21,7 +22,7 @@ enum OSLayers {
     }
 
     /// Roles of a desktop's OS layers, newest first by row id.
-    static let top = "os", lower = "os-layer", pending = "os-pending"
+    static let top = "os", lower = "os-layer", pending = "os-pending", discarded = "os-discarded"
 
     /// Deletes pending layers a dead run left (volume and row) and aligns the domain with the
     /// recorded top and the media its staged items need. Returns what it did, for the report.
@@ -31,8 +32,14 @@ enum OSLayers {
         if !removed.isEmpty { notes.append("removed the unfinished layer \(removed.joined(separator: ", ")) of an interrupted run") }
         let aligned = try alignDomain(desktop, connection: connection, inventory: inventory)
         if aligned.layer { notes.append("switched the domain to the OS layer an interrupted run had committed") }
-        notes += aligned.missingMedia.map { "patch medium \($0) is gone from the device and from $LCM_HOME: the items staged on it cannot run until they are patched again" }
+        notes += aligned.missingMedia.map(missingMediumNote)
+        let deleted = try deleteDiscarded(desktop, connection: connection, inventory: inventory)
+        if !deleted.isEmpty { notes.append("deleted the rolled-back layer \(deleted.joined(separator: ", ")) of an interrupted run") }
         return notes
+    }
+
+    static func missingMediumNote(_ medium: String) -> String {
+        "patch medium \(medium) is gone from the device and from $LCM_HOME: the items staged on it cannot run until they are patched again"
     }
 
     /// Makes an empty layer on top of the current one (encrypted with the desktop's key unless
@@ -108,6 +115,87 @@ enum OSLayers {
         return names
     }
 
+    /// What `rollBack` switched: the layer switched out and deleted, the one the desktop boots
+    /// now, and the patch items that went with the old one.
+    struct Rollback: Sendable {
+        var from: String
+        var to: String
+        var itemsRolledBack: [String]
+    }
+
+    /// Switches the top out and the layer under it in, in one transaction: the old top becomes
+    /// `discarded` and the patch items written into it `rolled-back`. Then the domain is aligned
+    /// (boot disk, and the patch media its still-staged items need) and the old top deleted.
+    /// Only OS layers move: the user-data disk, NVRAM and TPM state stay as they are.
+    static func rollBack(_ desktop: Desktop, connection: Connection, inventory: Inventory, runID: String) throws -> Rollback {
+        let rollback = try inventory.write { db -> Rollback in
+            let layers = try Row.fetchAll(db, sql: "SELECT id, name, role FROM volume WHERE desktopID = ? AND role IN (?, ?) ORDER BY id DESC",
+                                          arguments: [desktop.id, top, lower])
+            guard let current = layers.first, current["role"] as String == top else {
+                throw LCMError(.conflict, "desktop \(desktop.name) has no OS layer recorded", hint: "finish its deployment first (lcm deploy ...)")
+            }
+            guard layers.count >= 2 else {
+                throw LCMError(.conflict, "desktop \(desktop.name) has only the OS layer it was deployed with: there is no earlier layer to roll back to",
+                               hint: "`lcm manage status \(desktop.name)` shows its layers")
+            }
+            let from: String = current["name"], to: String = layers[1]["name"]
+            let items = try String.fetchAll(db, sql: "SELECT file FROM patchItem WHERE desktopID = ? AND layer = ? ORDER BY id",
+                                            arguments: [desktop.id, from])
+            try db.execute(sql: "UPDATE patchItem SET state = ?, detail = ? WHERE desktopID = ? AND layer = ?",
+                           arguments: [PatchItemState.rolledBack.rawValue, "its OS layer \(from) was rolled back", desktop.id, from])
+            try db.execute(sql: "UPDATE volume SET role = ? WHERE id = ?", arguments: [discarded, current["id"] as Int64])
+            try db.execute(sql: "UPDATE volume SET role = ? WHERE id = ?", arguments: [top, layers[1]["id"] as Int64])
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "rolled back",
+                                details: ["from": from, "to": to, "items": items.joined(separator: ", "), "run": runID])
+            return Rollback(from: from, to: to, itemsRolledBack: items)
+        }
+        FailPoint.hit(kind: "rollback", step: "switched", moment: .recorded)
+        try alignDomain(desktop, connection: connection, inventory: inventory)
+        try deleteDiscarded(desktop, connection: connection, inventory: inventory)
+        return rollback
+    }
+
+    /// Deletes discarded layers (volume, then row) that the domain no longer names, running or
+    /// not. A plain layer is overwritten with zeros through a libvirt stream and read back first:
+    /// an encrypted one is unreadable once retirement destroys the desktop's key, a plain one would
+    /// not be (libvirt's own volume wipe only truncates a sparse file). Returns their names.
+    @discardableResult
+    static func deleteDiscarded(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
+        let rows = try inventory.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, name, path, encrypted FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, discarded])
+        }
+        guard !rows.isEmpty else { return [] }
+        var named = ""
+        if let domain = try connection.lookupDomain(name: desktop.name) {
+            named = try domain.xmlDescription(flags: [.inactive])
+            if try domain.isActive { named += try domain.xmlDescription(flags: []) }
+        }
+        let pool = try connection.lookupStoragePool(name: desktop.settings.pool)
+        var deleted: [String] = []
+        for row in rows {
+            let path: String? = row["path"]
+            if let path, named.contains("'\(path)'") || named.contains("\"\(path)\"") { continue }
+            if let volume = try pool?.lookupVolume(name: row["name"]) {
+                if !(row["encrypted"] as Bool) { try overwrite(volume, name: row["name"]) }
+                try volume.delete()
+            }
+            try inventory.write { db in try db.execute(sql: "DELETE FROM volume WHERE id = ?", arguments: [row["id"] as Int64]) }
+            deleted.append(row["name"])
+        }
+        return deleted
+    }
+
+    private static func overwrite(_ volume: StorageVolume, name: String) throws {
+        let target = try StreamWipeTarget(volume: volume)
+        _ = try Overwriter.overwrite(target, with: .constant(0))
+        let check = try Overwriter.verify(target, against: .constant(0))
+        guard check.passed else {
+            throw LCMError(.failure, "the rolled-back layer \(name) did not read back as zeros after its overwrite (first difference at byte \(check.firstMismatch ?? 0))",
+                           hint: "it is kept; the next rollback or patch run of the desktop tries again")
+        }
+        FailPoint.hit(kind: "rollback", step: "discarded-overwritten", moment: .ran)
+    }
+
     /// The golden volume's path on the device (the backing of the lowest layer).
     static func goldenPath(_ desktop: Desktop, inventory: Inventory) throws -> String? {
         try inventory.read { db in
@@ -152,8 +240,9 @@ enum OSLayers {
         var result = Alignment()
         guard let domain = try connection.lookupDomain(name: desktop.name) else { return result }
         let (layerPaths, media) = try inventory.read { db in
-            (try String.fetchAll(db, sql: "SELECT path FROM volume WHERE desktopID = ? AND role IN (?, ?) AND path IS NOT NULL",
-                                 arguments: [desktop.id, top, lower]),
+            // A discarded top is still the one the domain may name, until it is aligned.
+            (try String.fetchAll(db, sql: "SELECT path FROM volume WHERE desktopID = ? AND role IN (?, ?, ?) AND path IS NOT NULL",
+                                 arguments: [desktop.id, top, lower, discarded]),
              try PatchMedium.needed(desktopID: desktop.id, db))
         }
         let disk = try bootDisk(desktop, connection: connection, inventory: inventory)

@@ -120,7 +120,7 @@ public enum PatchMedium {
     }
 
     /// Deletes the patch media in `pool` that no domain on the host names any more (volume, then
-    /// record), and the images in `$LCM_HOME` that no staged item needs.
+    /// record), and the images in `$LCM_HOME` that no item needs or may need again.
     @discardableResult
     static func prune(on connection: Connection, pool poolName: String, inventory: Inventory) throws -> [String] {
         guard let pool = try connection.lookupStoragePool(name: poolName) else { return [] }
@@ -136,9 +136,15 @@ public enum PatchMedium {
             }
             removed.append(name)
         }
+        // lcm's own copy stays while an item needs it, or may need it again: one that ran in a
+        // layer now under the top is staged again if a rollback brings that layer back.
         let needed = Set(try inventory.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT medium FROM patchItem WHERE state = ? AND medium IS NOT NULL",
-                                arguments: [PatchItemState.staged.rawValue])
+            try String.fetchAll(db, sql: """
+                SELECT DISTINCT p.medium FROM patchItem p WHERE p.medium IS NOT NULL AND (p.state = ? OR EXISTS (
+                    SELECT 1 FROM volume v JOIN desktop d ON d.id = v.desktopID
+                    WHERE v.desktopID = p.desktopID AND v.name = p.layer AND v.role = ? AND d.status NOT IN (?, ?, ?)))
+                """, arguments: [PatchItemState.staged.rawValue, OSLayers.lower, DesktopStatus.retiring.rawValue,
+                                 DesktopStatus.retired.rawValue, DesktopStatus.disposed.rawValue])
         })
         let media = mediaDirectory(inventory.home)
         for file in (try? FileManager.default.contentsOfDirectory(atPath: media.path)) ?? []

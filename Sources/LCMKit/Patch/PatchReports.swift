@@ -29,6 +29,22 @@ public enum PatchReports {
         return "patched \(count(.patched)), queued \(count(.queued)), failed \(count(.failed)) (\(reports.count) queued runs applied, \(reports.reduce(0) { $0 + $1.launches }) appliance launches, \(String(format: "%.0f", seconds)) s)"
     }
 
+    public static func text(_ report: DesktopRollbackReport) -> String {
+        var lines: [String] = []
+        for outcome in report.outcomes {
+            var line = "\(outcome.state.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(outcome.desktop)"
+            if let device = outcome.device { line += " on \(device)" }
+            if let from = outcome.from, let to = outcome.to { line += ": boots \(to) again, \(from) deleted" }
+            if !outcome.itemsRolledBack.isEmpty { line += ", rolled back: \(outcome.itemsRolledBack.joined(separator: ", "))" }
+            if !outcome.itemsStagedAgain.isEmpty { line += ", staged again for the next boot: \(outcome.itemsStagedAgain.joined(separator: ", "))" }
+            lines.append(line)
+            if let error = outcome.error { lines.append("            error: \(error)") }
+            lines += outcome.notes.map { "            note: \($0)" }
+        }
+        lines.append(report.summary)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     public static func text(_ report: ImagePatchReport) -> String {
         var lines = ["patched \(report.parent) into \(report.name):\(report.version) (\(report.path))"]
         let registry = report.outcome.registry

@@ -64,4 +64,6 @@ public enum PatchItemState: String, Codable, Sendable, CaseIterable {
     case failed
     /// Never run: its desktop was retired first.
     case dropped
+    /// Its OS layer was rolled back (`lcm manage rollback`): whatever it did is gone with the layer.
+    case rolledBack = "rolled-back"
 }

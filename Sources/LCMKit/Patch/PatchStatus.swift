@@ -40,8 +40,9 @@ public struct DesktopPatchStatus: Codable, Sendable {
 /// Reads patch outcomes back offline. For each stopped desktop, one engine batch (read-only)
 /// opens its OS layer: the runner's log (`runner.log`: item, start, end, exit code, reboot), the
 /// queue still waiting, and Windows' servicing state (UBR, CBS packages, RebootPending). Staged
-/// rows move to succeeded / failed / reboot-pending with the guest's exit code; every change is
-/// an audit event, so the history stays. Running desktops are reported from the records.
+/// rows move to succeeded / failed / reboot-pending with the guest's exit code, and finished rows
+/// whose item the image still queues (a rollback brought that layer back) to staged; every change
+/// is an audit event, so the history stays. Running desktops are reported from the records.
 public struct PatchStatusReader {
     let inventory: Inventory
     let engineOptions: DiskEngine.Options
@@ -56,6 +57,12 @@ public struct PatchStatusReader {
     }
 
     public func read(names: [String]) throws -> [DesktopPatchStatus] {
+        try readWithLaunches(names: names).statuses
+    }
+
+    /// `read`, with the appliance launches it took.
+    func readWithLaunches(names: [String]) throws -> (statuses: [DesktopPatchStatus], launches: Int) {
+        var launches = 0
         var statuses: [DesktopPatchStatus] = []
         var readable: [(index: Int, desktop: OSLayers.Desktop, volume: DiskVolume)] = []
         for name in names {
@@ -90,6 +97,7 @@ public struct PatchStatusReader {
                 defer { try? access.session.umountAll() }
                 return ImageFacts(runner: try BootRunnerContract.readState(on: access.session), inspection: inspection)
             }
+            launches = report.launches
             for (position, result) in report.results.enumerated() {
                 let entry = readable[position]
                 switch result.outcome {
@@ -111,7 +119,7 @@ public struct PatchStatusReader {
                 statuses[index].items = try items(desktop.id, windows: nil)
             }
         }
-        return statuses
+        return (statuses, launches)
     }
 
     /// The OS layer the domain boots, as the engine opens it.
@@ -148,6 +156,21 @@ public struct PatchStatusReader {
                                      state == .failed ? "exit code \(result.exitCode)" : nil, row["id"] as Int64])
                 try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch item \(state.rawValue)",
                                     details: ["item": row["file"], "exitCode": "\(result.exitCode)"])
+            }
+            // After a rollback, the layer the desktop boots again may still queue items that ran
+            // in the layer switched out: the image is the truth, they are staged again.
+            let queuedNow = Set(facts.runner.queuedFiles)
+            let done = try Row.fetchAll(db, sql: """
+                SELECT id, file, queueFile FROM patchItem
+                WHERE desktopID = ? AND queueFile IS NOT NULL AND state IN ('succeeded', 'failed', 'reboot-pending')
+                """, arguments: [desktop.id])
+            for row in done where queuedNow.contains(row["queueFile"] as String) && results[row["queueFile"] as String] == nil {
+                try db.execute(sql: """
+                    UPDATE patchItem SET state = ?, exitCode = NULL, rebootNeeded = NULL, startedAt = NULL, endedAt = NULL, checkedAt = ?,
+                    detail = 'staged again: it ran in an OS layer that was rolled back' WHERE id = ?
+                    """, arguments: [PatchItemState.staged.rawValue, now, row["id"] as Int64])
+                try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch item staged again",
+                                    details: ["item": row["file"], "reason": "its run was in a rolled-back OS layer"])
             }
             try db.execute(sql: "UPDATE patchItem SET checkedAt = ? WHERE desktopID = ?", arguments: [now, desktop.id])
         }
