@@ -191,6 +191,9 @@ struct PatchCommandTests {
         #expect(first.readBack && first.queuedInImage.count == 2, "\(first)")
         #expect(first.items.map(\.state) == [.succeeded, .staged, .staged], "\(first.items)")
         #expect(first.items[1].windows == "\(PatchFiles.knowledgeBase) not installed", "\(first.items)")
+        let desktopStatus = try world.lcm.run(["manage", "status", names[0], "--format", "json"])
+        let lastPatch = try #require(try JSONDecoder().decode([DesktopStatusReport].self, from: Data(desktopStatus.stdout.utf8)).first?.lastPatch)
+        #expect(lastPatch.hasSuffix(": fix-7.reg succeeded, windows10.0-kb5031356-x64.msu staged, setup.cmd staged"), "\(lastPatch)")
 
         // A golden image: its next version, the parent untouched.
         let parentPath = try #require(try world.inventory().read { db in try String.fetchOne(db, sql: "SELECT path FROM imageVersion WHERE version = '1'") })
@@ -350,6 +353,9 @@ struct PatchCommandTests {
         #expect(try boots(3), "the domain does not boot \(layer(3))")
         #expect(try layers() == ["os": [layer(3)], "os-layer": [layer(1), layer(2)]])
         #expect(!FileManager.default.fileExists(atPath: "\(DeployFixture.poolDirectory)/\(layer(4))"), "the layer switched out stayed")
+        let shown = try world.lcm.run(["manage", "status", name, "--format", "json"])
+        let lastPatch = try #require(try JSONDecoder().decode([DesktopStatusReport].self, from: Data(shown.stdout.utf8)).first?.lastPatch)
+        #expect(lastPatch.hasSuffix(": fix-9.reg rolled-back"), "\(lastPatch)")
         let hives = world.scratch.file("rollback-hives")
         try FileManager.default.createDirectory(at: hives, withIntermediateDirectories: true)
         _ = try world.guestfish(try world.plainCopies([(name, "os")]), partition: windows) { _ in

@@ -33,6 +33,8 @@ public struct DesktopStatusReport: Codable, Sendable {
     public var timeZone: String?
     public var storageBus: String?
     public var encrypted: Bool?
+    /// The latest patch run: when, and each of its items with its state (`succeeded`,
+    /// `staged`, `rolled-back`, ...); nil when the desktop was never patched.
     public var lastPatch: String?
     /// Patch media (`PatchMedium`) the domain attaches: its staged items wait on them.
     public var patchMedia: [String] = []
@@ -40,6 +42,16 @@ public struct DesktopStatusReport: Codable, Sendable {
 }
 
 public enum DesktopStatusReader {
+    /// `2026-12-04T06:24:10Z: fix.reg succeeded, kb1.msu staged` for the desktop's latest patch run.
+    static func lastPatch(desktopID: Int64, _ db: Database) throws -> String? {
+        guard let latest = try Row.fetchOne(db, sql: "SELECT runID, createdAt FROM patchItem WHERE desktopID = ? ORDER BY id DESC LIMIT 1",
+                                            arguments: [desktopID]) else { return nil }
+        let items = try Row.fetchAll(db, sql: "SELECT file, state FROM patchItem WHERE desktopID = ? AND runID = ? ORDER BY id",
+                                     arguments: [desktopID, latest["runID"] as String])
+        let when = ISO8601DateFormatter().string(from: latest["createdAt"] as Date)
+        return "\(when): " + items.map { "\($0["file"] as String) \($0["state"] as String)" }.joined(separator: ", ")
+    }
+
     /// virsh's words for a domain state.
     static func name(_ state: DomainState) -> String {
         switch state {
@@ -89,9 +101,11 @@ public enum DesktopStatusReader {
                 domainState: "undefined", domainUUID: row["domainUUID"], computerName: settings?.computerName, owner: settings?.owner,
                 timeZone: settings?.timeZone, storageBus: settings?.storageBus, encrypted: settings?.encrypted,
                 lastPatch: nil, failure: row["failure"])
-            let volumes = try inventory.read { db in
-                try Row.fetchAll(db, sql: "SELECT role, name, path, pool FROM volume WHERE desktopID = ? ORDER BY role DESC", arguments: [row["id"] as Int64])
+            let (volumes, lastPatch) = try inventory.read { db in
+                (try Row.fetchAll(db, sql: "SELECT role, name, path, pool FROM volume WHERE desktopID = ? ORDER BY role DESC", arguments: [row["id"] as Int64]),
+                 try Self.lastPatch(desktopID: row["id"], db))
             }
+            report.lastPatch = lastPatch
             guard let uri = report.uri else { return report }
             if connections[uri] == nil { connections[uri] = Result { try Connection(uri: uri) } }
             let connection: Connection
