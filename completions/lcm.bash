@@ -1695,9 +1695,9 @@ _lcm_manage_app_install() {
 
 _lcm_manage_rollback() {
     repeating_flags=()
-    non_repeating_flags=(--quiet -q --verbose -v --shutdown --version -h --help)
+    non_repeating_flags=(--quiet -q --verbose -v --shutdown --dry-run --version -h --help)
     repeating_options=()
-    non_repeating_options=(--connect --home --format --accel --device --lock-wait)
+    non_repeating_options=(--connect --home --format --accel --device --run --lock-wait)
     __lcm_offer_flags_options -1
 
     # Offer option value completions
@@ -1717,6 +1717,9 @@ _lcm_manage_rollback() {
         return
         ;;
     '--device')
+        return
+        ;;
+    '--run')
         return
         ;;
     '--lock-wait')

@@ -136,7 +136,7 @@ function __lcm_parse_tokens -S
                     __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'all' 'status=' 'image=' 'shutdown' 'max-parallel=' 'lock-wait=' 'new-version=' 'version' 'h/help'
                 end
             case 'rollback'
-                __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'shutdown' 'lock-wait=' 'version' 'h/help'
+                __lcm_parse_subcommand -r 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'device=' 'run=' 'shutdown' 'dry-run' 'lock-wait=' 'version' 'h/help'
             end
         case 'retire'
             __lcm_parse_subcommand 0 'version' 'h/help'
@@ -737,7 +737,9 @@ complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm m
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" v verbose' -l 'verbose' -s 'v' -d 'Log each step to stderr.'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" accel' -l 'accel' -d 'Accelerator for domains and the appliance: auto, kvm or tcg (default: LCM_ACCEL, else auto).' -rfka 'auto kvm tcg'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" device' -l 'device' -d 'Every desktop on this device.' -rfka ''
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" run' -l 'run' -d 'Every desktop whose current OS layer this patch run made (its id, or the first 8 characters or more): undoes that run across the fleet.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" shutdown' -l 'shutdown' -d 'Shut running desktops down gracefully, roll them back, and start them again (default: a running desktop is refused).'
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" dry-run' -l 'dry-run' -d 'Show what would be switched and which items would go; change nothing.'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" lock-wait' -l 'lock-wait' -d 'Seconds to wait for a patch or rollback run to finish before giving up with exit code 75.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" version' -l 'version' -d 'Show the version.'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm manage rollback" h help' -s 'h' -l 'help' -d 'Show help information.'

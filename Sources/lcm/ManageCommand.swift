@@ -36,7 +36,9 @@ extension ManageCommand {
         static let configuration = CommandConfiguration(
             abstract: "Switch desktops back to their previous OS layer; the user-data disk is not touched.",
             discussion: """
-                `lcm manage rollback DESKTOP...` (or --device TAG). Each patch run gives a desktop a new OS layer \
+                `lcm manage rollback DESKTOP...` (or --device TAG, or --run RUN-ID for every desktop whose current \
+                layer that patch run made: a bad patch undone across the fleet; --dry-run shows the plan). Each \
+                patch run gives a desktop a new OS layer \
                 on top of the old one; a rollback switches the newest layer out, deletes it, and boots the layer \
                 under it again: what the guest changed since that patch (Windows updates, settings, files outside \
                 the user-data disk) goes with it. A desktop with only the layer it was deployed with cannot be \
@@ -52,13 +54,18 @@ extension ManageCommand {
         var desktops: [String] = []
         @Option(help: ArgumentHelp("Every desktop on this device.", valueName: "tag"))
         var device: String?
+        @Option(name: .customLong("run"), help: ArgumentHelp("Every desktop whose current OS layer this patch run made (its id, or the first 8 characters or more): undoes that run across the fleet.",
+                                   valueName: "run-id"))
+        var runID: String?
         @Flag(help: "Shut running desktops down gracefully, roll them back, and start them again (default: a running desktop is refused).")
         var shutdown = false
+        @Flag(name: .customLong("dry-run"), help: "Show what would be switched and which items would go; change nothing.")
+        var dryRun = false
         @Option(name: .customLong("lock-wait"), help: ArgumentHelp("Seconds to wait for a patch or rollback run to finish before giving up with exit code 75.", valueName: "seconds"))
         var lockWait: Double = 300
 
         func validate() throws {
-            if desktops.isEmpty == (device == nil) { throw ValidationError("give DESKTOP... or --device TAG") }
+            if [!desktops.isEmpty, device != nil, runID != nil].filter({ $0 }).count != 1 { throw ValidationError("give one of DESKTOP..., --device TAG or --run RUN-ID") }
             if lockWait < 0 { throw ValidationError("--lock-wait must not be negative") }
         }
 
@@ -67,11 +74,14 @@ extension ManageCommand {
                 let inventory = try context.inventory()
                 var options = DesktopRollback.Options()
                 options.shutdown = shutdown
+                options.dryRun = dryRun
                 options.engine = ImageCommand.engineOptions(context)
                 let lock = try DesktopPatcher.lockRun(home: inventory.home, wait: lockWait)
                 defer { lock.unlock() }
-                let names = try DesktopPatcher(inventory: inventory).select(names: desktops, device: device, all: false)
-                let report = try DesktopRollback(inventory: inventory, options: options).run(desktops: names)
+                let rollback = DesktopRollback(inventory: inventory, options: options)
+                let names = try runID.map { try rollback.select(run: $0) }
+                    ?? DesktopPatcher(inventory: inventory).select(names: desktops, device: device, all: false)
+                let report = try rollback.run(desktops: names)
                 if context.settings.format == .json {
                     Terminal.output(try Terminal.json(report))
                 } else if context.settings.quiet {

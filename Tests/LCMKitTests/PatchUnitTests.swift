@@ -259,6 +259,10 @@ struct PatchUnitTests {
             "            error: desktop desk-2 is running",
             "rolled back 1, failed 1 (1 appliance launches, 9 s)",
         ], "\(lines)")
+        done.state = .planned
+        let plan = DesktopRollbackReport(runID: "r", outcomes: [done, refused], launches: 0, secondsTotal: 0.1, dryRun: true)
+        #expect(plan.summary == "would roll back 1, would fail 1 (dry run, nothing changed)")
+        #expect(PatchReports.text(plan).hasPrefix("planned     desk-1 on DEV-1: would boot desk-1-os-2.qcow2 again and delete desk-1-os-3.qcow2, would roll back: fix.reg"), "\(PatchReports.text(plan))")
     }
 
     @Test func theExampleRegFileParses() throws {

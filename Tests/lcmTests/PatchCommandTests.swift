@@ -258,6 +258,25 @@ struct PatchCommandTests {
         #expect(try PatchMedium.attachedMedia(in: try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", names[1]]).stdout)
                 == [mediumPath], "its staged items have not run: the medium stays")
 
+        // A patch run undone across the fleet: --run selects the desktops whose current layer that
+        // run made (names[1] has had a newer one since), --dry-run first changes nothing.
+        let runPrefix = String(selectedReport.runID.prefix(8))
+        let rolesBefore = try names.map { try world.volumeRoles($0) }
+        let planned = try world.lcm.run(["manage", "rollback", "--run", runPrefix, "--dry-run", "--format", "json"])
+        try #require(planned.status == 0, "\(planned.stderr)")
+        let plan = try JSONDecoder().decode(DesktopRollbackReport.self, from: Data(planned.stdout.utf8))
+        #expect(plan.dryRun && plan.outcomes.map(\.desktop) == [names[0]] && plan.outcomes.first?.state == .planned, "\(plan)")
+        #expect(plan.outcomes.first?.from == "\(names[0])-os-3.qcow2" && plan.outcomes.first?.to == "\(names[0])-os-2.qcow2"
+                && plan.outcomes.first?.itemsRolledBack == ["fix-7.reg"], "\(plan)")
+        #expect(try names.map { try world.volumeRoles($0) } == rolesBefore, "the dry run changed layers")
+        let undone = try world.lcm.run(["manage", "rollback", "--run", runPrefix, "--quiet"])
+        #expect(undone.status == 0 && undone.stdout.hasPrefix("rolled back 1, failed 0 (0 appliance launches"), "\(undone.stdout) \(undone.stderr)")
+        #expect(try world.volumeRoles(names[0])["os"] == ["\(names[0])-os-2.qcow2"] && world.volumeRoles(names[1]) == rolesBefore[1])
+        let unknownRun = try world.lcm.run(["manage", "rollback", "--run", "00000000"])
+        #expect(unknownRun.status == LCMExitCode.notFound.rawValue, "\(unknownRun.stderr)")
+        let shortRun = try world.lcm.run(["manage", "rollback", "--run", "abc"])
+        #expect(shortRun.status == LCMExitCode.usage.rawValue, "\(shortRun.stderr)")
+
         // Every layer goes with the desktop.
         for name in names { try world.expectOK(["deploy", "--undo", name, "--discard-user-data"]) }
         let leftovers = try world.hostLeftovers()

@@ -41,9 +41,9 @@ public struct DesktopPatchReport: Codable, Sendable {
     }
 
     public func count(_ state: DesktopPatchOutcome.State) -> Int { outcomes.filter { $0.state == state }.count }
-    /// The line cron mails: `patched 18, queued 1, failed 1, skipped 0`.
+    /// The line cron mails: `patched 18, queued 1, failed 1 (run 1a2b3c4d, 2 items, 1 appliance launches, 95 s)`.
     public var summary: String {
-        "patched \(count(.patched)), queued \(count(.queued)), failed \(count(.failed)) (\(items.count) items, \(launches) appliance launches, \(String(format: "%.0f", secondsTotal)) s)"
+        "patched \(count(.patched)), queued \(count(.queued)), failed \(count(.failed)) (run \(runID.prefix(8)), \(items.count) items, \(launches) appliance launches, \(String(format: "%.0f", secondsTotal)) s)"
     }
 }
 

@@ -7,6 +7,8 @@ public struct DesktopRollbackOutcome: Codable, Sendable {
     public enum State: String, Codable, Sendable {
         /// The domain boots the layer under the old top; the old top is deleted.
         case rolledBack = "rolled-back"
+        /// --dry-run: what a rollback would do; nothing changed.
+        case planned
         case failed
     }
     public var desktop: String
@@ -33,11 +35,15 @@ public struct DesktopRollbackReport: Codable, Sendable {
     /// items the guest has run).
     public var launches: Int
     public var secondsTotal: Double
+    public var dryRun = false
 
     public func count(_ state: DesktopRollbackOutcome.State) -> Int { outcomes.filter { $0.state == state }.count }
     /// The line cron mails: `rolled back 3, failed 0 (1 appliance launches, 21 s)`.
     public var summary: String {
-        "rolled back \(count(.rolledBack)), failed \(count(.failed)) (\(launches) appliance launches, \(String(format: "%.0f", secondsTotal)) s)"
+        if dryRun {
+            return "would roll back \(count(.planned)), would fail \(count(.failed)) (dry run, nothing changed)"
+        }
+        return "rolled back \(count(.rolledBack)), failed \(count(.failed)) (\(launches) appliance launches, \(String(format: "%.0f", secondsTotal)) s)"
     }
 }
 
@@ -48,6 +54,8 @@ public struct DesktopRollbackReport: Codable, Sendable {
 /// launch for the whole run) so that items whose run went with the old layer are staged again.
 public struct DesktopRollback {
     public struct Options: Sendable {
+        /// Report what would happen (layers, items) and change nothing.
+        public var dryRun = false
         public var shutdown = false
         public var shutdownTimeout: Duration = .seconds(300)
         public var engine = DiskEngine.Options()
@@ -75,10 +83,14 @@ public struct DesktopRollback {
                 let desktop = try DesktopPatcher.load(name, inventory: inventory)
                 outcome.device = desktop.settings.deviceTag
                 let connection = try Connection(uri: desktop.settings.uri)
+                if options.dryRun {
+                    outcome = try plan(desktop, connection: connection, outcome: outcome)
+                    outcomes[name] = outcome
+                    continue
+                }
                 if let domain = try connection.lookupDomain(name: name), try domain.isActive {
                     guard options.shutdown else {
-                        throw LCMError(.conflict, "desktop \(name) is running: its OS layer cannot be switched under it",
-                                       hint: "shut it down first, or add --shutdown (shut down, rolled back, started again)")
+                        throw Self.running(name)
                     }
                     try DesktopPatcher.shutDown(domain, name: name, timeout: options.shutdownTimeout,
                                                 hint: "try again later, or shut it down yourself first")
@@ -113,7 +125,60 @@ public struct DesktopRollback {
             do { try domain.start() } catch { outcomes[name]?.notes.append("could not start it again: \(DesktopPatcher.message(error))") }
         }
         return DesktopRollbackReport(runID: runID, outcomes: names.compactMap { outcomes[$0] }, launches: launches,
-                                     secondsTotal: (clock.now - started).seconds)
+                                     secondsTotal: (clock.now - started).seconds, dryRun: options.dryRun)
+    }
+
+    /// Desktops whose current top layer a patch run made (`runID`, or a prefix of at least 8
+    /// characters as reports print it): the ones to roll back to undo that run across a fleet.
+    public func select(run runID: String) throws -> [String] {
+        guard runID.count >= 8 else { throw LCMError(.usage, "--run needs at least the first 8 characters of the run id", hint: "patch reports and `lcm inventory list events` show it") }
+        return try inventory.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM patchItem WHERE runID LIKE ? || '%')", arguments: [runID.lowercased()]) == true else {
+                throw LCMError.notFound("patch run \(runID)", hint: "patch reports and `lcm inventory list events` show run ids")
+            }
+            return try String.fetchAll(db, sql: """
+                SELECT DISTINCT d.name FROM desktop d JOIN volume v ON v.desktopID = d.id AND v.role = ?
+                JOIN patchItem p ON p.desktopID = d.id AND p.layer = v.name
+                WHERE p.runID LIKE ? || '%' AND p.state != ? ORDER BY d.name
+                """, arguments: [OSLayers.top, runID.lowercased(), PatchItemState.rolledBack.rawValue])
+        }
+    }
+
+    static func running(_ name: String) -> LCMError {
+        LCMError(.conflict, "desktop \(name) is running: its OS layer cannot be switched under it",
+                 hint: "shut it down first, or add --shutdown (shut down, rolled back, started again)")
+    }
+
+    /// The dry run's outcome: what `OSLayers.rollBack` would switch, and why it would refuse.
+    private func plan(_ desktop: OSLayers.Desktop, connection: Connection, outcome: DesktopRollbackOutcome) throws -> DesktopRollbackOutcome {
+        var outcome = outcome
+        if let domain = try connection.lookupDomain(name: desktop.name), try domain.isActive {
+            if !options.shutdown {
+                throw Self.running(desktop.name)
+            }
+            outcome.notes.append("would be shut down for the rollback and started again")
+        }
+        let (layers, interrupted) = try inventory.read { db in
+            (try Row.fetchAll(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role IN (?, ?) ORDER BY id DESC",
+                              arguments: [desktop.id, OSLayers.top, OSLayers.lower]),
+             try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.discarded]))
+        }
+        if let interrupted {
+            outcome.notes.append("would complete the rollback an interrupted run switched (\(interrupted) deleted), and go no further back")
+            outcome.from = interrupted
+            outcome.to = layers.first?["name"]
+        } else {
+            guard layers.count >= 2 else {
+                throw OSLayers.noEarlierLayer(desktop.name)
+            }
+            outcome.from = layers[0]["name"]
+            outcome.to = layers[1]["name"]
+        }
+        outcome.itemsRolledBack = try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT file FROM patchItem WHERE desktopID = ? AND layer = ? ORDER BY id", arguments: [desktop.id, outcome.from])
+        }
+        outcome.state = .planned
+        return outcome
     }
 
     /// The rollback an interrupted run switched and this run's recovery completed.

@@ -135,8 +135,7 @@ enum OSLayers {
                 throw LCMError(.conflict, "desktop \(desktop.name) has no OS layer recorded", hint: "finish its deployment first (lcm deploy ...)")
             }
             guard layers.count >= 2 else {
-                throw LCMError(.conflict, "desktop \(desktop.name) has only the OS layer it was deployed with: there is no earlier layer to roll back to",
-                               hint: "`lcm manage status \(desktop.name)` shows its layers")
+                throw noEarlierLayer(desktop.name)
             }
             let from: String = current["name"], to: String = layers[1]["name"]
             let items = try String.fetchAll(db, sql: "SELECT file FROM patchItem WHERE desktopID = ? AND layer = ? ORDER BY id",
@@ -153,6 +152,11 @@ enum OSLayers {
         try alignDomain(desktop, connection: connection, inventory: inventory)
         try deleteDiscarded(desktop, connection: connection, inventory: inventory)
         return rollback
+    }
+
+    static func noEarlierLayer(_ name: String) -> LCMError {
+        LCMError(.conflict, "desktop \(name) has only the OS layer it was deployed with: there is no earlier layer to roll back to",
+                 hint: "`lcm manage status \(name)` shows its layers")
     }
 
     /// Deletes discarded layers (volume, then row) that the domain no longer names, running or

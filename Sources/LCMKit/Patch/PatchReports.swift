@@ -34,8 +34,11 @@ public enum PatchReports {
         for outcome in report.outcomes {
             var line = "\(outcome.state.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(outcome.desktop)"
             if let device = outcome.device { line += " on \(device)" }
-            if let from = outcome.from, let to = outcome.to { line += ": boots \(to) again, \(from) deleted" }
-            if !outcome.itemsRolledBack.isEmpty { line += ", rolled back: \(outcome.itemsRolledBack.joined(separator: ", "))" }
+            let planned = outcome.state == .planned
+            if let from = outcome.from, let to = outcome.to {
+                line += planned ? ": would boot \(to) again and delete \(from)" : ": boots \(to) again, \(from) deleted"
+            }
+            if !outcome.itemsRolledBack.isEmpty { line += "\(planned ? ", would roll back" : ", rolled back"): \(outcome.itemsRolledBack.joined(separator: ", "))" }
             if !outcome.itemsStagedAgain.isEmpty { line += ", staged again for the next boot: \(outcome.itemsStagedAgain.joined(separator: ", "))" }
             lines.append(line)
             if let error = outcome.error { lines.append("            error: \(error)") }
