@@ -521,6 +521,13 @@ struct PatchCommandTests {
             #expect(try volumes() == before, "rollback, \(label) changed volumes")
             #expect(try world.volumeRoles(name)["os"] == ["\(name)-os.qcow2"], "rollback, \(label)")
         }
+        // With --shutdown, a desktop with nothing to roll back is refused before it is shut down.
+        let up = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name])
+        try #require(up.status == 0, "\(up.stderr)")
+        let nothingBelow = try world.lcm.run(["manage", "rollback", name, "--shutdown"])
+        #expect(nothingBelow.status == LCMExitCode.conflict.rawValue && nothingBelow.stderr.contains("only the OS layer"), "\(nothingBelow.stderr)")
+        #expect(try Connection(uri: DeployFixture.localURI).lookupDomain(name: name)?.isActive == true, "shut down for nothing")
+        _ = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "destroy", name])
         #expect(try world.inventory().read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM imageVersion iv JOIN image i ON i.id = iv.imageID WHERE i.name = 'hib'") } == 1)
         // Only the full disk reached the desktop; it is recorded as a failure, nothing else is.
         #expect(try world.patchRows(name) == 1)

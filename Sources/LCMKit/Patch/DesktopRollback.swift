@@ -88,6 +88,13 @@ public struct DesktopRollback {
                     outcomes[name] = outcome
                     continue
                 }
+                // A rollback killed after its switch is this run's rollback: the recovery
+                // completes it, and the desktop does not go back one more layer.
+                let interrupted = try inventory.read { db in
+                    try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.discarded])
+                }
+                // Refused before a desktop is shut down for nothing.
+                if interrupted == nil, try layerCount(desktop) < 2 { throw OSLayers.noEarlierLayer(name) }
                 if let domain = try connection.lookupDomain(name: name), try domain.isActive {
                     guard options.shutdown else {
                         throw Self.running(name)
@@ -96,11 +103,6 @@ public struct DesktopRollback {
                                                 hint: "try again later, or shut it down yourself first")
                     restart[name] = domain
                     outcome.notes.append("shut down for the rollback")
-                }
-                // A rollback killed after its switch is this run's rollback: the recovery
-                // completes it, and the desktop does not go back one more layer.
-                let interrupted = try inventory.read { db in
-                    try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.discarded])
                 }
                 outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory)
                 let step = try interrupted.map { try completed($0, desktop) }
@@ -189,6 +191,13 @@ public struct DesktopRollback {
                 to: try String.fetchOne(db, sql: "SELECT name FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, OSLayers.top]) ?? "",
                 itemsRolledBack: try String.fetchAll(db, sql: "SELECT file FROM patchItem WHERE desktopID = ? AND layer = ? ORDER BY id",
                                                      arguments: [desktop.id, from]))
+        }
+    }
+
+    private func layerCount(_ desktop: OSLayers.Desktop) throws -> Int {
+        try inventory.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM volume WHERE desktopID = ? AND role IN (?, ?)",
+                             arguments: [desktop.id, OSLayers.top, OSLayers.lower]) ?? 0
         }
     }
 
