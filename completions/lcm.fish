@@ -644,7 +644,7 @@ complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm d
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" join-blob' -l 'join-blob' -d 'Offline domain join: the file `djoin /provision /savefile` wrote (read, never stored or logged).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" vcpus' -l 'vcpus' -d 'vCPUs (default: the device\'s profile).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" memory' -l 'memory' -d 'Memory, e.g. 4GiB (default: the device\'s profile).' -rfka ''
-complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" os-disk' -l 'os-disk' -d 'OS layer size (default: the profile, at least the image\'s).' -rfka ''
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" os-disk' -l 'os-disk' -d 'OS layer size, at least the image\'s (default: the profile\'s, raised to the image\'s).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" data-disk' -l 'data-disk' -d 'User-data disk size (default: the profile).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" network' -l 'network' -d 'libvirt network for the desktop\'s NIC.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" pool' -l 'pool' -d 'Storage pool on the device for the golden image and the desktop\'s volumes (default: lcm\'s own, made when missing).' -rfka ''

@@ -1037,7 +1037,7 @@ _lcm_deploy() {
         '--join-blob[Offline domain join\: the file `djoin /provision /savefile` wrote (read, never stored or logged).]:file:'
         '--vcpus[vCPUs (default\: the device'\''s profile).]:n:'
         '--memory[Memory, e.g. 4GiB (default\: the device'\''s profile).]:size:'
-        '--os-disk[OS layer size (default\: the profile, at least the image'\''s).]:size:'
+        '--os-disk[OS layer size, at least the image'\''s (default\: the profile'\''s, raised to the image'\''s).]:size:'
         '--data-disk[User-data disk size (default\: the profile).]:size:'
         '--network[libvirt network for the desktop'\''s NIC.]:name:'
         '--pool[Storage pool on the device for the golden image and the desktop'\''s volumes (default\: lcm'\''s own, made when missing).]:name:'

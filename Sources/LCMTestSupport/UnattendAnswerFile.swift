@@ -91,3 +91,26 @@ public enum UnattendAnswerFile {
         return lines.joined(separator: "\r\n") + "\r\n"
     }
 }
+
+extension UnattendAnswerFile {
+    /// The host file the `entityAnswerFile` fault's external entity names.
+    public static let entityTarget = "/etc/hostname"
+
+    /// An answer file that declares an external entity naming `entityTarget` and puts it in the
+    /// specialize pass's RegisteredOwner: a parser that expands it copies the host file there.
+    public static func entityXML(for spec: WindowsDiskSpec) -> String {
+        let arch = spec.architecture == .x86_64 ? "amd64" : "x86"
+        return [
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
+            "<!DOCTYPE unattend [ <!ENTITY leak SYSTEM \"file://\(entityTarget)\"> ]>",
+            "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">",
+            "    <settings pass=\"specialize\">",
+            "        <component name=\"Microsoft-Windows-Shell-Setup\" processorArchitecture=\"\(arch)\" "
+                + "publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\">",
+            "            <RegisteredOwner>&leak;</RegisteredOwner>",
+            "        </component>",
+            "    </settings>",
+            "</unattend>",
+        ].joined(separator: "\r\n") + "\r\n"
+    }
+}

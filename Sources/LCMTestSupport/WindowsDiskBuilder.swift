@@ -440,6 +440,11 @@ public final class WindowsDiskBuilder: Sendable {
             try g.mkdirP(String(path[..<path.lastIndex(of: "/")!]))
             try g.writeString(path, UnattendAnswerFile.xml(for: spec))
         }
+        if spec.fault == .entityAnswerFile {
+            let path = WindowsDiskSpec.leftoverAnswerFilePath
+            try g.mkdirP(String(path[..<path.lastIndex(of: "/")!]))
+            try g.writeString(path, UnattendAnswerFile.entityXML(for: spec))
+        }
         if spec.fault == .hibernated || spec.fault == .fastStartup {
             // ntfs-3g reads the first 4 KiB of hiberfil.sys and refuses a read-write mount when
             // they start with "hibr" or "HIBR".

@@ -56,6 +56,11 @@ public struct WindowsDiskSpec: Codable, Hashable, Sendable {
         /// product key in plain text, at `WindowsDiskSpec.leftoverAnswerFilePath`; the secrets are
         /// `answerFileSecrets`.
         case leftoverAnswerFile
+        /// A generalized disk whose answer file at `leftoverAnswerFilePath` declares an external
+        /// entity naming a host file (`UnattendAnswerFile.entityTarget`) and uses it in the
+        /// specialize pass: what a crafted image from outside carries to copy host files into
+        /// every desktop (XXE).
+        case entityAnswerFile
     }
 
     /// An installed application, as an `Uninstall` key.

@@ -49,7 +49,7 @@ struct DeployCommand: ParsableCommand {
     var vcpus: Int?
     @Option(help: ArgumentHelp("Memory, e.g. 4GiB (default: the device's profile).", valueName: "size"))
     var memory: String?
-    @Option(name: .customLong("os-disk"), help: ArgumentHelp("OS layer size (default: the profile, at least the image's).", valueName: "size"))
+    @Option(name: .customLong("os-disk"), help: ArgumentHelp("OS layer size, at least the image's (default: the profile's, raised to the image's).", valueName: "size"))
     var osDisk: String?
     @Option(name: .customLong("data-disk"), help: ArgumentHelp("User-data disk size (default: the profile).", valueName: "size"))
     var dataDisk: String?

@@ -576,12 +576,7 @@ struct KeyInput: ParsableArguments {
 
     func read() throws -> String? {
         if let keyFile {
-            do {
-                return try String(contentsOfFile: keyFile, encoding: .utf8)
-            } catch {
-                if !FileManager.default.fileExists(atPath: keyFile) { throw LCMError.notFound("key file \(keyFile)") }
-                throw LCMError(.dataError, "cannot read the key file \(keyFile) as text: \(error.localizedDescription)")
-            }
+            return try Licenses.readKeyFile(keyFile)
         }
         if keyStdin {
             return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)

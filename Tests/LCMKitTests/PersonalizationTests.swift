@@ -66,6 +66,9 @@ struct PersonalizationTests {
     static let answerFileSpec = WindowsDiskSpec {
         $0.fault = .leftoverAnswerFile; $0.computerName = "LCM-IMG-ANSWER"; $0.generalized = true; $0.virtioDrivers = true
     }
+    static let entitySpec = WindowsDiskSpec {
+        $0.fault = .entityAnswerFile; $0.computerName = "LCM-IMG-ENTITY"; $0.generalized = true; $0.virtioDrivers = true
+    }
 
     /// What the work closure saw per disk (strings only, so it is Sendable).
     struct Seen: Sendable {
@@ -76,6 +79,7 @@ struct PersonalizationTests {
         var listingBeforeRefusal: [String] = []
         var listingAfterRefusal: [String] = []
         var userDataPartition = ""
+        var answerFileFlags: [String] = []
     }
 
     /// The user-data disk's layout as lcm writes it on its own machine: a GPT sgdisk finds valid,
@@ -115,8 +119,8 @@ struct PersonalizationTests {
         let scratch = ScratchDirectory(prefix: "lcm-personalize")
         let inventory = try DiskTestTools.inventory(scratch)
         let builder = DiskFixtures.shared.builder
-        let specs = [Self.generalizedSpec, Self.plainSpec, Self.hibernatedSpec, Self.answerFileSpec]
-        let names = ["generalized", "plain", "hibernated", "answer"]
+        let specs = [Self.generalizedSpec, Self.plainSpec, Self.hibernatedSpec, Self.answerFileSpec, Self.entitySpec]
+        let names = ["generalized", "plain", "hibernated", "answer", "entity"]
         let buildStart = ContinuousClock.now
         let images = try builder.images(for: specs)
         print("personalize: fixtures ready in \(ContinuousClock.now - buildStart)")
@@ -143,7 +147,7 @@ struct PersonalizationTests {
         let merged = try DesktopPersonalization(computerName: "MERGED1", registeredOwner: "Merge Owner",
                                                 registeredOrganization: "Merge Org", timeZone: "UTC", domainJoin: blob)
 
-        let order = ["generalized", "plain", "hibernated", "answer", "userdata"]
+        let order = ["generalized", "plain", "hibernated", "answer", "entity", "userdata"]
         let volumes = order.map { DiskVolume.file(paths[$0]!, name: $0) }
         let tempBefore = Self.privateTemporaryDirectories()
         let start = ContinuousClock.now
@@ -174,6 +178,12 @@ struct PersonalizationTests {
                 attempt { _ = try DesktopPersonalizer.apply(generalized, to: disk, generalized: true) }
             case "answer":
                 attempt { seen.reports.append(try DesktopPersonalizer.apply(merged, to: disk, generalized: true).description) }
+            case "entity":
+                // An answer file declaring an external entity: flagged by inspection, never parsed.
+                let inspection = try WindowsInspector.inspect(disk)
+                seen.answerFileFlags = inspection.answerFiles.map { "\($0.path):\($0.declaresEntities == true)" }
+                seen.reports += ImageReadiness.problems(inspection).map(\.id)
+                attempt { _ = try DesktopPersonalizer.apply(merged, to: disk, generalized: true) }
             case "userdata":
                 seen.userDataPartition = try UserDataDisk.prepare(disk)
                 attempt { try UserDataDisk.prepare(disk) }   // not blank any more: refused
@@ -230,11 +240,19 @@ struct PersonalizationTests {
         // The refused hibernated disk is unchanged, byte for byte.
         #expect(try FileDigest.sha256(path: paths["hibernated"]!) == hibernatedBefore)
 
+        // The answer file with an external entity: inspection flags it as a blocker, and
+        // personalization refuses it (exit 65) before reading the host file or writing anything
+        // (its answer file and hives are read back below).
+        let entitySeen = try #require(seen["entity"])
+        #expect(entitySeen.answerFileFlags == ["\(WindowsDiskSpec.leftoverAnswerFilePath):true"], "\(entitySeen.answerFileFlags)")
+        #expect(entitySeen.reports.contains("answer-file-entities"), "\(entitySeen.reports)")
+        #expect(entitySeen.errorCodes == [65] && entitySeen.errors.first?.contains("<!DOCTYPE") == true, "\(entitySeen.errors)")
+
         // Read back outside lcm: one guestfish run over every disk.
         let out = scratch.file("readback")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var script = ["run"]
-        let windowsDisks = ["generalized", "plain", "answer"]
+        let windowsDisks = ["generalized", "plain", "answer", "entity"]
         for (index, name) in order.enumerated() {
             let device = "/dev/sd" + String(UnicodeScalar(UInt8(ascii: "a") + UInt8(index)))
             if let spec = Dictionary(uniqueKeysWithValues: zip(names, specs))[name], windowsDisks.contains(name) {
@@ -293,6 +311,10 @@ struct PersonalizationTests {
         #expect(try hive("plain.SOFTWARE", "Microsoft\\Windows NT\\CurrentVersion", "RegisteredOwner") == "Plain Owner")
         #expect(try hive("plain.SOFTWARE", "Microsoft\\Windows NT\\CurrentVersion", "RegisteredOrganization") == "")
         #expect(try String(contentsOfFile: "\(out.path)/plain.has-unattend", encoding: .utf8).hasPrefix("false"))
+        // The refused disk: its answer file byte for byte as built, its computer name untouched.
+        #expect(try String(contentsOfFile: "\(out.path)/entity.unattend.xml", encoding: .utf8)
+                    == UnattendAnswerFile.entityXML(for: Self.entitySpec))
+        #expect(try hive("entity.SYSTEM", "ControlSet001\\Control\\ComputerName\\ComputerName", "ComputerName") == "LCM-IMG-ENTITY")
 
         // The answer files, element by element.
         let fresh = try Self.specialize(try Data(contentsOf: URL(fileURLWithPath: "\(out.path)/generalized.unattend.xml")))

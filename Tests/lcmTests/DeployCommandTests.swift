@@ -304,6 +304,13 @@ struct DeployCommandTests {
         #expect(rerun.status == 0, "\(rerun.stderr)")
         let again = try JSONDecoder().decode(DeployReport.self, from: Data(rerun.stdout.utf8))
         #expect(again.outcomes.map(\.state) == [.skipped, .skipped, .skipped] && again.launches == 0)
+        // A rerun asking for another user is refused (exit 4 for its row), naming what differs.
+        let otherUser = world.scratch.file("other-user.csv")
+        try "device,user,desktop,computer_name\nDEV-A-\(world.tag),mallory,\(names[1]),PC-BOB\n"
+            .write(to: otherUser, atomically: true, encoding: .utf8)
+        let changed = try world.lcm.run(["deploy", "--from-csv", otherUser.path, "--image", "gold", "--no-start"])
+        #expect(changed.status == LCMExitCode.conflict.rawValue, "\(changed.stderr)")
+        #expect(changed.stderr.contains("user: bob -> mallory") || changed.stdout.contains("user: bob -> mallory"), "\(changed.stderr)\(changed.stdout)")
 
         // Undo: alice's disk holds migrated data, so her removal needs the admin's confirmation.
         let refused = try world.lcm.run(["deploy", "--undo", names[0]])
@@ -426,6 +433,24 @@ struct DeployCommandTests {
         let names = ["one", "two"].map { world.name($0) }
         let csv = world.scratch.file("kill.csv")
         try "device,desktop,computer_name\n\(device),\(names[0]),PC-ONE\n\(device),\(names[1]),PC-TWO\n".write(to: csv, atomically: true, encoding: .utf8)
+        // Killed while preparing (the user-data layout written, then an encrypted header made):
+        // lcm's local files are recorded before they exist, so `lcm recover` removes them.
+        let runDirectory = URL(fileURLWithPath: world.home).appendingPathComponent("run").path
+        func preparedFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? [])
+                .filter { $0.hasPrefix("new-") || $0.hasPrefix("userdata-") }
+        }
+        for point in ["deploy-prepare:layout-written:ran", "encrypted-volumes:header-made:ran"] {
+            var early = world.lcm
+            early.environment["LCM_FAILPOINT"] = point
+            let killedEarly = try early.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
+            #expect(killedEarly.signaled && killedEarly.status == SIGKILL, "\(point): not killed: \(killedEarly.stderr)")
+            #expect(!preparedFiles().isEmpty, "\(point): killed before its files existed")
+            let recovered = try world.lcm.run(["recover"])
+            #expect(recovered.status == 0, "\(point): \(recovered.stderr)")
+            #expect(preparedFiles().isEmpty, "\(point): left behind \(preparedFiles())")
+        }
+
         var killer = world.lcm
         killer.environment["LCM_FAILPOINT"] = "disk-engine:launched:ran"
         let killed = try killer.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
@@ -480,6 +505,7 @@ struct DeployCommandTests {
             ("non-ASCII name", ["--name", "bür"], .usage),
             ("long name", ["--name", String(repeating: "a", count: 200)], .usage),
             ("bad computer name", ["--name", world.name("ok"), "--computer-name", "12345"], .usage),
+            ("os disk smaller than the image", ["--name", world.name("small"), "--os-disk", "1MiB"], .usage),
             ("ungeneralized image", ["--name", world.name("ungen"), "--image", "raw"], .conflict),
             ("unknown device", ["--name", world.name("nodev"), "--device", "NOPE"], .notFound),
             ("unknown image", ["--name", world.name("noimg"), "--image", "nothing"], .notFound),

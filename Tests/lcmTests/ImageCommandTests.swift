@@ -302,7 +302,10 @@ struct ImageCommandTests {
         let before = try snapshot()
         let directory = scratch.file("a-directory")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let cases: [(String, [String], LCMExitCode, String)] = [
+        let fifo = scratch.file("a-fifo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let hostile = try HostileImages(in: scratch.file("hostile"))
+        var cases: [(String, [String], LCMExitCode, String)] = [
             ("truncated", [try ImageFixture.url(.truncated).path, "--name", "t"], .dataError, "damaged"),
             ("no windows", [try ImageFixture.url(.noWindows).path, "--name", "t"], .dataError, "no Windows"),
             ("corrupt hive", [try ImageFixture.url(.corruptSoftware).path, "--name", "t"], .dataError, "cannot inspect"),
@@ -311,13 +314,21 @@ struct ImageCommandTests {
             ("directory", [directory.path, "--name", "t"], .notFound, "is a directory"),
             ("duplicate", [try ImageFixture.url(.ready).path, "--name", "base", "--version", "1"], .conflict, "already has a version 1"),
             ("bad name", [try ImageFixture.url(.ready).path, "--name", "../etc"], .usage, "invalid image name"),
+            ("fifo", [fifo, "--name", "t"], .notFound, "FIFO"),
+            ("character device", ["/dev/zero", "--name", "t"], .notFound, "character device"),
         ]
+        // Images that name a host file: refused from their header, before qemu opens them.
+        for kind in HostileImages.Kind.allCases {
+            let path = try #require(hostile.files[kind]).path
+            cases.append(("hostile \(kind)", [path, "--name", "t"], .dataError, path))
+        }
         for (label, arguments, code, message) in cases {
             let run = try lcm.run(["image", "import"] + arguments)
             #expect(run.status == code.rawValue, "\(label): \(run.status) \(run.stderr)")
             #expect(run.stderr.contains(message), "\(label): \(run.stderr)")
             #expect(run.stderr.contains("hint:"), "\(label): no hint in \(run.stderr)")
             #expect(try snapshot() == before, "\(label) changed the catalog or the store")
+            #expect(!run.stdout.contains(hostile.secret.prefix(20)) && !run.stderr.contains(hostile.secret.prefix(20)))
         }
     }
 }

@@ -13,9 +13,7 @@ public enum DeployCSV {
 
     /// Requests (or a row's problem) in file order.
     public static func read(_ path: String, defaultImage: String?) throws -> [Result<DeployRequest, LCMError>] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LCMError.notFound("deployment file \(path)", hint: "give a readable CSV file")
-        }
+        let data = try InputFile(path, what: "deployment CSV file").contents(limit: InputFile.csvLimit)
         let records: [CSVRecord]
         do {
             records = try CSVReader.parse(data)

@@ -81,6 +81,31 @@ public struct DesktopSettings: Codable, Sendable, Equatable {
 
     public var pool: String { storagePool ?? DeviceStoragePool.name }
 
+    /// What a rerun asks differently from these (stored) settings, as "what: stored -> asked";
+    /// only what the admin chooses (names, user, sizes, placement), not what lcm derives.
+    func askedDifferently(from asked: DesktopSettings) -> [String] {
+        var changes: [String] = []
+        func compare<T: Equatable>(_ what: String, _ stored: T, _ new: T, _ show: (T) -> String) {
+            if stored != new { changes.append("\(what): \(show(stored)) -> \(show(new))") }
+        }
+        let text: (String?) -> String = { $0 ?? "none" }
+        let size: (UInt64) -> String = { ByteSize.format($0) }
+        compare("user", user, asked.user, text)
+        compare("computer name", computerName, asked.computerName) { $0 }
+        compare("time zone", timeZone, asked.timeZone) { $0 }
+        compare("organization", organization, asked.organization, text)
+        compare("license pool", licensePool, asked.licensePool, text)
+        compare("user-data archive", migrateArchive, asked.migrateArchive, text)
+        compare("network", network, asked.network) { $0 }
+        compare("storage pool", pool, asked.pool) { $0 }
+        compare("encryption", encrypted, asked.encrypted) { $0 ? "on" : "off" }
+        compare("vCPUs", vcpus, asked.vcpus) { String($0) }
+        compare("memory", memoryBytes, asked.memoryBytes, size)
+        compare("OS disk", osDiskBytes, asked.osDiskBytes, size)
+        compare("data disk", dataDiskBytes, asked.dataDiskBytes, size)
+        return changes
+    }
+
     /// Volume names in the device's pool (the desktop name is validated to be safe for them).
     public static func osVolume(_ desktop: String) -> String { "\(desktop)-os.qcow2" }
     public static func dataVolume(_ desktop: String) -> String { "\(desktop)-data.qcow2" }
@@ -103,20 +128,7 @@ public enum DeployStage: String, Codable, Sendable, Comparable {
 
 /// Rules for desktop names: they become libvirt domain and volume names and a default computer name.
 public enum DesktopNames {
-    static let pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
-
-    public static func validate(_ name: String) throws {
-        guard name.range(of: pattern, options: .regularExpression) != nil else {
-            throw LCMError(.usage, "invalid desktop name '\(printable(name))'",
-                           hint: "use 1-63 ASCII letters, digits, '-' or '_', starting with a letter or digit")
-        }
-    }
-
-    /// A name as it can be shown in one line of an error: control characters escaped, long ones cut.
-    static func printable(_ text: String) -> String {
-        let escaped = text.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
-        return escaped.count > 80 ? String(escaped.prefix(77)) + "..." : escaped
-    }
+    public static func validate(_ name: String) throws { try NameRule.desktop.validate(name) }
 }
 
 /// Turns a request into settings, checking everything that can be checked before anything changes.
@@ -159,7 +171,15 @@ public enum DeployPlanner {
         let user = try request.user.flatMap { try User.filter(Column("username") == $0).fetchOne(db) }
         let owner = user?.fullName ?? user?.username ?? request.user ?? "lcm"
         var osDisk = request.osDiskBytes ?? sizing.osDiskBytes
-        if let virtual = entry.virtualSize, osDisk < UInt64(virtual) { osDisk = UInt64(virtual) }
+        if let virtual = entry.virtualSize, osDisk < UInt64(virtual) {
+            // An OS layer cannot be smaller than its golden image: asked for, that is refused;
+            // a profile's default is raised to fit.
+            if let asked = request.osDiskBytes {
+                throw LCMError(.usage, "--os-disk \(ByteSize.format(asked)) is smaller than image \(entry.reference) (\(ByteSize.format(UInt64(virtual))))",
+                               hint: "give at least \(ByteSize.format(UInt64(virtual))), or leave --os-disk out to take the image's size")
+            }
+            osDisk = UInt64(virtual)
+        }
         let settings = DesktopSettings(
             imageReference: entry.reference, imageVersionID: versionID, imagePath: entry.path, imageSHA256: sha256,
             uri: uri, deviceTag: device.assetTag, user: request.user,
@@ -181,9 +201,8 @@ public enum DeployPlanner {
                            hint: "deploy from a sysprep-generalized image, or join the desktop after its first boot")
         }
         if let pool = request.licensePool { _ = try Licenses.find(db, name: pool) }
-        if let archive = request.migrateArchive, !FileManager.default.isReadableFile(atPath: archive) {
-            throw LCMError.notFound("user-data archive \(archive)", hint: "give a readable tar or zip file")
-        }
+        // Opened and checked now (a FIFO or a device is refused here, not halfway through a batch).
+        if let archive = request.migrateArchive { _ = try InputFile(archive, what: "user-data archive (tar or zip)") }
         return (name, settings)
     }
 

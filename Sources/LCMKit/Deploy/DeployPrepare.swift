@@ -89,7 +89,8 @@ struct DeployPrepareOperation: JournaledOperation {
                 let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
                 try context.updateParameters(["uri": live.settings.uri, "pool": live.settings.pool, "volumesOf": "\(id)"])
                 live.volumes = try DesktopVolumes.create(desktopID: id, name: desktop, settings: live.settings, golden: golden,
-                                                         keyID: keyID, pool: pool, inventory: context.inventory)
+                                                         keyID: keyID, pool: pool, inventory: context.inventory,
+                                                         recorder: context)
                 try context.inventory.write { db in
                     try DeployRecords.setStage(db, desktopID: id, .prepared)
                 }

@@ -62,11 +62,8 @@ public enum DeployReports {
 public enum JoinBlobFile {
     /// Reads it without copying it anywhere (UTF-16LE as djoin writes it, or ASCII).
     public static func read(_ path: String) throws -> OfflineDomainJoinBlob {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LCMError.notFound("join blob file \(path)", hint: "give the file `djoin /provision /savefile` wrote")
-        }
-        guard data.count <= 64 << 10 else { throw LCMError(.dataError, "\(path) is too large for a djoin provisioning blob") }
-        var bytes = [UInt8](data)
+        // A djoin blob is a few KiB; the limit keeps a wrong file (or /dev/zero) from costing memory.
+        var bytes = [UInt8](try InputFile(path, what: "djoin provisioning blob file").contents(limit: 64 << 10))
         defer { DiskPassphrase.wipe(&bytes) }
         return try OfflineDomainJoinBlob(savefileContents: bytes)
     }

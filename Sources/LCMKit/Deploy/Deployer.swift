@@ -166,6 +166,13 @@ public struct Deployer {
             throw LCMError(.conflict, "desktop \(name) exists on \(stored.deviceTag) with \(stored.imageReference)",
                            hint: "choose another --name, or remove it first: lcm deploy --undo \(name)")
         }
+        // A rerun continues or skips what an earlier run was asked for; asked for something else,
+        // it says so instead of silently keeping the earlier values.
+        let changed = stored.askedDifferently(from: planned)
+        if !changed.isEmpty {
+            throw LCMError(.conflict, "desktop \(name) was \(stage == .complete ? "deployed" : "started") with other values: \(changed.joined(separator: ", "))",
+                           hint: "run again with the values it was deployed with, or remove it first: lcm deploy --undo \(name)")
+        }
         if stage == .complete { return nil }
         outcome.stage = stage
         outcome.notes.append("continuing an earlier run from stage '\(stage.rawValue)'")

@@ -83,9 +83,12 @@ public struct DesktopVolumeSet: Sendable {
 public enum DesktopVolumes {
     /// Creates the OS layer (an overlay on the golden volume) and an empty user-data disk, both
     /// encrypted with the desktop's key unless the settings say otherwise, and records them.
-    /// Existing volumes of the desktop are removed first: a rerun starts the layers over.
+    /// Existing volumes of the desktop are removed first: a rerun starts the layers over. Every
+    /// local file made on the way is recorded with `recorder` before it exists, so a killed run's
+    /// files are removed by whoever recovers the operation.
     public static func create(desktopID: Int64, name: String, settings: DesktopSettings, golden: (volume: String, path: String),
-                              keyID: String?, pool: StoragePool, inventory: Inventory) throws -> DesktopVolumeSet {
+                              keyID: String?, pool: StoragePool, inventory: Inventory,
+                              recorder: LeftoverRecorder? = nil) throws -> DesktopVolumeSet {
         try remove(desktopID: desktopID, name: name, pool: pool, inventory: inventory)
         let connection = pool.connection
         let poolName = try pool.name
@@ -93,20 +96,28 @@ public enum DesktopVolumes {
         // The user-data disk starts with its partition and NTFS volume, laid out on lcm's machine.
         try inventory.home.prepare()
         let layout = inventory.home.runURL.appendingPathComponent("userdata-\(UUID().uuidString.prefix(8)).raw").path
-        defer { unlink(layout) }
+        var tokens: [LeftoverToken] = []
+        defer {
+            unlink(layout); unlink(layout + ".qcow2")
+            for token in tokens { try? recorder?.release(token) }
+        }
+        for file in [layout, layout + ".qcow2"] {
+            if let token = try recorder?.record(.file(file)) { tokens.append(token) }
+        }
         try UserDataDisk.writeBlankLayout(to: layout, virtualSize: settings.dataDiskBytes)
+        FailPoint.hit(kind: "deploy-prepare", step: "layout-written", moment: .ran)
         var set: DesktopVolumeSet
         if let keyID {
             guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }
             let made = try DeviceVolumes.createEncrypted([.init(name: osName, virtualSize: settings.osDiskBytes, backing: golden.volume),
                                                           .init(name: dataName, virtualSize: settings.dataDiskBytes, contents: layout)],
-                                                         on: connection, pool: poolName, key: key, inventory: inventory)
+                                                         on: connection, pool: poolName, key: key, inventory: inventory,
+                                                         recorder: recorder)
             let (os, data) = (made[0], made[1])
             set = DesktopVolumeSet(os: os.diskVolume, data: data.diskVolume, osPath: os.path, dataPath: data.path, secretUUID: os.secretUUID)
         } else {
             let os = try createPlain(osName, in: pool, virtualSize: settings.osDiskBytes, backing: golden.path)
             let local = layout + ".qcow2"
-            defer { unlink(local) }
             try QemuImage.createPlain(path: local, virtualSize: settings.dataDiskBytes)
             try QemuImage.writeContents(of: layout, into: local, passphrase: nil)
             let data = try DeviceVolumes.importFile(local, as: dataName, into: pool)

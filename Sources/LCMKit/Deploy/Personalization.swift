@@ -470,7 +470,13 @@ enum SpecializeAnswerFile {
         let document: XMLDocument
         let root: XMLElement
         if let existing {
-            guard let parsed = try? XMLDocument(data: existing, options: []), let parsedRoot = parsed.rootElement(),
+            let parsed: XMLDocument
+            do {
+                parsed = try SafeXML.document(existing, source: "the existing answer file \(path)")
+            } catch let refusal as SafeXML.Refusal {
+                throw refusal.lcmError(hint: "fix or remove it in the golden image")
+            }
+            guard let parsedRoot = parsed.rootElement(),
                   parsedRoot.localName == "unattend", parsedRoot.uri == namespace else {
                 throw LCMError(.dataError, "the existing answer file \(path) is not an unattend document lcm can merge into",
                                hint: "fix or remove it in the golden image")

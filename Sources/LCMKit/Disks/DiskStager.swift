@@ -79,7 +79,11 @@ final class DiskStager<Value: Sendable>: @unchecked Sendable {
         disk.lock = lock
         switch disk.volume.location {
         case .file(let path):
-            try stageLocal(disk, path: path)
+            if let format = disk.volume.outsideFormat {
+                try stageOutside(disk, path: path, format: format)
+            } else {
+                try stageLocal(disk, path: path)
+            }
         case .libvirt(let uri, let poolName, let volumeName):
             let connection: Connection
             do {
@@ -123,6 +127,20 @@ final class DiskStager<Value: Sendable>: @unchecked Sendable {
         } else {
             disk.drive = .file(path: path, format: top.format)
         }
+    }
+
+    /// A file from outside (`DiskVolume.outside`): read with the format lcm identified, and
+    /// nothing else it might name.
+    private func stageOutside(_ disk: StagedDisk, path: String, format: String) throws {
+        var status = stat()
+        let blockDevice = stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFBLK
+        let options = QemuImage.outsideImageOptions(format: format, path: path, blockDevice: blockDevice)
+        let top = try QemuImage.info(imageOptions: options, label: disk.volume.name)
+        guard top.backingFilename == nil, top.dataFile == nil, !top.encrypted else {
+            throw DiskFailure(stage: .validate, reason: .unsupported, message: "the image names another file or is encrypted")
+        }
+        disk.chain = [QemuImage.Layer(path: path, format: format, encrypted: false)]
+        disk.drive = .file(path: path, format: format)
     }
 
     /// A volume on a remote device: download it (and any backing file the caller has no copy of),

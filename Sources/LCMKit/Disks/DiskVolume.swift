@@ -21,14 +21,25 @@ public struct DiskVolume: Codable, Sendable, Hashable {
     /// Local copies of backing files of a remote volume, by their path on the device, so a remote
     /// overlay on a golden base the admin's image store already holds downloads only the overlay.
     public var backingCopies: [String: String]
+    /// For a file lcm did not make: the format lcm read from its header (`SourceImageFormat`).
+    /// The engine then opens exactly that file with that format, probes nothing and follows no
+    /// backing file; nil for lcm's own files, whose chains it trusts.
+    public var outsideFormat: String?
 
-    public init(name: String, location: Location, keyID: String? = nil, backingCopies: [String: String] = [:]) {
+    public init(name: String, location: Location, keyID: String? = nil, backingCopies: [String: String] = [:],
+                outsideFormat: String? = nil) {
         self.name = name; self.location = location; self.keyID = keyID; self.backingCopies = backingCopies
+        self.outsideFormat = outsideFormat
     }
 
     /// A local image file.
     public static func file(_ path: String, name: String? = nil, keyID: String? = nil) -> DiskVolume {
         DiskVolume(name: name ?? URL(fileURLWithPath: path).lastPathComponent, location: .file(path: path), keyID: keyID)
+    }
+
+    /// An image file from outside, opened and checked by `SourceImage.open`; read-only work only.
+    static func outside(_ source: SourceImage, name: String) -> DiskVolume {
+        DiskVolume(name: name, location: .file(path: source.file.toolPath), outsideFormat: source.format)
     }
 
     /// A volume in a device's pool.

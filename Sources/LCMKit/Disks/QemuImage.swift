@@ -12,6 +12,8 @@ public struct ImageLayerInfo: Sendable, Equatable {
     public var backingFilename: String?
     public var fullBackingFilename: String?
     public var backingFormat: String?
+    /// A qcow2 external data file, as the header names it.
+    public var dataFile: String?
 }
 
 /// What `qemu-img check` found.
@@ -53,6 +55,29 @@ public enum QemuImage {
         }
         let layers = (json as? [[String: Any]]) ?? ((json as? [String: Any]).map { [$0] } ?? [])
         return layers.map(layer)
+    }
+
+    /// The one layer of an image lcm did not make, opened with `outsideImageOptions`: no format
+    /// probed, no backing file or other file opened by a name the image holds.
+    public static func info(imageOptions: String, label: String) throws -> ImageLayerInfo {
+        let output = try Tool.run(qemuImg, ["info", "--output=json", "-U", "--image-opts", imageOptions])
+        guard output.status == 0 else { throw classify(output.stderr, path: label) }
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8))) as? [String: Any] else {
+            throw ImageError(problem: .toolFailed, path: label, message: "qemu-img info printed no JSON")
+        }
+        var info = layer(json)
+        info.filename = label
+        // An external data file would be a second file read through this one.
+        let specific = (json["format-specific"] as? [String: Any])?["data"] as? [String: Any]
+        info.dataFile = specific?["data-file"] as? String
+        return info
+    }
+
+    /// `--image-opts` for an image lcm did not make: the format lcm identified from its header
+    /// (`SourceImageFormat`) and the one file it was given, through `path` (an
+    /// `InputFile.toolPath`, which cannot be swapped for another file).
+    public static func outsideImageOptions(format: String, path: String, blockDevice: Bool) -> String {
+        "driver=\(format),file.driver=\(blockDevice ? "host_device" : "file"),file.filename=\(escapeOption(path))"
     }
 
     static func layer(_ object: [String: Any]) -> ImageLayerInfo {

@@ -67,49 +67,48 @@ public enum ImageImport {
     }
 }
 
-/// A source file, checked before anything is written.
+/// A disk image from outside, opened once and checked before anything is written: lcm reads
+/// its header itself and refuses an image that names any other file (`SourceImageFormat`), and
+/// every qemu-img call after that reads the same open file with the format lcm identified.
 struct SourceImage: Sendable {
-    var path: String
+    var file: InputFile
     var format: String
     var virtualSize: Int64
 
+    var path: String { file.path }
+    /// What qemu-img gets instead of a path: nothing probed, nothing else opened.
+    var imageOptions: String {
+        QemuImage.outsideImageOptions(format: format, path: file.toolPath, blockDevice: file.kind == .blockDevice)
+    }
+
     static func open(_ path: String) throws -> SourceImage {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw LCMError(.notFound, "\(path) does not exist", hint: "give the path of a disk image file")
-        }
-        guard !isDirectory.boolValue else {
-            throw LCMError(.notFound, "\(path) is a directory, not a disk image", hint: "give the path of a disk image file")
-        }
-        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw LCMError(.notFound, "cannot read \(path): \(String(cString: strerror(errno)))",
-                           hint: "check the file's permissions")
-        }
-        close(fd)
+        let file = try InputFile(path, what: "disk image file", allowBlockDevice: true)
+        let format = try SourceImageFormat.identify(file)
+        let options = QemuImage.outsideImageOptions(format: format, path: file.toolPath, blockDevice: file.kind == .blockDevice)
         let top: ImageLayerInfo
         do {
-            guard let first = try QemuImage.info(path: path, forceShare: true, backingChain: false).first else {
-                throw LCMError(.dataError, "qemu-img cannot read \(path)")
-            }
-            top = first
+            top = try QemuImage.info(imageOptions: options, label: path)
         } catch let error as ImageError {
-            throw LCMError(.dataError, "\(path) is not a readable disk image: \(error.message)",
+            throw LCMError(.dataError, "\(path) is not a readable \(format) image: \(error.message)",
                            hint: "check that the file is complete (a copy may have been cut short)")
         }
-        if top.backingFilename != nil {
-            throw LCMError(.dataError, "\(path) is an overlay on \(top.backingFilename ?? "another file")",
-                           hint: "import a standalone image: flatten it first with `qemu-img convert`")
+        // What lcm read of the header already refused these; qemu's own reading must agree.
+        if top.backingFilename != nil || top.dataFile != nil {
+            throw LCMError(.dataError, "\(path) names another file (\(top.backingFilename ?? top.dataFile ?? ""))",
+                           hint: SourceImageFormat.flatten)
         }
         if top.encrypted {
             throw LCMError(.dataError, "\(path) is encrypted", hint: "import an unencrypted golden image; desktops get encrypted overlays")
         }
-        // qcow2, vmdk, vhdx and vdi carry metadata that can be checked; a cut-short or damaged file
-        // fails here instead of halfway through the conversion.
-        if ["qcow2", "vmdk", "vhdx", "vdi", "qed"].contains(top.format) {
+        guard top.virtualSize > 0 else {
+            throw LCMError(.dataError, "\(path) is an empty disk image (0 bytes)", hint: "give the path of a disk image file")
+        }
+        // qcow2, vmdk, vhdx, vdi and qed carry metadata that can be checked; a cut-short or
+        // damaged file fails here instead of halfway through the conversion.
+        if ["qcow2", "vmdk", "vhdx", "vdi", "qed"].contains(format) {
             let check: ImageCheckResult
             do {
-                check = try QemuImage.check(path: path, format: top.format)
+                check = try QemuImage.check(path: path, format: format, imageOptions: options)
             } catch let error as ImageError {
                 throw LCMError(.dataError, "\(path) is damaged: \(error.message)",
                                hint: "copy the image again from its origin")
@@ -119,7 +118,7 @@ struct SourceImage: Sendable {
                                hint: "copy the image again from its origin")
             }
         }
-        return SourceImage(path: path, format: top.format, virtualSize: Int64(top.virtualSize))
+        return SourceImage(file: file, format: format, virtualSize: Int64(top.virtualSize))
     }
 }
 
@@ -233,10 +232,10 @@ struct ImageImportOperation: JournaledOperation {
 
     /// Converts to qcow2 while hashing the source on a second thread; returns the source's SHA-256.
     static func convert(_ source: SourceImage, to destination: String, compress: Bool) throws -> String {
-        let hashed = Concurrent.start { try FileDigest.sha256(path: source.path) }
-        var arguments = ["convert", "-q", "-f", source.format, "-O", "qcow2", "-o", "cluster_size=65536"]
+        let hashed = Concurrent.start { try FileDigest.sha256(path: source.file.toolPath) }
+        var arguments = ["convert", "-q", "--image-opts", "-O", "qcow2", "-o", "cluster_size=65536"]
         if compress { arguments.append("-c") }
-        arguments += [source.path, destination]
+        arguments += [source.imageOptions, destination]
         let output = try Tool.run(QemuImage.qemuImg, arguments)
         let sourceHash = try hashed.value()
         guard output.status == 0 else {

@@ -6,15 +6,22 @@ public struct InspectTarget: Sendable {
     public var label: String
     public var path: String
     public var catalogReference: String?
+    /// A file from outside, held open from its check to its inspection.
+    var source: SourceImage?
 
     /// A path that exists is a file; anything else must be a catalog reference.
     public static func resolve(_ argument: String, catalog: ImageCatalog) throws -> InspectTarget {
         if argument.contains("/") || FileManager.default.fileExists(atPath: argument) {
-            _ = try SourceImage.open(argument)
-            return InspectTarget(label: argument, path: argument, catalogReference: nil)
+            let source = try SourceImage.open(argument)
+            return InspectTarget(label: argument, path: argument, catalogReference: nil, source: source)
         }
         let entry = try catalog.resolve(try ImageReference(parsing: argument))
         return InspectTarget(label: argument, path: entry.path, catalogReference: entry.reference)
+    }
+
+    var volume: DiskVolume {
+        if let source { return .outside(source, name: label) }
+        return .file(path, name: catalogReference ?? label)
     }
 }
 
@@ -41,7 +48,7 @@ public enum ImageInspect {
                            engineOptions: DiskEngine.Options = .init()) throws -> (outcomes: [InspectOutcome], launches: Int, timing: String) {
         var options = engineOptions
         options.readOnly = true
-        let volumes = targets.map { DiskVolume.file($0.path, name: $0.catalogReference ?? $0.label) }
+        let volumes = targets.map(\.volume)
         let report = try DiskBatch.run(inventory: inventory, objectID: "inspect-\(UUID().uuidString.lowercased().prefix(8))",
                                        volumes: volumes, options: options) { try WindowsInspector.inspect($0) }
         let outcomes = zip(targets, report.results).map { target, result -> InspectOutcome in

@@ -64,6 +64,11 @@ public enum ImageReadiness {
                 "\(file.path) holds \(file.secrets.joined(separator: ", ")) in clear text, copied to every desktop",
                 "delete it from the source system before capturing (sysprep leaves it in Windows\\Panther), then import again")
         }
+        for file in inspection.answerFiles where file.declaresEntities == true {
+            add("answer-file-entities", .blocker,
+                "\(file.path) declares a document type or entities, which lcm refuses to read (they can pull host files into the image): desktops cannot be personalized",
+                "remove the <!DOCTYPE ...> from it in the source system, then import again")
+        }
         // lcm's own first-boot setup (pnputil for injected drivers) is meant to run on every desktop.
         let patches = inspection.lcmQueue.pendingItemNames.filter { !$0.hasSuffix(VirtioDriverInjector.queueItemSuffix) }
         if !patches.isEmpty {

@@ -80,19 +80,6 @@ public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
 
 /// Rules for image names and versions: they become file names and appear in domain XML.
 public enum ImageNames {
-    static let pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-
-    public static func validate(name: String) throws {
-        guard name.range(of: pattern, options: .regularExpression) != nil else {
-            throw LCMError(.usage, "invalid image name '\(name)'",
-                           hint: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        }
-    }
-
-    public static func validate(version: String) throws {
-        guard version.range(of: pattern, options: .regularExpression) != nil else {
-            throw LCMError(.usage, "invalid image version '\(version)'",
-                           hint: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. 2026.12 or 3)")
-        }
-    }
+    public static func validate(name: String) throws { try NameRule.image.validate(name) }
+    public static func validate(version: String) throws { try NameRule.imageVersion.validate(version) }
 }

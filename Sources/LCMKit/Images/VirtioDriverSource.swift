@@ -91,13 +91,18 @@ public struct VirtioDriverSource: Sendable {
                 let enumerator = FileManager.default.enumerator(atPath: root.appendingPathComponent(driver).path)
                 while let relative = enumerator?.nextObject() as? String {
                     let url = root.appendingPathComponent(driver).appendingPathComponent(relative)
-                    guard relative.split(separator: "/").count == 3, let data = FileManager.default.contents(atPath: url.path) else { continue }
-                    result["\(driver)/\(relative)"] = data
+                    guard relative.split(separator: "/").count == 3 else { continue }
+                    // Only regular files: a symlink in the media could name any host file, which
+                    // would then be copied into the image.
+                    var status = stat()
+                    guard lstat(url.path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
+                    result["\(driver)/\(relative)"] = try InputFile(url.path, what: "driver file").contents(limit: 64 << 20)
                 }
             }
         } else {
             do {
-                let reader = try ArchiveReader(contentsOf: URL(fileURLWithPath: source))
+                let media = try InputFile(source, what: "virtio-win ISO or directory", allowBlockDevice: true)
+                let reader = try ArchiveReader(contentsOf: URL(fileURLWithPath: media.toolPath))
                 defer { reader.close() }
                 while let entry = try reader.nextEntry() {
                     let path = entry.path.hasPrefix("./") ? String(entry.path.dropFirst(2)) : entry.path

@@ -148,6 +148,9 @@ public struct AnswerFile: Codable, Sendable, Equatable {
     public var path: String
     /// Kinds of secret found: "password", "product key", "domain join credentials".
     public var secrets: [String]
+    /// It declares a document type or entities, which lcm refuses to parse (`SafeXML`); nil in
+    /// inspections recorded before lcm looked.
+    public var declaresEntities: Bool?
 }
 
 public struct LCMQueueState: Codable, Sendable, Equatable {

@@ -255,7 +255,10 @@ public enum WindowsInspector {
             guard let actual = try? g.caseSensitivePath(path), (try? g.isFile(actual)) == true else { continue }
             // Answer files are small; a huge one is not an answer file worth reading whole.
             guard try g.filesize(actual) < 4 << 20 else { continue }
-            found.append(AnswerFile(path: actual, secrets: AnswerFileScanner.secrets(in: try g.readString(actual))))
+            let bytes = Data(try g.read(actual))
+            let declaresEntities = (try? SafeXML.refuseDeclarations(in: bytes, source: actual)) == nil
+            found.append(AnswerFile(path: actual, secrets: AnswerFileScanner.secrets(in: String(decoding: bytes, as: UTF8.self)),
+                                    declaresEntities: declaresEntities))
         }
         return found
     }

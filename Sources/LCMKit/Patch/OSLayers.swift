@@ -268,7 +268,7 @@ enum OSLayers {
     /// The domain XML with the `<disk>` that boots one of `layerPaths` pointed at `disk` (path,
     /// secret, backing chain; its target, address and boot order kept); nil when it already is.
     static func replacingOSDisk(in xml: String, layerPaths: Set<String>, with disk: DesktopDomain.Disk) throws -> String? {
-        let document = try XMLDocument(xmlString: xml, options: [.nodePreserveAll])
+        let document = try SafeXML.libvirtDocument(xml, what: "the domain's XML", preserveAll: true)
         guard let devices = document.rootElement()?.elements(forName: "devices").first else {
             throw LCMError(.failure, "the domain's XML has no <devices>")
         }

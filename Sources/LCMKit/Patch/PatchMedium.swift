@@ -171,14 +171,14 @@ public enum PatchMedium {
     }
 
     public static func attachedMedia(in xml: String) throws -> [String] {
-        let document = try XMLDocument(xmlString: xml, options: [])
+        let document = try SafeXML.libvirtDocument(xml, what: "the domain's XML")
         return mediaDisks(document).compactMap { $0.elements(forName: "source").first?.attribute(forName: "file")?.stringValue }
     }
 
     /// The domain XML with exactly `wanted` attached as read-only SATA CD-ROMs among its patch
     /// media (other disks untouched); nil when it already is.
     static func replacingMedia(in xml: String, wanted: [String]) throws -> String? {
-        let document = try XMLDocument(xmlString: xml, options: [.nodePreserveAll])
+        let document = try SafeXML.libvirtDocument(xml, what: "the domain's XML", preserveAll: true)
         guard let devices = document.rootElement()?.elements(forName: "devices").first else {
             throw LCMError(.failure, "the domain's XML has no <devices>")
         }

@@ -40,16 +40,13 @@ public struct PatchSet: Sendable {
                 throw LCMError(.usage, "\(path): lcm cannot apply .\(extensionName.isEmpty ? "(no extension)" : extensionName) files",
                                hint: "use .reg (applied offline), or .msu, .cab, .msi, .ps1, .cmd (run once at the next boot)")
             }
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  FileManager.default.isReadableFile(atPath: path) else {
-                throw LCMError(.notFound, "cannot read \(path)", hint: "check the path and its permissions")
-            }
-            let sha256 = try FileDigest.sha256(path: path)
+            // Opened once: a FIFO or a device is refused before anything reads it.
+            let file = try InputFile(path, what: "patch file (.reg, .msu, .cab, .msi, .ps1, .cmd)")
+            let sha256 = try FileDigest.sha256(path: file.toolPath)
             guard seen.insert(sha256).inserted else {
                 throw LCMError(.usage, "\(path) is given twice (same content as an earlier --add)")
             }
-            let bytes = Int64((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)??.int64Value ?? 0)
+            let bytes = Int64(file.size)
             if kind == .reg {
                 regFiles.append(try RegFile(contentsOf: path))
             } else {

@@ -146,15 +146,7 @@ public enum AssetIntake {
     public static func importCSV(_ inventory: Inventory, file: URL, dryRun: Bool = false, actor: AuditActor,
                                  now: Date = Date()) throws -> AssetImportResult {
         let started = Date()
-        let data: Data
-        do {
-            data = try Data(contentsOf: file)
-        } catch {
-            if !FileManager.default.fileExists(atPath: file.path) {
-                throw LCMError.notFound("file \(file.path)", hint: "give the path of a CSV file")
-            }
-            throw LCMError(.dataError, "cannot read \(file.path): \(LCMHome.reason(error))")
-        }
+        let data = try InputFile(file.path, what: "CSV file").contents(limit: InputFile.csvLimit)
         let name = file.lastPathComponent
         let records: [CSVRecord]
         do {

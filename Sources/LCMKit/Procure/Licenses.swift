@@ -18,6 +18,17 @@ public enum Licenses {
 
     static func purpose(_ pool: String) -> String { "license-pool:\(pool)" }
 
+    /// The text of a product key file (`--key-file`): a key is 29 characters, a file of keys for
+    /// a volume license a few KiB, so 64 KiB bounds what a wrong file costs.
+    public static func readKeyFile(_ path: String) throws -> String {
+        var bytes = [UInt8](try InputFile(path, what: "product key file").contents(limit: 64 << 10))
+        defer { DiskPassphrase.wipe(&bytes) }
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
+            throw LCMError(.dataError, "the key file \(path) is not UTF-8 text", hint: "save the key as plain text")
+        }
+        return text
+    }
+
     public static func find(_ db: Database, name: String) throws -> LicensePool {
         guard let pool = try LicensePool.filter(Column("name") == name).fetchOne(db) else {
             throw LCMError.notFound("license pool '\(name)'", hint: "`lcm inventory licenses` shows the pools")

@@ -100,9 +100,7 @@ public struct RequirementProfile: Codable, Sendable, Equatable {
         return problems
     }
 
-    static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
-    }
+    static func isValidName(_ name: String) -> Bool { NameRule.profile.isValid(name) }
 
     // MARK: - Stored form
 
@@ -129,14 +127,10 @@ public struct RequirementProfile: Codable, Sendable, Equatable {
     /// Reads a profile file. JSON is YAML too, so both work. Unknown keys are errors (a typo must
     /// not silently drop a requirement); messages name the file, line and key.
     public static func load(file: URL) throws -> RequirementProfile {
-        let text: String
-        do {
-            text = try String(contentsOf: file, encoding: .utf8)
-        } catch {
-            if !FileManager.default.fileExists(atPath: file.path) {
-                throw LCMError.notFound("profile file \(file.path)")
-            }
-            throw LCMError(.dataError, "cannot read \(file.path) as UTF-8 text: \(LCMHome.reason(error))")
+        // A profile is a few KiB of YAML; 1 MiB leaves room and bounds what a wrong file costs.
+        let data = try InputFile(file.path, what: "profile file").contents(limit: 1 << 20)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw LCMError(.dataError, "cannot read \(file.path) as UTF-8 text", hint: "save the profile as UTF-8")
         }
         return try parse(yaml: text, source: file.lastPathComponent)
     }

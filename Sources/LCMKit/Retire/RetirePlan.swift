@@ -82,7 +82,7 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         }
         var snapshotDisks: Set<String> = []
         for xml in snapshotXMLs {
-            let snapshot = try XMLDocument(xmlString: xml, options: [])
+            let snapshot = try SafeXML.libvirtDocument(xml, what: "a snapshot's XML")
             for node in try snapshot.nodes(forXPath: "/domainsnapshot/disks/disk[@snapshot='external']/source/@file") {
                 if let path = node.stringValue { snapshotDisks.insert(path); add(path, "snapshot") }
             }
@@ -90,7 +90,7 @@ public struct RetirePlan: Codable, Sendable, Equatable {
                 add(node.stringValue, "snapshot-memory")
             }
         }
-        let domain = try XMLDocument(xmlString: domainXML, options: [])
+        let domain = try SafeXML.libvirtDocument(domainXML, what: "the domain's XML")
         for node in try domain.nodes(forXPath: "/domain/devices/disk[(not(@device) or @device='disk') and not(readonly)]/source/@file") {
             if let path = node.stringValue { add(path, snapshotDisks.contains(path) ? "snapshot" : "disk") }
         }
