@@ -59,7 +59,7 @@ public struct DesktopRemoval {
             if let pool = try connection.lookupStoragePool(name: settings?.pool ?? DeviceStoragePool.name) {
                 for volume in try DesktopVolumes.allNames(desktopID: id, name: name, inventory: inventory).reversed() {
                     if let found = try pool.lookupVolume(name: volume) {
-                        try found.delete()
+                        try VolumeDeletion.delete(found, name: volume, pool: try pool.name, why: reason, inventory: inventory)
                         report.volumes.append(volume)
                     }
                 }
