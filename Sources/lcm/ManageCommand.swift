@@ -13,7 +13,7 @@ struct ManageCommand: ParsableCommand {
             abstract: "Show desktops: domain state, image version, disks with backing chains and encryption, personalization.",
             discussion: "Reads libvirt on each device and the inventory. Exit code 0; 66 for an unknown desktop or device.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Desktops (default: all).")
+        @Argument(help: "Desktops (default: every one not retired; a retired desktop is shown when named).")
         var desktops: [String] = []
         @Option(help: ArgumentHelp("Only the desktops on this device.", valueName: "tag"))
         var device: String?

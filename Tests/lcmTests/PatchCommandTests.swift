@@ -277,8 +277,60 @@ struct PatchCommandTests {
         let shortRun = try world.lcm.run(["manage", "rollback", "--run", "abc"])
         #expect(shortRun.status == LCMExitCode.usage.rawValue, "\(shortRun.stderr)")
 
-        // Every layer goes with the desktop.
-        for name in names { try world.expectOK(["deploy", "--undo", name, "--discard-user-data"]) }
+        // Patch, roll back, retire: the rolled-back layer's keyslots were erased before it was
+        // deleted, and the certificate cites that and claims Purge.
+        let rolledBackLayer = "\(names[0])-os-3.qcow2"
+        let rolledBackCopy = try world.inventory().read { db in
+            try Row.fetchOne(db, sql: "SELECT destroyedAt, destroyedHow FROM keyCopy WHERE location = 'luks-keyslots' AND detail LIKE ?",
+                             arguments: ["%/" + rolledBackLayer])
+        }
+        #expect((rolledBackCopy?["destroyedHow"] as String?)?.contains("LUKS header (every keyslot) overwritten") == true
+                && (rolledBackCopy?["destroyedHow"] as String?)?.contains("(rolled back)") == true, "\(String(describing: rolledBackCopy))")
+        let retired = try world.lcm.run(["retire", names[0], "--yes", "--format", "json"])
+        try #require(retired.status == 0, "\(retired.stderr)")
+        let certificate = try JSONDecoder().decode(SignedCertificate.self, from: Data(try world.lcm.run(["retire", "certificate", names[0]]).stdout.utf8)).certificate
+        #expect(certificate.claim == .purge, "\(certificate.claimReasons)")
+        #expect(certificate.keyCopies.allSatisfy { $0.destroyed }, "\(certificate.keyCopies)")
+        #expect(certificate.keyCopies.contains { $0.kind == "luks-keyslots" && $0.location.contains("/\(rolledBackLayer) on ") && $0.how.contains("rolled back") },
+                "\(certificate.keyCopies)")
+
+        // The disposed desktop is history: fleet-wide runs leave it out. With names[1] running,
+        // --all queues its patch and opens no disk.
+        _ = try world.lcm.run(["manage", "patch", "hook", "--uninstall"])
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", names[1]]).status == 0)
+        let fleet = try world.lcm.run(["manage", "patch", "--all", "--add", later.reg, "--format", "json"])
+        #expect(fleet.status == 0, "\(fleet.stderr)")
+        let fleetReport = try JSONDecoder().decode(DesktopPatchReport.self, from: Data(fleet.stdout.utf8))
+        #expect(fleetReport.outcomes.map(\.desktop) == [names[1]] && fleetReport.outcomes.first?.state == .queued && fleetReport.launches == 0,
+                "\(fleetReport.outcomes)")
+        let readBack = try world.lcm.run(["manage", "patch", "status", "--format", "json"])
+        #expect(try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(readBack.stdout.utf8)).map(\.desktop) == [names[1]], "\(readBack.stdout)")
+        let deviceRollback = try world.lcm.run(["manage", "rollback", "--device", device, "--dry-run", "--shutdown", "--format", "json"])
+        #expect(try JSONDecoder().decode(DesktopRollbackReport.self, from: Data(deviceRollback.stdout.utf8)).outcomes.map(\.desktop) == [names[1]],
+                "\(deviceRollback.stdout)\(deviceRollback.stderr)")
+        let fleetStatus = try world.lcm.run(["manage", "status", "--format", "json"])
+        #expect(try JSONDecoder().decode([DesktopStatusReport].self, from: Data(fleetStatus.stdout.utf8)).map(\.desktop).filter { $0.contains(world.tag) } == [names[1]])
+        let named = try world.lcm.run(["manage", "status", names[0], "--format", "json"])
+        #expect(try JSONDecoder().decode([DesktopStatusReport].self, from: Data(named.stdout.utf8)).first?.status == "disposed", "asked for by name")
+        // Asked for by name, it is refused: not patched, not deployed again, its records kept.
+        for refused in [["manage", "patch", names[0], "--add", later.reg], ["deploy", "--undo", names[0], "--discard-user-data"],
+                        ["deploy", "--image", "gold:1", "--device", device, "--name", names[0], "--no-start", "--network", network]] {
+            let run = try world.lcm.run(refused)
+            #expect(run.status == LCMExitCode.conflict.rawValue && run.stderr.contains("disposed"), "\(refused): \(run.stderr)")
+        }
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "destroy", names[1]]).status == 0)
+        // Its image version is in use by the live desktop only, then by none.
+        let inUse = try world.lcm.run(["image", "rm", "gold:1"])
+        #expect(inUse.status == LCMExitCode.conflict.rawValue && inUse.stderr.contains("1 desktop(s): \(names[1])"), "\(inUse.stderr)")
+
+        // Every layer goes with the desktop, each keyslot copy erased first.
+        try world.expectOK(["deploy", "--undo", names[1], "--discard-user-data"])
+        let liveKeyslots = try world.inventory().read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keyCopy WHERE location = 'luks-keyslots' AND detail LIKE ? AND destroyedAt IS NULL",
+                             arguments: ["%/\(names[1])-%"])
+        }
+        #expect(liveKeyslots == 0, "deploy --undo left keyslot copies recorded as live")
+        try world.expectOK(["image", "rm", "gold:1"])
         let leftovers = try world.hostLeftovers()
         #expect(leftovers.isEmpty, "\(leftovers)")
     }

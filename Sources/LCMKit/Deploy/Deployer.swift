@@ -157,6 +157,11 @@ public struct Deployer {
             item.createdByThisRun = true
             return item
         }
+        // A retired desktop's name stays with its records and certificate: never "already deployed".
+        if existing.status.isHistory {
+            throw LCMError(.conflict, "desktop \(name) is \(existing.status.rawValue): its name stays with its retirement records and certificate",
+                           hint: "choose another --name")
+        }
         let stage = (row?["stage"] as String?).flatMap(DeployStage.init(rawValue:))
         let stored = (row?["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
         guard let stage, let stored else {

@@ -35,6 +35,12 @@ public struct DesktopRemoval {
             throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists the desktops")
         }
         let id: Int64 = row["id"]
+        // Retirement already destroyed (or is destroying) what removal would: its rows are the
+        // certificate's history and stay.
+        if let status = DesktopStatus(rawValue: row["status"]), status.isHistory {
+            throw LCMError(.conflict, "desktop \(name) is \(status.rawValue): its records stay as the history of its retirement",
+                           hint: status == .retiring ? "finish it: lcm retire \(name) --yes" : "`lcm retire certificate \(name)` shows what was done to it")
+        }
         let settings = (row["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
         let stage = (row["stage"] as String?).flatMap(DeployStage.init(rawValue:))
         let deviceURI: String? = row["uri"]
@@ -53,7 +59,7 @@ public struct DesktopRemoval {
             if let pool = try connection.lookupStoragePool(name: settings?.pool ?? DeviceStoragePool.name) {
                 for volume in try DesktopVolumes.allNames(desktopID: id, name: name, inventory: inventory).reversed() {
                     if let found = try pool.lookupVolume(name: volume) {
-                        try found.delete()
+                        try VolumeDeletion.delete(found, name: volume, pool: try pool.name, why: reason, inventory: inventory)
                         report.volumes.append(volume)
                     }
                 }

@@ -67,7 +67,8 @@ public enum DesktopStatusReader {
         }
     }
 
-    /// Desktops by name, or all on a device, or all.
+    /// Desktops by name (retired ones included), or all live ones on a device, or all live ones:
+    /// retired desktops are history (`lcm inventory list desktops` lists them).
     public static func read(names: [String], device: String?, inventory: Inventory) throws -> [DesktopStatusReport] {
         let rows = try inventory.read { db -> [Row] in
             var sql = """
@@ -81,8 +82,10 @@ public enum DesktopStatusReader {
                 sql += " WHERE d.name IN (\(names.map { _ in "?" }.joined(separator: ",")))"
                 arguments = names
             } else if let device {
-                sql += " WHERE v.assetTag = ? OR v.serial = ?"
+                sql += " WHERE (v.assetTag = ? OR v.serial = ?) AND " + DesktopStatus.isLive("d")
                 arguments = [device, device]
+            } else {
+                sql += " WHERE " + DesktopStatus.isLive("d")
             }
             sql += " ORDER BY d.name"
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))

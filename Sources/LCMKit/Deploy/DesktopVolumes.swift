@@ -173,7 +173,8 @@ public enum DesktopVolumes {
     /// newest layers first, as each backs the one above it.
     public static func remove(desktopID: Int64, name: String, pool: StoragePool, inventory: Inventory) throws {
         for volume in try allNames(desktopID: desktopID, name: name, inventory: inventory).reversed() {
-            try pool.lookupVolume(name: volume)?.delete()
+            guard let found = try pool.lookupVolume(name: volume) else { continue }
+            try VolumeDeletion.delete(found, name: volume, pool: try pool.name, why: "made again by a deploy rerun", inventory: inventory)
         }
         try inventory.write { db in
             try db.execute(sql: "DELETE FROM volume WHERE desktopID = ?", arguments: [desktopID])

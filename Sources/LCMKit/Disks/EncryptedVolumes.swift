@@ -121,9 +121,10 @@ public enum DeviceVolumes {
         }
 
         var uploaded: [StorageVolume] = []
+        var registered: [String: Int64] = [:]
         do {
             for (index, request) in requests.enumerated() {
-                _ = try inventory.write { db in
+                registered[request.name] = try inventory.write { db in
                     try KeyCopyRegistry.register(db, keyID: key.id, location: .luksKeyslots, hostURI: uri,
                                                  detail: "\(poolName)/\(request.name)")
                 }
@@ -142,7 +143,17 @@ public enum DeviceVolumes {
                                 backingPath: layers[index]?.path)
             }
         } catch {
-            for volume in uploaded { try? volume.delete() }
+            // Each registered keyslot copy is accounted for: erased with its volume, or never
+            // made on the device when the upload itself failed.
+            for (name, copyID) in registered {
+                if let volume = try? pool.lookupVolume(name: name) {
+                    try? VolumeDeletion.delete(volume, name: name, pool: poolName, why: "its creation failed", inventory: inventory)
+                } else {
+                    try? inventory.write { db in
+                        try KeyCopyRegistry.markDestroyed(db, copyID: copyID, how: "never made on the device: its upload failed")
+                    }
+                }
+            }
             throw error
         }
     }

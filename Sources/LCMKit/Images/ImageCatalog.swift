@@ -25,7 +25,8 @@ public struct CatalogEntry: Codable, Sendable {
     public var removedAt: Date?
     /// `name:version` of the version this one was made from.
     public var parent: String?
-    /// Names of desktops whose OS layer is this version.
+    /// Names of the live desktops whose OS layer is this version (retired ones are history:
+    /// they do not hold a version in use).
     public var desktops: [String]
     public var inspection: WindowsInspection?
 
@@ -90,7 +91,7 @@ public struct ImageCatalog: Sendable {
             try Row.fetchOne(db, sql: "SELECT i.name, v.version FROM imageVersion v JOIN image i ON i.id = v.imageID WHERE v.id = ?",
                              arguments: [parentID]).map { "\($0["name"] as String):\($0["version"] as String)" }
         }
-        let desktops = try String.fetchAll(db, sql: "SELECT name FROM desktop WHERE imageVersionID = ? ORDER BY name",
+        let desktops = try String.fetchAll(db, sql: "SELECT name FROM desktop d WHERE imageVersionID = ? AND \(DesktopStatus.isLive("d")) ORDER BY name",
                                            arguments: [version.id])
         let inspection = version.inspection.flatMap { try? JSONDecoder().decode(WindowsInspection.self, from: Data($0.utf8)) }
         return CatalogEntry(

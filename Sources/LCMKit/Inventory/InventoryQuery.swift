@@ -42,7 +42,7 @@ public struct InventoryQuery: Sendable {
                                   ("vendor", "d.vendor"), ("model", "d.model"), ("user", "u.username"),
                                   ("uri", "d.libvirtURI"), ("purchase_date", "d.purchaseDate"),
                                   ("warranty_months", "d.warrantyMonths"), ("profile", "p.name"),
-                                  ("desktops", "(SELECT count(*) FROM desktop k WHERE k.deviceID = d.id)")],
+                                  ("desktops", "(SELECT count(*) FROM desktop k WHERE k.deviceID = d.id AND \(DesktopStatus.isLive("k")))")],
                         from: "device d LEFT JOIN user u ON u.id = d.userID LEFT JOIN profile p ON p.id = d.profileID",
                         order: "d.assetTag")
         case .desktops:
@@ -57,7 +57,7 @@ public struct InventoryQuery: Sendable {
         case .users:
             return Spec(columns: [("username", "u.username"), ("full_name", "u.fullName"), ("email", "u.email"),
                                   ("devices", "(SELECT count(*) FROM device d WHERE d.userID = u.id)"),
-                                  ("desktops", "(SELECT count(*) FROM desktop k WHERE k.userID = u.id)")],
+                                  ("desktops", "(SELECT count(*) FROM desktop k WHERE k.userID = u.id AND \(DesktopStatus.isLive("k")))")],
                         from: "user u", order: "u.username")
         case .images:
             return Spec(columns: [("image", "i.name"), ("version", "v.version"), ("format", "v.format"),

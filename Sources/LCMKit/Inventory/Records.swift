@@ -54,6 +54,19 @@ public struct Device: Codable, Sendable, Equatable, FetchableRecord, MutablePers
 /// Where a desktop is in its life.
 public enum DesktopStatus: String, Codable, Sendable, CaseIterable {
     case provisioning, deployed, stopped, retiring, retired, disposed
+
+    /// A desktop whose retirement has begun (`retiring`) or ended (`retired`, `disposed`) is
+    /// history, not a live object: its seats, user and keys are given back and its layers are
+    /// being or have been destroyed. Fleet-wide selections (`--all`, `--device`, in-use counts)
+    /// leave such desktops out; only a command that names them, or `--status`, reaches them.
+    public static let history: [DesktopStatus] = [.retiring, .retired, .disposed]
+
+    public var isHistory: Bool { Self.history.contains(self) }
+
+    /// The SQL condition that keeps only live desktops of the table aliased `alias`.
+    static func isLive(_ alias: String) -> String {
+        "\(alias).status NOT IN (\(history.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
+    }
 }
 
 /// A Windows VM: its OS layer, user-data disk, NVRAM and TPM state and its domain.

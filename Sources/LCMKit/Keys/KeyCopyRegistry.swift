@@ -65,6 +65,13 @@ public enum KeyCopyRegistry {
                                 arguments: [keyID]).compactMap(Self.copy)
     }
 
+    /// The live keyslot copies registered for volume `volume` of `pool` on `hostURI`.
+    static func liveKeyslots(_ db: Database, hostURI: String, pool: String, volume: String) throws -> [KeyCopy] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM keyCopy WHERE location = ? AND hostURI IS ? AND detail = ? AND destroyedAt IS NULL ORDER BY id
+            """, arguments: [KeyCopyLocation.luksKeyslots.rawValue, hostURI, "\(pool)/\(volume)"]).compactMap(Self.copy)
+    }
+
     /// Every live copy of every key, for `lcm doctor` and audits.
     public static func liveCopies(_ db: Database) throws -> [KeyCopy] {
         try Row.fetchAll(db, sql: "SELECT * FROM keyCopy WHERE destroyedAt IS NULL ORDER BY id").compactMap(Self.copy)

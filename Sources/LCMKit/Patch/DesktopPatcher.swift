@@ -69,10 +69,12 @@ public struct DesktopPatcher {
     public init(inventory: Inventory, options: Options = .init()) { self.inventory = inventory; self.options = options }
 
     /// Desktops by name, by device, or every deployed one, narrowed to an inventory status when
-    /// given; unknown names fail before anything.
+    /// given; unknown names fail before anything. `--device` and `--all` leave retired desktops
+    /// out (`DesktopStatus.history`); one named, or asked for with `--status`, is refused before
+    /// anything, since its layers are destroyed.
     public func select(names: [String], device: String?, all: Bool, status: DesktopStatus? = nil) throws -> [String] {
-        try inventory.read { db in
-            var sql = "SELECT d.name FROM desktop d LEFT JOIN device v ON v.id = d.deviceID WHERE d.stage = 'complete'"
+        let selected = try inventory.read { db in
+            var sql = "SELECT d.name, d.status FROM desktop d LEFT JOIN device v ON v.id = d.deviceID WHERE d.stage = 'complete'"
             var arguments: [DatabaseValueConvertible] = []
             if !names.isEmpty {
                 let known = Set(try String.fetchAll(db, sql: "SELECT name FROM desktop WHERE name IN (\(names.map { _ in "?" }.joined(separator: ",")))",
@@ -92,9 +94,20 @@ public struct DesktopPatcher {
             if let status {
                 sql += " AND d.status = ?"
                 arguments.append(status.rawValue)
+            } else if names.isEmpty {
+                sql += " AND " + DesktopStatus.isLive("d")
             }
-            return try String.fetchAll(db, sql: sql + " ORDER BY d.name", arguments: StatementArguments(arguments))
+            return try Row.fetchAll(db, sql: sql + " ORDER BY d.name", arguments: StatementArguments(arguments))
+                .map { (name: $0["name"] as String, status: DesktopStatus(rawValue: $0["status"]) ?? .provisioning) }
         }
+        if let retired = selected.first(where: \.status.isHistory) { throw Self.history(retired.name, retired.status) }
+        return selected.map(\.name)
+    }
+
+    /// The refusal for a desktop whose retirement has begun or ended.
+    static func history(_ name: String, _ status: DesktopStatus) -> LCMError {
+        LCMError(.conflict, "desktop \(name) is \(status.rawValue): a retired desktop's OS layers are destroyed, it is no longer patched or rolled back",
+                 hint: "`lcm retire certificate \(name)` shows what was done to it")
     }
 
     /// Applies `set` to `names` (already selected). Per-desktop failures are in the report.
@@ -317,7 +330,7 @@ public struct DesktopPatcher {
         let queued = try inventory.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT p.runID, d.name, p.file, p.sha256 FROM patchItem p JOIN desktop d ON d.id = p.desktopID
-                WHERE p.state = 'queued' ORDER BY p.id
+                WHERE p.state = 'queued' AND \(DesktopStatus.isLive("d")) ORDER BY p.id
                 """)
         }
         var runs: [(runID: String, desktop: String, files: [String])] = []
@@ -360,17 +373,21 @@ public struct DesktopPatcher {
         try ObjectLock.acquire(home: home, kind: "patch-run", id: "all", timeout: wait)
     }
 
-    /// Desktops that have patch records, by name.
+    /// Live desktops that have patch records, by name.
     public static func patchedDesktops(inventory: Inventory) throws -> [String] {
         try inventory.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT d.name FROM patchItem p JOIN desktop d ON d.id = p.desktopID ORDER BY d.name")
+            try String.fetchAll(db, sql: """
+                SELECT DISTINCT d.name FROM patchItem p JOIN desktop d ON d.id = p.desktopID WHERE \(DesktopStatus.isLive("d")) ORDER BY d.name
+                """)
         }
     }
 
+    /// A live, completely deployed desktop; a retired one is refused (its layers are gone).
     static func load(_ name: String, inventory: Inventory) throws -> OSLayers.Desktop {
         guard let row = try inventory.read({ db in
-            try Row.fetchOne(db, sql: "SELECT id, stage, settings, keyID FROM desktop WHERE name = ?", arguments: [name])
+            try Row.fetchOne(db, sql: "SELECT id, stage, status, settings, keyID FROM desktop WHERE name = ?", arguments: [name])
         }) else { throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists every desktop") }
+        if let status = DesktopStatus(rawValue: row["status"]), status.isHistory { throw history(name, status) }
         guard row["stage"] as String? == DeployStage.complete.rawValue,
               let json = row["settings"] as String?, let settings = try? JSONDecoder().decode(DesktopSettings.self, from: Data(json.utf8)) else {
             throw LCMError(.conflict, "desktop \(name) is not completely deployed", hint: "rerun its deploy first")

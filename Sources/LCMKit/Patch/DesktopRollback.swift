@@ -141,7 +141,7 @@ public struct DesktopRollback {
             return try String.fetchAll(db, sql: """
                 SELECT DISTINCT d.name FROM desktop d JOIN volume v ON v.desktopID = d.id AND v.role = ?
                 JOIN patchItem p ON p.desktopID = d.id AND p.layer = v.name
-                WHERE p.runID LIKE ? || '%' AND p.state != ? ORDER BY d.name
+                WHERE p.runID LIKE ? || '%' AND p.state != ? AND \(DesktopStatus.isLive("d")) ORDER BY d.name
                 """, arguments: [OSLayers.top, runID.lowercased(), PatchItemState.rolledBack.rawValue])
         }
     }

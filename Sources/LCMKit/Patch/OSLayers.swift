@@ -107,7 +107,10 @@ enum OSLayers {
         }
         guard !names.isEmpty else { return [] }
         if let pool = try connection.lookupStoragePool(name: desktop.settings.pool) {
-            for name in names { try pool.lookupVolume(name: name)?.delete() }
+            for name in names {
+                guard let volume = try pool.lookupVolume(name: name) else { continue }
+                try VolumeDeletion.delete(volume, name: name, pool: desktop.settings.pool, why: "an unfinished patch layer", inventory: inventory)
+            }
         }
         try inventory.write { db in
             try db.execute(sql: "DELETE FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, pending])
@@ -160,9 +163,10 @@ enum OSLayers {
     }
 
     /// Deletes discarded layers (volume, then row) that the domain no longer names, running or
-    /// not. A plain layer is overwritten with zeros through a libvirt stream and read back first:
-    /// an encrypted one is unreadable once retirement destroys the desktop's key, a plain one would
-    /// not be (libvirt's own volume wipe only truncates a sparse file). Returns their names.
+    /// not. A plain layer is overwritten with zeros through a libvirt stream and read back first
+    /// (libvirt's own volume wipe only truncates a sparse file); an encrypted one has its LUKS
+    /// header erased and its keyslot copy marked destroyed (`VolumeDeletion`), so a later
+    /// retirement accounts for it. Returns their names.
     @discardableResult
     static func deleteDiscarded(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
         let rows = try inventory.read { db in
@@ -181,7 +185,7 @@ enum OSLayers {
             if let path, named.contains("'\(path)'") || named.contains("\"\(path)\"") { continue }
             if let volume = try pool?.lookupVolume(name: row["name"]) {
                 if !(row["encrypted"] as Bool) { try overwrite(volume, name: row["name"]) }
-                try volume.delete()
+                try VolumeDeletion.delete(volume, name: row["name"], pool: desktop.settings.pool, why: "rolled back", inventory: inventory)
             }
             try inventory.write { db in try db.execute(sql: "DELETE FROM volume WHERE id = ?", arguments: [row["id"] as Int64]) }
             deleted.append(row["name"])

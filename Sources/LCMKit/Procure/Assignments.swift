@@ -43,6 +43,11 @@ public enum Assignments {
             device.updatedAt = now
             try device.update(db)
         case .desktop:
+            if let status = try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE id = ?", arguments: [objectID])
+                .flatMap(DesktopStatus.init(rawValue:)), status.isHistory {
+                throw LCMError(.conflict, "desktop \(label) is \(status.rawValue): a retired desktop is no longer handed to a user",
+                               hint: "deploy a new desktop for \(user.username)")
+            }
             try db.execute(sql: "UPDATE desktop SET userID = ?, updatedAt = ? WHERE id = ?", arguments: [userID, now, objectID])
         }
         var assignment = Assignment(objectKind: kind, objectID: objectID, userID: userID, checkedOutAt: now)

@@ -123,6 +123,9 @@ extension Retirement {
         } + progress.overwrittenKeyslots.map {
             .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0) on \(plan.uri)", destroyed: true,
                   how: "destroyed with the whole volume, overwritten by every pass", at: nil)
+        } + (progress.keyslotsDestroyedEarlier ?? []).map {
+            .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0.detail) on \($0.hostURI ?? plan.uri)", destroyed: true,
+                  how: $0.destroyedHow ?? "destroyed before the retirement", at: time($0.destroyedAt))
         }
         if let report = progress.keyReport {
             for item in report.items {

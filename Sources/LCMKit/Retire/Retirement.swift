@@ -75,6 +75,9 @@ public struct RetireProgress: Codable, Sendable {
     /// LUKS keyslot copies destroyed by overwriting their whole volume (methods without the
     /// header step).
     public var overwrittenKeyslots: [String] = []
+    /// LUKS keyslot copies destroyed before the retirement began, with their layer (a rolled-back
+    /// or unfinished one, a volume made again): evidence the certificate cites as recorded.
+    public var keyslotsDestroyedEarlier: [KeyCopy]?
     public var certificateSequence: Int?
     public var certificatePath: String?
     public var start = Date()
@@ -164,6 +167,9 @@ public struct Retirement {
         }
         if record.state < .keysDestroyed {
             if let keyID = record.plan.keyID {
+                let started = record.progress.start
+                record.progress.keyslotsDestroyedEarlier = try DesktopKey.copies(keyID: keyID, inventory: inventory, includeDestroyed: true)
+                    .filter { $0.location == .luksKeyslots && ($0.destroyedAt.map { $0 < started } ?? false) }
                 record.progress.overwrittenKeyFiles = try overwriteSecretFiles(keyID: keyID)
                 record.progress.keyReport = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory)
             }
