@@ -77,8 +77,21 @@ public struct VirtioDriverSource: Sendable {
         return parts.count == 4 && parts[0] == driver.lowercased() && parts[1] == os.lowercased() && parts[2] == arch.lowercased()
     }
 
+    /// The most driver files lcm reads from media into memory, all files together. Real media
+    /// hold a few MiB per driver folder; media from outside (an ISO, or a tar.gz or zip, which
+    /// libarchive also reads) could otherwise make lcm hold gigabytes.
+    static let maximumDriverBytes = 256 << 20
+
     /// Every file of the media below the driver folders, by relative path (only these are read).
     func listing() throws -> [String: Data] {
+        var budget = Self.maximumDriverBytes
+        func charge(_ bytes: Int, _ path: String) throws {
+            budget -= bytes
+            guard budget >= 0 else {
+                throw LCMError(.dataError, "\(source): the driver folders hold more than \(Self.maximumDriverBytes >> 20) MiB (at \(path)); virtio-win media hold a few MiB per driver",
+                               hint: "give the virtio-win ISO or its unpacked directory as published")
+            }
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
             throw LCMError(.notFound, "\(source) does not exist", hint: "give the virtio-win ISO or its unpacked directory")
@@ -91,7 +104,7 @@ public struct VirtioDriverSource: Sendable {
                 let enumerator = FileManager.default.enumerator(atPath: root.appendingPathComponent(driver).path)
                 while let relative = enumerator?.nextObject() as? String {
                     let url = root.appendingPathComponent(driver).appendingPathComponent(relative)
-                    guard relative.split(separator: "/").count == 3, let data = FileManager.default.contents(atPath: url.path) else { continue }
+                    guard relative.split(separator: "/").count == 3, let data = try Self.regularFileContents(url.path, charge) else { continue }
                     result["\(driver)/\(relative)"] = data
                 }
             }
@@ -103,7 +116,12 @@ public struct VirtioDriverSource: Sendable {
                     let path = entry.path.hasPrefix("./") ? String(entry.path.dropFirst(2)) : entry.path
                     let parts = path.split(separator: "/")
                     guard entry.kind == .regularFile, parts.count == 4, wanted.contains(parts[0].lowercased()) else { continue }
-                    result[path] = try reader.readData()
+                    var data = Data()
+                    try reader.readData { chunk in
+                        try charge(chunk.count, path)
+                        data.append(contentsOf: chunk)
+                    }
+                    result[path] = data
                 }
             } catch let error as LCMError {
                 throw error
@@ -115,15 +133,31 @@ public struct VirtioDriverSource: Sendable {
         return result
     }
 
-    /// PCI IDs (vendor and device) named in an INF, in order of first mention.
+    /// The contents of a regular file (symbolic links followed), charged before they are read;
+    /// nil for anything else, as FileManager's `contents(atPath:)` gave (a directory, a FIFO, a
+    /// device). Opened without blocking, so a FIFO is not waited on.
+    private static func regularFileContents(_ path: String, _ charge: (Int, String) throws -> Void) throws -> Data? {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        try charge(Int(status.st_size), path)
+        // At most the size charged: a file that grows meanwhile is read as it was.
+        return try handle.read(upToCount: Int(status.st_size)) ?? Data()
+    }
+
+    /// PCI IDs (vendor and device) named in an INF, in order of first mention. The IDs seen are
+    /// kept in a set: an INF from outside can name hundreds of thousands.
     static func pciIDs(inInf text: String) -> [String] {
         var ids: [String] = []
+        var seen = Set<String>()
         let pattern = "PCI\\\\(VEN_[0-9A-Fa-f]{4}&DEV_[0-9A-Fa-f]{4})"
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return [] }
         for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
             guard let range = Range(match.range(at: 1), in: text) else { continue }
             let id = text[range].uppercased()
-            if !ids.contains(id) { ids.append(id) }
+            if seen.insert(id).inserted { ids.append(id) }
         }
         return ids
     }
