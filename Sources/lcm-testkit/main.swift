@@ -8,7 +8,8 @@ struct TestKit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lcm-testkit",
         abstract: "lcm's test helper (not installed for users).",
-        subcommands: [AppendEvents.self, Toy.self, Recover.self, MakeDisk.self, DiskBatchCommand.self, OverwriteCommand.self])
+        subcommands: [AppendEvents.self, Toy.self, Recover.self, MakeDisk.self, DiskBatchCommand.self, OverwriteCommand.self,
+                      RegBenchCommand.self])
 
     struct AppendEvents: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "append-events")

@@ -1,4 +1,5 @@
 import Foundation
+import Hivex
 @testable import LCMKit
 import LCMTestSupport
 import Testing
@@ -63,6 +64,29 @@ struct ImageUnitTests {
         #expect(PartitionTable.decode([UInt8](repeating: 0, count: 34 * 512)) == nil)
     }
 
+    /// A GPT from an image names sectors as 64-bit numbers; ones past what a byte offset can hold
+    /// trapped in the arithmetic (lcm crashed on such an image). Such an entry is left out, the
+    /// others still read.
+    @Test func aGPTWithSectorNumbersPastAnyDiskIsReadWithoutTrapping() throws {
+        let layout = WindowsDiskSpec { $0.partitioning = .gpt }.layout
+        var head = [UInt8](repeating: 0, count: 34 * 512)
+        for write in layout.tableWrites where write.offset < head.count {
+            head.replaceSubrange(Int(write.offset)..<Int(write.offset) + write.bytes.count, with: write.bytes)
+        }
+        func put64(_ value: UInt64, at offset: Int, in bytes: inout [UInt8]) {
+            for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+        }
+        var hugeEntry = head
+        put64(1 << 62, at: 1024 + 32, in: &hugeEntry)       // first sector of entry 1
+        put64(UInt64.max, at: 1024 + 40, in: &hugeEntry)    // its last sector
+        let table = try #require(PartitionTable.decode(hugeEntry))
+        #expect(table.entries.map(\.number) == layout.partitions.map(\.number).filter { $0 != 1 })
+
+        var hugeStart = head
+        put64(1 << 60, at: 512 + 72, in: &hugeStart)        // the entries' first sector
+        #expect(try #require(PartitionTable.decode(hugeStart)).entries.isEmpty)
+    }
+
     @Test func answerFileSecretsAreNamedNotCopied() {
         let xml = """
             <unattend><settings pass="oobeSystem"><component><UserAccounts><AdministratorPassword><Value>S3cret!</Value>
@@ -89,6 +113,114 @@ struct ImageUnitTests {
         #expect(VirtioDriverSource.archFolder(for: inspection(6, 1, 7601, arch: "i386")) == "x86")
         let inf = "%A% = x, PCI\\VEN_1AF4&DEV_1001&SUBSYS_00021AF4&REV_00\r\n%A% = x, PCI\\VEN_1AF4&DEV_1042&SUBSYS_11001AF4&REV_01\r\n%B% = y, PCI\\VEN_1AF4&DEV_1001\r\n"
         #expect(VirtioDriverSource.pciIDs(inInf: inf) == ["VEN_1AF4&DEV_1001", "VEN_1AF4&DEV_1042"])
+    }
+
+    /// Issue 27 item 8: the IDs seen were looked up in an array, quadratic in an INF from
+    /// outside that names many. 60,000 distinct IDs, in order of first mention, in seconds.
+    @Test func anINFNamingManyDevicesIsReadInLinearTime() throws {
+        let ids = (0..<60_000).map { String(format: "VEN_%04X&DEV_%04X", 0x1AF4 + $0 >> 16, $0 & 0xFFFF) }
+        let inf = ids.map { "%D% = install, PCI\\\($0)&SUBSYS_00021AF4\r\n%D% = install, PCI\\\($0)\r\n" }.joined()
+        let found = try #require(try InputCost.finished(within: .seconds(10), "INF naming 60,000 devices") {
+            VirtioDriverSource.pciIDs(inInf: inf)
+        }?.get())
+        #expect(found == ids)
+    }
+
+    /// Driver media from outside are read into memory only up to a bound: a driver folder
+    /// holding a huge file (here a 300 MiB sparse one, and the same as a few KiB of tar.gz) is
+    /// refused as bad data. A FIFO in an unpacked tree is still passed over, not waited on.
+    @Test func driverMediaAreReadWithinABound() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-driver-bound")
+        let folder = scratch.url.appendingPathComponent("tree/viostor/w11/amd64")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let windows = {
+            var windows = WindowsInspection()
+            windows.majorVersion = 10; windows.minorVersion = 0; windows.buildNumber = 22631; windows.architecture = "x86_64"
+            return windows
+        }()
+        try Data("sys".utf8).write(to: folder.appendingPathComponent("viostor.sys"))
+        try Data("%D% = install, PCI\\VEN_1AF4&DEV_1001\r\n".utf8).write(to: folder.appendingPathComponent("viostor.inf"))
+        #expect(mkfifo(folder.appendingPathComponent("viostor.pdb").path, 0o600) == 0)
+        let tree = scratch.url.appendingPathComponent("tree").path
+        let withFIFO = try #require(try InputCost.finished(within: .seconds(10), "driver tree with a FIFO") {
+            try VirtioDriverSource(source: tree).drivers(for: windows)
+        }?.get())
+        #expect(withFIFO.map(\.service) == ["viostor"])
+        #expect(withFIFO.first?.files.map(\.name) == ["viostor.inf", "viostor.sys"])
+        #expect(withFIFO.first?.pciIDs == ["VEN_1AF4&DEV_1001"])
+
+        let huge = folder.appendingPathComponent("viostor.cat")
+        #expect(FileManager.default.createFile(atPath: huge.path, contents: nil))
+        try FileHandle(forWritingTo: huge).truncate(atOffset: 300 << 20)
+        let archive = scratch.url.appendingPathComponent("media.tar.gz").path
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+        tar.arguments = ["-czf", archive, "-C", tree, "--exclude=viostor.pdb", "viostor"]
+        try tar.run(); tar.waitUntilExit()
+        #expect(tar.terminationStatus == 0)
+        for source in [tree, archive] {
+            let refused = try #require(InputCost.finished(within: .seconds(30), "driver media \(source) with a 300 MiB file") {
+                try VirtioDriverSource(source: source).drivers(for: windows)
+            })
+            let error = try #require(#expect(throws: LCMError.self) { try refused.get() })
+            #expect(error.code == .dataError)
+            #expect(error.message.contains("more than 256 MiB"), "\(error.message)")
+        }
+    }
+
+    /// Issue 27 item 8, hives: `image diff` walks two hives from images recursively. A crafted
+    /// hive whose keys share subkey lists has 2^n paths through n keys (here 2^40), and one
+    /// nested deeper than Windows allows exhausts the stack; both are refused as damaged.
+    @Test func imageDiffWalksEachKeyOnceAndNoDeeperThanWindows() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-hive-walk")
+        // K1 -> (L1 -> K2, R1 -> X1), K2 -> (L2 -> K3, R2 -> X2), ...; then each R's subkey list is
+        // made L's, so that both lead to the next K.
+        let levels = 40
+        var chain = RegistryKey("K\(levels + 1)", values: [.init("Leaf", .dword(1))])
+        for level in stride(from: levels, through: 1, by: -1) {
+            chain = RegistryKey("K\(level)", subkeys: [RegistryKey("L\(level)", subkeys: [chain]),
+                                                       RegistryKey("R\(level)", subkeys: [RegistryKey("X\(level)")])])
+        }
+        var bytes = RegistryHive.build(root: RegistryKey("ROOT", subkeys: [chain]))
+        func keyCell(_ name: String) throws -> Int {
+            let wanted = Array(name.utf8)
+            // An nk cell: "nk", ..., the name's length at 0x48 and the name at 0x4C.
+            for offset in stride(from: 4096, to: bytes.count - 0x4C - wanted.count, by: 1)
+            where bytes[offset] == 0x6E && bytes[offset + 1] == 0x6B
+                && Int(bytes[offset + 0x48]) | Int(bytes[offset + 0x49]) << 8 == wanted.count
+                && Array(bytes[offset + 0x4C..<offset + 0x4C + wanted.count]) == wanted {
+                return offset
+            }
+            throw LCMError(.dataError, "no key cell named \(name)")
+        }
+        for level in 1...levels {
+            let left = try keyCell("L\(level)"), right = try keyCell("R\(level)")
+            bytes.replaceSubrange(right + 0x1C..<right + 0x20, with: bytes[left + 0x1C..<left + 0x20])
+        }
+        let shared = scratch.url.appendingPathComponent("shared.hive").path
+        try Data(bytes).write(to: URL(fileURLWithPath: shared))
+        let sharedOutcome = try #require(InputCost.finished(within: .seconds(20), "diff of hives with 2^40 paths") {
+            try HiveComparison.compare(hive: "SOFTWARE", old: Hive(path: shared), new: Hive(path: shared)).count
+        })
+        let sharedError = try #require(#expect(throws: LCMError.self) { try sharedOutcome.get() })
+        #expect(sharedError.code == .dataError)
+        #expect(sharedError.message.contains("reached twice"), "\(sharedError.message)")
+
+        var deep = RegistryKey("D600")
+        for level in stride(from: 599, through: 1, by: -1) { deep = RegistryKey("D\(level)", subkeys: [deep]) }
+        let deepPath = scratch.url.appendingPathComponent("deep.hive").path
+        try Data(RegistryHive.build(root: RegistryKey("ROOT", subkeys: [deep]))).write(to: URL(fileURLWithPath: deepPath))
+        let deepError = try #require(#expect(throws: LCMError.self) {
+            try HiveComparison.compare(hive: "SYSTEM", old: Hive(path: deepPath), new: Hive(path: deepPath))
+        })
+        #expect(deepError.message.contains("deeper than 512 levels"), "\(deepError.message)")
+
+        // A sound pair still compares: one value changed, found once.
+        let before = scratch.url.appendingPathComponent("before.hive").path, after = scratch.url.appendingPathComponent("after.hive").path
+        try Data(RegistryHive.build(root: RegistryKey("ROOT", subkeys: [RegistryKey("A", values: [.init("V", .dword(1))])]))).write(to: URL(fileURLWithPath: before))
+        try Data(RegistryHive.build(root: RegistryKey("ROOT", subkeys: [RegistryKey("A", values: [.init("V", .dword(2))])]))).write(to: URL(fileURLWithPath: after))
+        let changes = try HiveComparison.compare(hive: "SOFTWARE", old: Hive(path: before), new: Hive(path: after))
+        #expect(changes.map { "\($0.key) \($0.value ?? "") \($0.change)" } == ["A V modified"])
     }
 
     @Test func storedInspectionsFromBeforeAFieldExistedStillDecode() throws {

@@ -42,6 +42,24 @@ import Testing
         #expect(error("name: x\nvm:\n  vcpus: two\n")?.contains("vm.vcpus 'two' is not a whole number") == true)
     }
 
+    /// Issue 27 item 8: a key that is an alias to aliases makes Yams hash an exponentially large
+    /// node (ten lines here: 10^9 nodes) while it looks for duplicate keys. Aliases are refused
+    /// at once, with their line; an anchor alone still loads.
+    @Test func aliasesAreRefusedBeforeTheyCostAnything() throws {
+        var lines = "name: x\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        for level in 1...8 { lines += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let laughs = lines + "? *a8\n: 1\n"
+        let aliases = try #require(InputCost.finished(within: .seconds(10), "profile with a billion laughs") {
+            try RequirementProfile.parse(yaml: laughs, source: "laughs.yaml")
+        })
+        let aliasError = try #require(#expect(throws: LCMError.self) { try aliases.get() })
+        #expect(aliasError.code == .dataError)
+        #expect(aliasError.message.hasPrefix("laughs.yaml line 3: an alias"), "\(aliasError.message)")
+
+        let anchored = try RequirementProfile.parse(yaml: "name: x\nvm: &sizes\n  vcpus: 2\n")
+        #expect(anchored.vm.vcpus == 2)
+    }
+
     @Test func sizesNeedUnits() {
         #expect(ByteSize.parse("16GiB") == 16 << 30)
         #expect(ByteSize.parse("16 gib") == 16 << 30)

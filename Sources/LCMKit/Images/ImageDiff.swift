@@ -227,15 +227,34 @@ public enum ImageDiff {
 
 /// Walks two hives side by side: keys matched by name (case-insensitive, as Windows does), values
 /// by name; a key present on one side only is one change, not one per value below it.
+///
+/// The hives come from images, i.e. from outside: their keys are walked each at most once and no
+/// deeper than Windows allows, since a crafted hive can make keys share subkey lists (2^n paths
+/// through n keys) or loop, and each level costs a stack frame.
 enum HiveComparison {
+    /// Windows' own limit on the depth of a key path.
+    static let maximumDepth = 512
+
+    private struct Visited {
+        var old = Set<Hive.Node>(), new = Set<Hive.Node>()
+    }
+
     static func compare(hive: String, old: Hive, new: Hive) throws -> [RegistryChange] {
         var changes: [RegistryChange] = []
-        try walk(hive: hive, path: "", old: old, oldNode: old.root, new: new, newNode: new.root, into: &changes)
+        var visited = Visited()
+        try walk(hive: hive, path: "", depth: 0, old: old, oldNode: old.root, new: new, newNode: new.root,
+                 visited: &visited, into: &changes)
         return changes
     }
 
-    private static func walk(hive: String, path: String, old: Hive, oldNode: Hive.Node, new: Hive, newNode: Hive.Node,
-                             into changes: inout [RegistryChange]) throws {
+    private static func walk(hive: String, path: String, depth: Int, old: Hive, oldNode: Hive.Node, new: Hive, newNode: Hive.Node,
+                             visited: inout Visited, into changes: inout [RegistryChange]) throws {
+        guard depth <= maximumDepth else {
+            throw damaged(hive, path, "its keys nest deeper than \(maximumDepth) levels, Windows' limit")
+        }
+        guard visited.old.insert(oldNode).inserted, visited.new.insert(newNode).inserted else {
+            throw damaged(hive, path, "this key is reached twice (keys that loop or share their subkeys)")
+        }
         let oldValues = try values(old, oldNode), newValues = try values(new, newNode)
         for key in Set(oldValues.keys).union(newValues.keys).sorted() {
             let before = oldValues[key], after = newValues[key]
@@ -259,10 +278,16 @@ enum HiveComparison {
             case (nil, _?): changes.append(RegistryChange(hive: hive, key: childPath, value: nil, change: .added))
             case (_?, nil): changes.append(RegistryChange(hive: hive, key: childPath, value: nil, change: .removed))
             case (let before?, let after?):
-                try walk(hive: hive, path: childPath, old: old, oldNode: before.node, new: new, newNode: after.node, into: &changes)
+                try walk(hive: hive, path: childPath, depth: depth + 1, old: old, oldNode: before.node, new: new, newNode: after.node,
+                         visited: &visited, into: &changes)
             default: break
             }
         }
+    }
+
+    private static func damaged(_ hive: String, _ path: String, _ problem: String) -> LCMError {
+        LCMError(.dataError, "the \(hive) hive of one of the images is damaged at \\\(path.prefix(200)): \(problem)",
+                 hint: "the image may be damaged or crafted; do not deploy it, and import it again from a trusted source")
     }
 
     private static func values(_ hive: Hive, _ node: Hive.Node) throws -> [String: (name: String, value: RegistryValue)] {

@@ -60,14 +60,24 @@ struct PartitionTable: Equatable {
         let count = Int(le32(bytes, header + 80)), size = Int(le32(bytes, header + 84))
         guard size >= 128 else { return nil }
         var entries: [Entry] = []
+        // The header comes from an image from outside: sector numbers past what bytes can address
+        // would trap in plain arithmetic, so they are checked, and such an entry left out.
+        let (entriesStart, startOverflows) = entriesLBA.multipliedReportingOverflow(by: sectorSize)
+        guard !startOverflows, entriesStart < UInt64(bytes.count) else {
+            return PartitionTable(kind: .gpt, diskSignature: nil, entries: [])
+        }
         for index in 0..<count {
-            let base = Int(entriesLBA * sectorSize) + index * size
+            let base = Int(entriesStart) + index * size
             guard base + 128 <= bytes.count else { break }
             let type = bytes[base..<base + 16]
             guard type.contains(where: { $0 != 0 }) else { continue }
             let first = le64(bytes, base + 32), last = le64(bytes, base + 40)
             guard last >= first else { continue }
-            entries.append(Entry(number: index + 1, startBytes: first * sectorSize, sizeBytes: (last - first + 1) * sectorSize,
+            let (startBytes, startOverflow) = first.multipliedReportingOverflow(by: sectorSize)
+            let (sectors, countOverflow) = (last - first).addingReportingOverflow(1)
+            let (sizeBytes, sizeOverflow) = sectors.multipliedReportingOverflow(by: sectorSize)
+            guard !startOverflow, !countOverflow, !sizeOverflow else { continue }
+            entries.append(Entry(number: index + 1, startBytes: startBytes, sizeBytes: sizeBytes,
                                  uniqueGUID: Array(bytes[base + 16..<base + 32]), typeGUID: Array(type)))
         }
         return PartitionTable(kind: .gpt, diskSignature: nil, entries: entries)

@@ -77,8 +77,21 @@ public struct VirtioDriverSource: Sendable {
         return parts.count == 4 && parts[0] == driver.lowercased() && parts[1] == os.lowercased() && parts[2] == arch.lowercased()
     }
 
+    /// The most driver files lcm reads from media into memory, all files together. Real media
+    /// hold a few MiB per driver folder; media from outside (an ISO, or a tar.gz or zip, which
+    /// libarchive also reads) could otherwise make lcm hold gigabytes.
+    static let maximumDriverBytes = 256 << 20
+
     /// Every file of the media below the driver folders, by relative path (only these are read).
     func listing() throws -> [String: Data] {
+        var budget = Self.maximumDriverBytes
+        func charge(_ bytes: Int, _ path: String) throws {
+            budget -= bytes
+            guard budget >= 0 else {
+                throw LCMError(.dataError, "\(source): the driver folders hold more than \(Self.maximumDriverBytes >> 20) MiB (at \(path)); virtio-win media hold a few MiB per driver",
+                               hint: "give the virtio-win ISO or its unpacked directory as published")
+            }
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
             throw LCMError(.notFound, "\(source) does not exist", hint: "give the virtio-win ISO or its unpacked directory")
@@ -92,11 +105,13 @@ public struct VirtioDriverSource: Sendable {
                 while let relative = enumerator?.nextObject() as? String {
                     let url = root.appendingPathComponent(driver).appendingPathComponent(relative)
                     guard relative.split(separator: "/").count == 3 else { continue }
-                    // Only regular files: a symlink in the media could name any host file, which
-                    // would then be copied into the image.
+                    // Only regular files, never a symlink: a link in the media could name any
+                    // host file, which would then be copied into the image.
                     var status = stat()
                     guard lstat(url.path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
-                    result["\(driver)/\(relative)"] = try InputFile(url.path, what: "driver file").contents(limit: 64 << 20)
+                    let file = try InputFile(url.path, what: "driver file")
+                    try charge(Int(file.size), url.path)
+                    result["\(driver)/\(relative)"] = try file.contents(limit: file.size)
                 }
             }
         } else {
@@ -108,7 +123,12 @@ public struct VirtioDriverSource: Sendable {
                     let path = entry.path.hasPrefix("./") ? String(entry.path.dropFirst(2)) : entry.path
                     let parts = path.split(separator: "/")
                     guard entry.kind == .regularFile, parts.count == 4, wanted.contains(parts[0].lowercased()) else { continue }
-                    result[path] = try reader.readData()
+                    var data = Data()
+                    try reader.readData { chunk in
+                        try charge(chunk.count, path)
+                        data.append(contentsOf: chunk)
+                    }
+                    result[path] = data
                 }
             } catch let error as LCMError {
                 throw error
@@ -120,15 +140,17 @@ public struct VirtioDriverSource: Sendable {
         return result
     }
 
-    /// PCI IDs (vendor and device) named in an INF, in order of first mention.
+    /// PCI IDs (vendor and device) named in an INF, in order of first mention. The IDs seen are
+    /// kept in a set: an INF from outside can name hundreds of thousands.
     static func pciIDs(inInf text: String) -> [String] {
         var ids: [String] = []
+        var seen = Set<String>()
         let pattern = "PCI\\\\(VEN_[0-9A-Fa-f]{4}&DEV_[0-9A-Fa-f]{4})"
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return [] }
         for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
             guard let range = Range(match.range(at: 1), in: text) else { continue }
             let id = text[range].uppercased()
-            if !ids.contains(id) { ids.append(id) }
+            if seen.insert(id).inserted { ids.append(id) }
         }
         return ids
     }

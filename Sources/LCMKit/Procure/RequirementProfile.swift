@@ -1,3 +1,4 @@
+import CYaml
 import Foundation
 import Yams
 
@@ -136,6 +137,7 @@ public struct RequirementProfile: Codable, Sendable, Equatable {
     }
 
     public static func parse(yaml: String, source: String = "profile") throws -> RequirementProfile {
+        try refuseAliases(yaml: yaml, source: source)
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -191,6 +193,35 @@ public struct RequirementProfile: Codable, Sendable, Equatable {
             profile.vm = sizing
         }
         return profile
+    }
+
+    /// Refuses aliases before Yams composes the document. Yams resolves an alias by sharing the
+    /// anchored node and then hashes every mapping key to find duplicates, so a few lines of
+    /// aliases to aliases (a "billion laughs") used as a key cost exponential time. A profile has
+    /// no use for them. Syntax errors (libyaml also stops nesting at 1000 levels) are left to
+    /// Yams, which words them with their line.
+    static func refuseAliases(yaml: String, source: String) throws {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return }
+        defer { yaml_parser_delete(&parser) }
+        let bytes = Array(yaml.utf8)
+        try bytes.withUnsafeBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return }
+                defer { yaml_event_delete(&event) }
+                switch event.type {
+                case YAML_ALIAS_EVENT:
+                    throw LCMError(.dataError, "\(source) line \(event.start_mark.line + 1): an alias (*name); a profile is plain values and takes no aliases",
+                                   hint: "write the value out where it is used")
+                case YAML_STREAM_END_EVENT:
+                    return
+                default:
+                    continue
+                }
+            }
+        }
     }
 
     /// The profile as YAML in the file format (sizes with units), for `profile show`.
