@@ -120,7 +120,7 @@ struct ImageUnitTests {
     @Test func anINFNamingManyDevicesIsReadInLinearTime() throws {
         let ids = (0..<60_000).map { String(format: "VEN_%04X&DEV_%04X", 0x1AF4 + $0 >> 16, $0 & 0xFFFF) }
         let inf = ids.map { "%D% = install, PCI\\\($0)&SUBSYS_00021AF4\r\n%D% = install, PCI\\\($0)\r\n" }.joined()
-        let found = try #require(try InputCost.finished(within: .seconds(10), "INF naming 60,000 devices") {
+        let found = try #require(try InputCost.finished(within: .seconds(40), "INF naming 60,000 devices") {
             VirtioDriverSource.pciIDs(inInf: inf)
         }?.get())
         #expect(found == ids)
@@ -142,7 +142,7 @@ struct ImageUnitTests {
         try Data("%D% = install, PCI\\VEN_1AF4&DEV_1001\r\n".utf8).write(to: folder.appendingPathComponent("viostor.inf"))
         #expect(mkfifo(folder.appendingPathComponent("viostor.pdb").path, 0o600) == 0)
         let tree = scratch.url.appendingPathComponent("tree").path
-        let withFIFO = try #require(try InputCost.finished(within: .seconds(10), "driver tree with a FIFO") {
+        let withFIFO = try #require(try InputCost.finished(within: .seconds(40), "driver tree with a FIFO") {
             try VirtioDriverSource(source: tree).drivers(for: windows)
         }?.get())
         #expect(withFIFO.map(\.service) == ["viostor"])
@@ -159,7 +159,7 @@ struct ImageUnitTests {
         try tar.run(); tar.waitUntilExit()
         #expect(tar.terminationStatus == 0)
         for source in [tree, archive] {
-            let refused = try #require(InputCost.finished(within: .seconds(30), "driver media \(source) with a 300 MiB file") {
+            let refused = try #require(InputCost.finished(within: .seconds(60), "driver media \(source) with a 300 MiB file") {
                 try VirtioDriverSource(source: source).drivers(for: windows)
             })
             let error = try #require(#expect(throws: LCMError.self) { try refused.get() })
@@ -199,7 +199,7 @@ struct ImageUnitTests {
         }
         let shared = scratch.url.appendingPathComponent("shared.hive").path
         try Data(bytes).write(to: URL(fileURLWithPath: shared))
-        let sharedOutcome = try #require(InputCost.finished(within: .seconds(20), "diff of hives with 2^40 paths") {
+        let sharedOutcome = try #require(InputCost.finished(within: .seconds(60), "diff of hives with 2^40 paths") {
             try HiveComparison.compare(hive: "SOFTWARE", old: Hive(path: shared), new: Hive(path: shared)).count
         })
         let sharedError = try #require(#expect(throws: LCMError.self) { try sharedOutcome.get() })

@@ -110,7 +110,7 @@ struct RegFileTests {
             + Self.regeditExport(binary: bytes) + "\n\"After\"=dword:00000001\n"
         let data = Self.utf16(text)
         #expect(data.count > 4_000_000)
-        let result = InputCost.finished(within: .seconds(15), "2 MB REG_BINARY export (\(data.count) bytes UTF-16)") {
+        let result = InputCost.finished(within: .seconds(60), "2 MB REG_BINARY export (\(data.count) bytes UTF-16)") {
             try RegFile(data: data, name: "big.reg")
         }
         let file = try #require(try result?.get())
