@@ -66,7 +66,7 @@ struct RetireCommand: ParsableCommand {
                 options.reason = reason
                 options.destination = destination
                 options.shutdownTimeout = shutdownTimeout
-                options.hashLog = appendHashTo
+                options.hashLog = try appendHashTo.map { try CertificateHashLog.location($0, home: inventory.home) }
                 let retirement = Retirement(inventory: inventory, options: options)
                 let names = desktops.isEmpty ? try Retirement.desktops(onDevice: device!, inventory: inventory) : desktops
                 var reports: [RetireReport] = []

@@ -376,6 +376,8 @@ struct RetireCommandTests {
         let hashLog = scratch.file("outside/certificates.log").path
         try FileManager.default.createDirectory(at: scratch.file("outside"), withIntermediateDirectories: true)
         #expect(try admin.run(["procure", "add", "--asset-tag", "DEV-T1", "--serial", "SN-T1"]).status == 0)
+        let logInHome = try admin.run(["retire", "--device", "DEV-T1", "--yes", "--append-hash-to", scratch.file("admin/hashes.log").path])
+        #expect(logInHome.status == LCMExitCode.usage.rawValue && logInHome.stderr.contains("inside lcm's home"), "\(logInHome.stderr)")
         let retired = try admin.run(["retire", "--device", "DEV-T1", "--yes", "--host-sanitized-by", "vendor secure erase, ticket 42",
                                      "--append-hash-to", hashLog])
         try #require(retired.status == 0, "\(retired.stdout)\(retired.stderr)")

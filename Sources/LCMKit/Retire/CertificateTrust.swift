@@ -68,6 +68,18 @@ public struct CertificateTrustAnchor: Sendable, Equatable, Codable {
 /// key cannot rewrite what was already appended there. One line per certificate:
 /// `SEQUENCE SHA256 PATH`.
 public enum CertificateHashLog {
+    /// The absolute path of a log the admin named, refused inside the home: a log there is
+    /// rewritten with the rest of it, and would only look like protection.
+    public static func location(_ path: String, home: LCMHome) throws -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        let homePath = home.url.standardizedFileURL.resolvingSymlinksInPath().path
+        if absolute == homePath || absolute.hasPrefix(homePath + "/") {
+            throw LCMError(.usage, "the certificate hash log \(absolute) is inside lcm's home \(homePath)",
+                           hint: "name a file on another filesystem or machine, or one a log shipper forwards")
+        }
+        return absolute
+    }
+
     public static func append(to path: String, sequence: Int, sha256: String, certificatePath: String) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {
