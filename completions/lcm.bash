@@ -1740,13 +1740,13 @@ _lcm_retire() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    run|certificate|verify-certificate)
+    run|certificate|verify-certificate|export-key)
         # Offer subcommand argument completions
         "_lcm_retire_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'run certificate verify-certificate' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'run certificate verify-certificate export-key' -- "${cur}"))
         ;;
     esac
 }
@@ -1755,7 +1755,7 @@ _lcm_retire_run() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --dry-run --yes --version -h --help)
     repeating_options=()
-    non_repeating_options=(--connect --home --format --accel --device --method --verify --reason --destination --operator --host-sanitized-by --shutdown-timeout)
+    non_repeating_options=(--connect --home --format --accel --device --method --verify --reason --destination --operator --host-sanitized-by --shutdown-timeout --append-hash-to)
     __lcm_offer_flags_options -1
 
     # Offer option value completions
@@ -1800,6 +1800,9 @@ _lcm_retire_run() {
     '--shutdown-timeout')
         return
         ;;
+    '--append-hash-to')
+        return
+        ;;
     esac
 }
 
@@ -1833,8 +1836,43 @@ _lcm_retire_verify-certificate() {
     repeating_flags=()
     non_repeating_flags=(--quiet -q --verbose -v --all --version -h --help)
     repeating_options=()
-    non_repeating_options=(--connect --home --format --accel)
+    non_repeating_options=(--connect --home --format --accel --trusted-key --trusted-fingerprint --hash-log)
     __lcm_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--connect')
+        return
+        ;;
+    '--home')
+        return
+        ;;
+    '--format')
+        __lcm_add_completions -W 'text'$'\n''json'$'\n''csv'
+        return
+        ;;
+    '--accel')
+        __lcm_add_completions -W 'auto'$'\n''kvm'$'\n''tcg'
+        return
+        ;;
+    '--trusted-key')
+        return
+        ;;
+    '--trusted-fingerprint')
+        return
+        ;;
+    '--hash-log')
+        return
+        ;;
+    esac
+}
+
+_lcm_retire_export-key() {
+    repeating_flags=()
+    non_repeating_flags=(--quiet -q --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--connect --home --format --accel)
+    __lcm_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in

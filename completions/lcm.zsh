@@ -1304,13 +1304,14 @@ _lcm_retire() {
         local -ar subcommands=(
             'run:Retire desktops (the default subcommand).'
             'certificate:Print the newest certificate of a desktop (its signed JSON file).'
-            'verify-certificate:Check certificates: canonical form, Ed25519 signature, signer, and the chain between them.'
+            'verify-certificate:Check certificates against a trusted key: canonical form, Ed25519 signature, signer, claim against evidence, and the chain.'
+            'export-key:Print the home'\''s certificate-signing public key (PEM) for auditors.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        run|certificate|verify-certificate)
+        run|certificate|verify-certificate|export-key)
             "_lcm_retire_${words[1]}" && ret=0
             ;;
         esac
@@ -1344,6 +1345,7 @@ _lcm_retire_run() {
         '--operator[Who performs it (default\: the OS user).]:name:'
         '--host-sanitized-by[With --device\: how the device'\''s own storage was sanitized (recorded in its certificate, not checked by lcm); the device is then disposed, else it stays retired.]:evidence:'
         '--shutdown-timeout[Seconds a graceful shutdown may take before the desktop is forced off.]:seconds:'
+        '--append-hash-to[Append each certificate'\''s sequence, SHA-256 and path to this file, kept outside lcm'\''s home (another filesystem, a log shipper)\: `verify-certificate --hash-log` then finds a chain rewritten with the home'\''s own key.]:file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -1385,6 +1387,28 @@ _lcm_retire_verify-certificate() {
         '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         '*:files:'
         '--all[Every certificate the home recorded.]'
+        '--trusted-key[The signer'\''s public key (PEM, from `lcm retire export-key`).]:file:'
+        '--trusted-fingerprint[The signer'\''s key fingerprint (SHA-256, 64 hex digits).]:sha256:'
+        '--hash-log[A log written with `lcm retire --append-hash-to`\: every certificate must be in it.]:file:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_lcm_retire_export-key() {
+    local -i ret=1
+    local -ar ___format=('text' 'json' 'csv')
+    local -ar ___accel=('auto' 'kvm' 'tcg')
+    local -ar arg_specs=(
+        '--connect[libvirt URI of the device to act on (default\: LCM_CONNECT, else qemu\:///system as root, qemu\:///session otherwise).]:uri:'
+        '--home[lcm'\''s home\: inventory, locks, keys, image store (default\: LCM_HOME, else /var/lib/lcm as root, ~/.local/share/lcm otherwise).]:dir:'
+        '--format[Output format\: text, json or csv (csv for listings only).]:format:{__lcm_complete "${___format[@]}"}'
+        '(--quiet -q)'{--quiet,-q}'[Print only results and errors (for cron).]'
+        '(--verbose -v)'{--verbose,-v}'[Log each step to stderr.]'
+        '--accel[Accelerator for domains and the appliance\: auto, kvm or tcg (default\: LCM_ACCEL, else auto).]:accel:{__lcm_complete "${___accel[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

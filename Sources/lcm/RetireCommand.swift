@@ -16,7 +16,7 @@ struct RetireCommand: ParsableCommand {
             `retired`. Nothing happens without --yes; --dry-run prints the plan. Exit codes: 0 done, 2 some \
             desktops failed, 3 a verification failed, 4 already retired, 64 bad usage, 66 not found.
             """,
-        subcommands: [Run.self, Certificate.self, VerifyCertificate.self],
+        subcommands: [Run.self, Certificate.self, VerifyCertificate.self, ExportKey.self],
         defaultSubcommand: Run.self)
 
     struct Run: ParsableCommand {
@@ -44,6 +44,8 @@ struct RetireCommand: ParsableCommand {
         var hostSanitizedBy: String?
         @Option(name: .customLong("shutdown-timeout"), help: ArgumentHelp("Seconds a graceful shutdown may take before the desktop is forced off.", valueName: "seconds"))
         var shutdownTimeout: Double = 120
+        @Option(name: .customLong("append-hash-to"), help: ArgumentHelp("Append each certificate's sequence, SHA-256 and path to this file, kept outside lcm's home (another filesystem, a log shipper): `verify-certificate --hash-log` then finds a chain rewritten with the home's own key.", valueName: "file"))
+        var appendHashTo: String?
 
         func validate() throws {
             if desktops.isEmpty == (device == nil) { throw ValidationError("name the desktops to retire, or give --device TAG") }
@@ -64,6 +66,7 @@ struct RetireCommand: ParsableCommand {
                 options.reason = reason
                 options.destination = destination
                 options.shutdownTimeout = shutdownTimeout
+                options.hashLog = try appendHashTo.map { try CertificateHashLog.location($0, home: inventory.home) }
                 let retirement = Retirement(inventory: inventory, options: options)
                 let names = desktops.isEmpty ? try Retirement.desktops(onDevice: device!, inventory: inventory) : desktops
                 var reports: [RetireReport] = []
@@ -128,39 +131,67 @@ struct RetireCommand: ParsableCommand {
     struct VerifyCertificate: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify-certificate",
-            abstract: "Check certificates: canonical form, Ed25519 signature, signer, and the chain between them.",
-            discussion: "Give the whole chain (every file in $LCM_HOME/certificates) to find a removed certificate. With an lcm home, the signer must be its key and each certificate must match the one it recorded. Exit code 0 when all is valid, 3 otherwise.")
+            abstract: "Check certificates against a trusted key: canonical form, Ed25519 signature, signer, claim against evidence, and the chain.",
+            discussion: "The signer must be the trusted key: --trusted-key FILE or --trusted-fingerprint SHA256 (an auditor's copy from `lcm retire export-key`), else the home's own key; with none of them nothing is verified (exit 66). The report prints each certificate's signer. Give the whole chain (every file in $LCM_HOME/certificates) to find a removed certificate. With an lcm home, each certificate must match the one it recorded; with --hash-log, the one logged outside the home. Exit code 0 when all is valid, 3 otherwise, 65 or 66 for a bad or missing key file.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Certificate files.")
         var files: [String] = []
         @Flag(help: "Every certificate the home recorded.")
         var all = false
+        @Option(name: .customLong("trusted-key"), help: ArgumentHelp("The signer's public key (PEM, from `lcm retire export-key`).", valueName: "file"))
+        var trustedKey: String?
+        @Option(name: .customLong("trusted-fingerprint"), help: ArgumentHelp("The signer's key fingerprint (SHA-256, 64 hex digits).", valueName: "sha256"))
+        var trustedFingerprint: String?
+        @Option(name: .customLong("hash-log"), help: ArgumentHelp("A log written with `lcm retire --append-hash-to`: every certificate must be in it.", valueName: "file"))
+        var hashLog: String?
 
         func validate() throws {
             if files.isEmpty != all { throw ValidationError("give certificate files, or --all") }
+            if trustedKey != nil && trustedFingerprint != nil { throw ValidationError("give --trusted-key or --trusted-fingerprint, not both") }
         }
 
         func run() throws {
             try global.run { context in
                 let home = context.settings.home
-                var trusted: Data?
+                let trust = try CertificateTrustAnchor.resolve(trustedKeyFile: trustedKey, fingerprint: trustedFingerprint, home: home)
                 var recorded: [Int: String] = [:]
                 var paths = files
                 if home.exists, FileManager.default.fileExists(atPath: home.databaseURL.path) {
                     let inventory = try context.inventory()
-                    trusted = try CertificateSigningKey.load(home: home, create: false).map { $0.privateKey.publicKey.rawRepresentation }
                     recorded = try CertificateIssuer(inventory: inventory).recordedChain()
                     if all { paths = try CertificateIssuer(inventory: inventory).recordedPaths() }
                 } else if all {
                     throw LCMError(.notFound, "no lcm home at \(home.path)", hint: "give the certificate files instead")
                 }
-                let report = CertificateVerifier.verify(paths: paths, trustedKey: trusted, recorded: recorded)
+                let logged = try hashLog.map(CertificateHashLog.read)
+                let report = CertificateVerifier.verify(paths: paths, trust: trust, recorded: recorded, hashLog: logged)
                 if context.settings.format == .json {
                     Terminal.output(try Terminal.json(report))
                 } else {
                     Terminal.output(RetireReports.text(report))
                 }
                 if !report.valid { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+            }
+        }
+    }
+
+    struct ExportKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-key",
+            abstract: "Print the home's certificate-signing public key (PEM) for auditors.",
+            discussion: "Give the output to an auditor over a channel an attacker on this machine does not control, and read its fingerprint out to them: they verify with `lcm retire verify-certificate --trusted-key FILE` or `--trusted-fingerprint`. The key is created if the home has none yet. --format json adds the fingerprint; in text the fingerprint goes to stderr.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            try global.run { context in
+                let key = try CertificateSigningKey.load(home: context.settings.home)!
+                let exported = ExportedCertificateKey(key)
+                if context.settings.format == .json {
+                    Terminal.output(try Terminal.json(exported))
+                } else {
+                    Terminal.output(exported.publicKeyPEM)
+                    Terminal.message("fingerprint (SHA-256): \(exported.fingerprint)", settings: context.settings)
+                }
             }
         }
     }

@@ -57,6 +57,11 @@ import Testing
         #expect(exposed?.message.contains("readable by other users") == true)
         #expect(exposed?.hint?.contains("chmod 600") == true)
         chmod(path, 0o600)
+        if geteuid() == 0 {
+            chown(path, 65534, 65534)
+            #expect(expectLCMError { _ = try MasterKey.load(home: fixture.home) }?.message.contains("belongs to user 65534") == true)
+            chown(path, 0, 0)
+        }
         try Data("not a key".utf8).write(to: URL(fileURLWithPath: path))
         chmod(path, 0o600)
         #expect(expectLCMError { _ = try MasterKey.load(home: fixture.home) }?.code == .databaseError)

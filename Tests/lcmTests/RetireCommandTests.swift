@@ -366,5 +366,60 @@ struct RetireCommandTests {
         #expect(try world.lcm.run(["retire", "verify-certificate", "--all"]).stdout.contains("all 3 certificate(s) valid"))
     }
 
+    /// A certificate proves something only against a key the auditor trusts: without one,
+    /// verification refuses to run; with the admin's exported key it passes and names the signer;
+    /// with another key it fails (3). Needs no libvirtd: a device with no desktops is retired.
+    @Test func verificationNeedsATrustedKeyAndExportKeyGivesIt() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-retire-trust")
+        let admin = LCMRunner(home: scratch.file("admin").path)
+        let auditor = LCMRunner(home: scratch.file("auditor").path)
+        let hashLog = scratch.file("outside/certificates.log").path
+        try FileManager.default.createDirectory(at: scratch.file("outside"), withIntermediateDirectories: true)
+        #expect(try admin.run(["procure", "add", "--asset-tag", "DEV-T1", "--serial", "SN-T1"]).status == 0)
+        let logInHome = try admin.run(["retire", "--device", "DEV-T1", "--yes", "--append-hash-to", scratch.file("admin/hashes.log").path])
+        #expect(logInHome.status == LCMExitCode.usage.rawValue && logInHome.stderr.contains("inside lcm's home"), "\(logInHome.stderr)")
+        let retired = try admin.run(["retire", "--device", "DEV-T1", "--yes", "--host-sanitized-by", "vendor secure erase, ticket 42",
+                                     "--append-hash-to", hashLog])
+        try #require(retired.status == 0, "\(retired.stdout)\(retired.stderr)")
+        let certificate = try #require(try FileManager.default.contentsOfDirectory(atPath: scratch.file("admin/certificates").path).first)
+        let path = scratch.file("admin/certificates/\(certificate)").path
+        let logLine = try String(contentsOfFile: hashLog, encoding: .utf8)
+        let digest = try FileDigest.sha256(path: path)
+        #expect(logLine == "1 \(digest) \(path)\n", "\(logLine)")
+
+        let exported = try admin.run(["retire", "export-key"])
+        #expect(exported.status == 0 && exported.stdout.hasPrefix("-----BEGIN PUBLIC KEY-----\n"), "\(exported.stdout)\(exported.stderr)")
+        let keyFile = scratch.file("admin.pem").path
+        try Data(exported.stdout.utf8).write(to: URL(fileURLWithPath: keyFile))
+        let json = try JSONDecoder().decode(ExportedCertificateKey.self, from: Data(try admin.run(["retire", "export-key", "--format", "json"]).stdout.utf8))
+        #expect(json.publicKeyPEM == exported.stdout && exported.stderr.contains(json.fingerprint))
+
+        // The auditor's machine has no lcm home: no anchor, no verdict.
+        let unanchored = try auditor.run(["retire", "verify-certificate", path])
+        #expect(unanchored.status == LCMExitCode.notFound.rawValue && unanchored.stderr.contains("no trusted key"), "\(unanchored.stderr)")
+        #expect(unanchored.stdout.isEmpty && unanchored.stderr.contains("--trusted-key"))
+
+        let anchored = try auditor.run(["retire", "verify-certificate", path, "--trusted-key", keyFile, "--hash-log", hashLog])
+        #expect(anchored.status == 0 && anchored.stdout.contains("signed by \(json.fingerprint)"), "\(anchored.stdout)\(anchored.stderr)")
+        #expect(anchored.stdout.contains("trusted key \(json.fingerprint) (\(keyFile))"))
+        #expect(try auditor.run(["retire", "verify-certificate", path, "--trusted-fingerprint", json.fingerprint]).status == 0)
+        #expect(try admin.run(["retire", "verify-certificate", "--all"]).stdout.contains("signed by \(json.fingerprint)"), "the home's own key")
+
+        // Another home's key, a missing file, a file that is no key, a fingerprint that is not one.
+        let otherKey = try LCMRunner(home: scratch.file("other").path).run(["retire", "export-key"]).stdout
+        let otherFile = scratch.file("other.pem").path
+        try Data(otherKey.utf8).write(to: URL(fileURLWithPath: otherFile))
+        let foreign = try auditor.run(["retire", "verify-certificate", path, "--trusted-key", otherFile])
+        #expect(foreign.status == LCMExitCode.checkFailed.rawValue && foreign.stdout.contains("not the trusted key"), "\(foreign.stdout)")
+        #expect(try auditor.run(["retire", "verify-certificate", path, "--trusted-key", scratch.file("none.pem").path]).status == LCMExitCode.notFound.rawValue)
+        #expect(try auditor.run(["retire", "verify-certificate", path, "--trusted-key", path]).status == LCMExitCode.dataError.rawValue)
+        #expect(try auditor.run(["retire", "verify-certificate", path, "--trusted-fingerprint", "abc"]).status == LCMExitCode.usage.rawValue)
+
+        // A signing key other users can read is refused, like the master key.
+        chmod(scratch.file("admin/keys/certificate-signing.key").path, 0o644)
+        let exposed = try admin.run(["retire", "export-key"])
+        #expect(exposed.status == LCMExitCode.dataError.rawValue && exposed.stderr.contains("readable or writable by other users"), "\(exposed.stderr)")
+    }
+
     static func hex(_ bytes: [UInt8]) -> String { bytes.hexString }
 }

@@ -6,8 +6,13 @@ import GRDB
 /// SHA-256, signed, written under `$LCM_HOME/certificates/` and recorded.
 public struct CertificateIssuer {
     public let inventory: Inventory
+    /// A file outside the home each certificate's SHA-256 is appended to (`--append-hash-to`).
+    public let hashLog: String?
 
-    public init(inventory: Inventory) { self.inventory = inventory }
+    public init(inventory: Inventory, hashLog: String? = nil) {
+        self.inventory = inventory
+        self.hashLog = hashLog
+    }
 
     public var directory: URL { inventory.home.url.appendingPathComponent("certificates") }
 
@@ -41,6 +46,11 @@ public struct CertificateIssuer {
                                                            Self.fileSafe(subject.name)))
         try data.write(to: file, options: .atomic)
         let digest = SHA256.hash(data: data).hexString
+        // Logged before it is recorded: a run killed in between logs the reissued file again,
+        // and an extra line never hides a certificate.
+        if let hashLog {
+            try CertificateHashLog.append(to: hashLog, sequence: certificate.sequence, sha256: digest, certificatePath: file.path)
+        }
         let issued = Issued(sequence: certificate.sequence, path: file.path, claim: certificate.claim.rawValue)
         try inventory.write { db in
             try db.execute(sql: """

@@ -70,7 +70,7 @@ public struct DeviceRetirement {
             claim: sanitized ? .clear : .none,
             claimReasons: (sanitized ? ["the device's storage was sanitized per: \(evidenceText!)"] : ["the device's own storage was not sanitized"]) + reasons,
             residualRisk: risks)
-        let issued = try CertificateIssuer(inventory: inventory).issue(certificate) { db, issued in
+        let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog).issue(certificate) { db, issued in
             guard sanitized else { return }
             _ = try DeviceLifecycle.move(db, device, to: .disposed, note: "host storage sanitized: \(evidenceText!); certificate \(issued.sequence)",
                                          actor: inventory.actor)

@@ -44,7 +44,7 @@ public enum Overwriter {
         return PassResult(bytesWritten: range.upperBound - first, seconds: (clock.now - began).seconds)
     }
 
-    public enum Coverage: String, Sendable, Codable {
+    public enum Coverage: String, Sendable, Codable, CaseIterable {
         /// Every byte.
         case full
         /// The first and last chunks and pseudorandom chunks, together at least `sampleFraction`.

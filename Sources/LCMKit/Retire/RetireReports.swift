@@ -44,9 +44,11 @@ public enum RetireReports {
     }
 
     public static func text(_ report: CertificateVerifier.Report) -> String {
-        var lines = report.files.map { file in
+        var lines = ["trusted key \(report.trustedKey.fingerprint) (\(report.trustedKey.source))"]
+        lines += report.files.map { file in
             let head = "\(file.valid ? "valid  " : "INVALID") \(file.path)"
                 + (file.sequence.map { " #\($0)" } ?? "") + (file.subject.map { " \($0)" } ?? "") + (file.claim.map { " (\($0))" } ?? "")
+                + (file.signer.map { ", signed by \($0)" } ?? "")
             return ([head] + file.problems.map { "        \($0)" }).joined(separator: "\n")
         }
         lines += report.chainProblems.map { "chain: \($0)" }

@@ -15,6 +15,8 @@ public struct RetireOptions: Codable, Sendable, Equatable {
     public var operatorName: String
     /// Seconds a graceful shutdown may take before the domain is forced off.
     public var shutdownTimeout: Double = 120
+    /// A file outside the home each certificate's SHA-256 is appended to.
+    public var hashLog: String?
 
     public init(operatorName: String) { self.operatorName = operatorName }
 }
@@ -124,7 +126,10 @@ public struct Retirement {
         defer { lock.unlock() }
         var record = try openRetirement(name) ?? start(name)
         if let method, method != record.options.method { try changeMethod(&record, to: method) }
-        return try Retirement(inventory: inventory, options: record.options).proceed(record)
+        // The hash log is where this run's certificate goes, not part of how the desktop is wiped.
+        var resumed = record.options
+        if let hashLog = options.hashLog { resumed.hashLog = hashLog }
+        return try Retirement(inventory: inventory, options: resumed).proceed(record)
     }
 
     /// Continues a retirement with another method: possible until every file is overwritten
@@ -218,7 +223,7 @@ public struct Retirement {
         var claim: String?
         if record.state < .certified {
             var certified = record
-            let issued = try CertificateIssuer(inventory: inventory).issue(Self.certificate(record, options: options)) { db, issued in
+            let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog).issue(Self.certificate(record, options: options)) { db, issued in
                 certified.progress.certificateSequence = issued.sequence
                 certified.progress.certificatePath = issued.path
                 certified.state = .certified

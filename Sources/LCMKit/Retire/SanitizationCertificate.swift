@@ -131,15 +131,40 @@ public struct CertificateSigningKey {
 
     public static func url(home: LCMHome) -> URL { home.url.appendingPathComponent("keys/certificate-signing.key") }
 
-    /// The home's key, created (0600, in a 0700 directory) when there is none yet.
+    /// The home's key, created (0600, in a 0700 directory) when there is none yet. Like the master
+    /// key, a key file another user owns or may read is refused: whoever can read it can sign a
+    /// certificate, and whoever can replace it can make lcm sign with their key.
     public static func load(home: LCMHome, create: Bool = true) throws -> CertificateSigningKey? {
         let url = url(home: home)
-        if let data = FileManager.default.contents(atPath: url.path) {
-            guard let raw = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+        let existing = open(url.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if existing >= 0 {
+            defer { close(existing) }
+            var info = stat()
+            guard fstat(existing, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                throw LCMError(.dataError, "\(url.path) is not a regular file", hint: "restore the key from your backup of the lcm home")
+            }
+            guard info.st_uid == geteuid() else {
+                throw LCMError(.dataError, "the certificate-signing key \(url.path) belongs to user \(info.st_uid), not to the user running lcm (\(geteuid()))",
+                               hint: "run lcm as the owner of its home, or `chown` the key back; if you did not change it, treat certificates signed since as suspect")
+            }
+            guard info.st_mode & 0o077 == 0 else {
+                throw LCMError(.dataError, "the certificate-signing key \(url.path) is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8)))",
+                               hint: "run `chmod 600 \(url.path)`; anyone who read it can sign certificates: compare the chain with your hash log")
+            }
+            var bytes = [UInt8](repeating: 0, count: 256)
+            let count = read(existing, &bytes, bytes.count)
+            guard count > 0,
+                  let raw = Data(base64Encoded: String(decoding: bytes.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
                   let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
                 throw LCMError(.dataError, "\(url.path) is not an Ed25519 private key", hint: "restore it from your backup of the lcm home")
             }
             return CertificateSigningKey(privateKey: key)
+        }
+        if errno == ELOOP {
+            throw LCMError(.dataError, "\(url.path) is a symbolic link", hint: "restore the key file itself from your backup of the lcm home")
+        }
+        if errno != ENOENT {
+            throw LCMError(.cannotWrite, "cannot read \(url.path): \(String(cString: strerror(errno)))", hint: "run lcm as the owner of its home")
         }
         guard create else { return nil }
         try home.prepare()
@@ -160,10 +185,9 @@ public struct CertificateSigningKey {
     }
 
     public var publicKeyBase64: String { privateKey.publicKey.rawRepresentation.base64EncodedString() }
+    public var publicKey: Data { privateKey.publicKey.rawRepresentation }
 
-    public static func fingerprint(publicKey: Data) -> String {
-        SHA256.hash(data: publicKey).hexString
-    }
+    public static func fingerprint(publicKey: Data) -> String { CertificatePublicKey.fingerprint(publicKey) }
 
     public func sign(_ certificate: SanitizationCertificate) throws -> Data {
         let body = try SignedCertificate.canonical(certificate)
@@ -176,7 +200,8 @@ public struct CertificateSigningKey {
     }
 }
 
-/// Checks certificate files: canonical form, signature, signer, and the chain between them.
+/// Checks certificate files against a trust anchor: canonical form, signature, signer, the
+/// claim against its evidence, and the chain between them.
 public enum CertificateVerifier {
     public struct FileResult: Codable, Sendable, Equatable {
         public var path: String
@@ -184,11 +209,14 @@ public enum CertificateVerifier {
         public var subject: String?
         public var claim: String?
         public var sha256: String
+        /// The fingerprint of the key that signed it, whether trusted or not.
+        public var signer: String?
         public var problems: [String]
         public var valid: Bool { problems.isEmpty }
     }
 
     public struct Report: Codable, Sendable, Equatable {
+        public var trustedKey: CertificateTrustAnchor
         public var files: [FileResult]
         /// Breaks in the chain: a missing certificate, a reordered or replaced one.
         public var chainProblems: [String]
@@ -197,10 +225,11 @@ public enum CertificateVerifier {
 
     public static let firstPrevious = String(repeating: "0", count: 64)
 
-    /// Verifies `paths`; `trustedKey` (raw public key) is the signer they must come from, when known.
-    /// `recorded` is the chain the inventory holds (sequence → SHA-256), to find certificates
-    /// left out or replaced.
-    public static func verify(paths: [String], trustedKey: Data?, recorded: [Int: String] = [:]) -> Report {
+    /// Verifies `paths`: each must be signed by the key `trust` names. `recorded` is the chain the
+    /// inventory holds (sequence → SHA-256) and `hashLog` the hashes appended outside the home
+    /// (sequence → hashes), to find certificates left out, replaced or re-signed.
+    public static func verify(paths: [String], trust: CertificateTrustAnchor, recorded: [Int: String] = [:],
+                              hashLog: [Int: Set<String>]? = nil) -> Report {
         var results: [(FileResult, SanitizationCertificate?)] = []
         for path in paths {
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -220,9 +249,15 @@ public enum CertificateVerifier {
             if (try? SignedCertificate.canonical(signed)) != data {
                 result.problems.append("the file differs from its canonical form: bytes were changed")
             }
-            if let problem = signatureProblem(signed, trustedKey: trustedKey) { result.problems.append(problem) }
+            let signature = checkSignature(signed, trust: trust)
+            result.signer = signature.signer
+            if let problem = signature.problem { result.problems.append(problem) }
+            result.problems += claimProblems(signed.certificate)
             if let expected = recorded[signed.certificate.sequence], expected != digest {
                 result.problems.append("the inventory recorded certificate \(signed.certificate.sequence) with SHA-256 \(expected)")
+            }
+            if let hashLog, hashLog[signed.certificate.sequence]?.contains(digest) != true {
+                result.problems.append("the hash log has no entry for certificate \(signed.certificate.sequence) with this SHA-256")
             }
             results.append((result, signed.certificate))
         }
@@ -247,10 +282,11 @@ public enum CertificateVerifier {
                 chainProblems.append("certificate \(certificate.sequence) does not chain to \(previousResult.path) (previousSHA256 \(certificate.previousSHA256), file \(previousResult.sha256))")
             }
         }
-        return Report(files: results.map(\.0), chainProblems: chainProblems)
+        return Report(trustedKey: trust, files: results.map(\.0), chainProblems: chainProblems)
     }
 
-    static func signatureProblem(_ signed: SignedCertificate, trustedKey: Data?) -> String? {
+    /// The signer's fingerprint (when the block is well formed) and what is wrong with the signature.
+    static func checkSignature(_ signed: SignedCertificate, trust: CertificateTrustAnchor) -> (signer: String?, problem: String?) {
         // Base64 decoders ignore a final character's spare bits: only the canonical spelling
         // counts, or a changed character would still verify.
         func decode(_ text: String) -> Data? {
@@ -262,15 +298,57 @@ public enum CertificateVerifier {
               let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey),
               let signature = decode(signed.signature.value),
               let body = try? SignedCertificate.canonical(signed.certificate) else {
-            return "the signature block is malformed"
+            return (nil, "the signature block is malformed")
         }
-        guard key.isValidSignature(signature, for: body) else { return "the signature does not match the certificate" }
-        guard signed.signature.keyFingerprint == CertificateSigningKey.fingerprint(publicKey: publicKey) else {
-            return "the key fingerprint does not match the public key"
+        let signer = CertificatePublicKey.fingerprint(publicKey)
+        guard key.isValidSignature(signature, for: body) else { return (signer, "the signature does not match the certificate") }
+        guard signed.signature.keyFingerprint == signer else { return (signer, "the key fingerprint does not match the public key") }
+        guard signer == trust.fingerprint else {
+            return (signer, "signed by key \(signer), not the trusted key \(trust.fingerprint) (\(trust.source))")
         }
-        if let trustedKey, trustedKey != publicKey {
-            return "signed by key \(CertificateSigningKey.fingerprint(publicKey: publicKey)), not this home's key \(CertificateSigningKey.fingerprint(publicKey: trustedKey))"
+        return (signer, nil)
+    }
+
+    /// What in the evidence fails to support the claim. A signature only says who wrote the
+    /// certificate; the claim must also follow from what it records, by the same rules lcm
+    /// issues it with (docs/RETIRE.md, "What the claim rests on").
+    static func claimProblems(_ certificate: SanitizationCertificate) -> [String] {
+        let claim = certificate.claim
+        guard claim != .none else { return [] }
+        var problems: [String] = []
+        switch certificate.mediaInformation.subject {
+        case .device:
+            // lcm cannot check how a device's own storage was sanitized: Clear at most, and only with the operator's evidence.
+            if claim == .purge { problems.append("a device certificate claims Purge: lcm certifies at most Clear for a device's own storage") }
+            if certificate.mediaInformation.hostStorageSanitized != true || (certificate.mediaInformation.hostStorageEvidence ?? "").isEmpty {
+                problems.append("claims \(claim.rawValue) for the device's storage without the operator's evidence of its sanitization")
+            }
+        case .desktop:
+            if certificate.files.isEmpty { problems.append("claims \(claim.rawValue) with no file evidence") }
+            for file in certificate.files {
+                if !file.errors.isEmpty { problems.append("claims \(claim.rawValue) but \(file.path) recorded errors") }
+                // Byte counts can be 0 for an empty file: whether it was read back is in its verification.
+                if !Overwriter.Coverage.allCases.contains(where: { file.verification.hasPrefix($0.rawValue) }) {
+                    problems.append("claims \(claim.rawValue) but \(file.path) was not read back (\(file.verification))")
+                } else if !file.verification.hasSuffix(" 0 differing") {
+                    problems.append("claims \(claim.rawValue) but \(file.path) did not read back as written (\(file.verification))")
+                }
+            }
+            for copy in certificate.keyCopies where !copy.destroyed {
+                problems.append("claims \(claim.rawValue) but key copy \(copy.kind) \(copy.location) was not destroyed")
+            }
+            guard claim == .purge else { break }
+            for file in certificate.files {
+                if !file.encrypted, !["nvram", "qemu-log"].contains(file.role) {
+                    problems.append("claims Purge but \(file.role) \(file.path) was not encrypted")
+                }
+                if !file.verification.hasPrefix(Overwriter.Coverage.full.rawValue) {
+                    problems.append("claims Purge but \(file.path) was not fully verified (\(file.verification))")
+                }
+                if file.passes == 0 { problems.append("claims Purge but no pass was written over \(file.path)") }
+                if file.hostFilesystem.contains("copy-on-write") { problems.append("claims Purge but \(file.path) lies on a copy-on-write filesystem") }
+            }
         }
-        return nil
+        return problems
     }
 }

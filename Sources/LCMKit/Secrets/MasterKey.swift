@@ -43,6 +43,12 @@ public struct MasterKey: Sendable {
             throw LCMError(.cannotWrite, "cannot read the master key \(file.path): \(String(cString: strerror(errno)))",
                            hint: "check the permissions of lcm's home")
         }
+        // A key another user owns could have been replaced by them: secrets sealed from then on
+        // would be theirs to open.
+        guard info.st_uid == geteuid() else {
+            throw LCMError(.databaseError, "the master key \(file.path) belongs to user \(info.st_uid), not to the user running lcm (\(geteuid()))",
+                           hint: "run lcm as the owner of its home, or `chown` the key back and consider the sealed secrets exposed")
+        }
         guard info.st_mode & 0o077 == 0 else {
             throw LCMError(.databaseError, "the master key \(file.path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8)))",
                            hint: "run `chmod 600 \(file.path)` and consider the sealed secrets exposed (rotate them)")
