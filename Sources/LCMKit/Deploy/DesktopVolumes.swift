@@ -101,7 +101,9 @@ public enum DesktopVolumes {
             unlink(layout); unlink(layout + ".qcow2")
             for token in tokens { try? recorder?.release(token) }
         }
-        for file in [layout, layout + ".qcow2"] {
+        // Another desktop of the batch may be killed while this one is writing its layout: its
+        // scratch partition file is recorded too.
+        for file in [layout, UserDataDisk.scratchPath(for: layout), layout + ".qcow2"] {
             if let token = try recorder?.record(.file(file)) { tokens.append(token) }
         }
         try UserDataDisk.writeBlankLayout(to: layout, virtualSize: settings.dataDiskBytes)

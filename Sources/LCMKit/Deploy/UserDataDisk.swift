@@ -58,11 +58,15 @@ public enum UserDataDisk {
     /// cost about 1.1 s a disk and every disk had to be a drive of the personalization launch;
     /// here mkntfs runs natively in milliseconds on a file that was created a moment ago, so it
     /// cannot hold anybody's data. libguestfs offers mkfs only inside its appliance.
+    /// The scratch file `writeBlankLayout` formats the partition in, beside `path` (callers record
+    /// it before the layout is written, so a killed run's copy is cleaned up).
+    static func scratchPath(for path: String) -> String { path + ".partition" }
+
     static func writeBlankLayout(to path: String, virtualSize: UInt64) throws {
         let sectors = Int64(virtualSize) / GPTWriter.sectorSize
         let entry = GPTWriter.singlePartition(diskSectors: sectors, typeGUID: basicDataPartitionType,
                                               uniqueGUID: UUID().uuidString, name: "Basic data partition")
-        let partitionPath = path + ".partition"
+        let partitionPath = scratchPath(for: path)
         defer { unlink(partitionPath) }
         let partitionBytes = (entry.lastLBA - entry.firstLBA + 1) * GPTWriter.sectorSize
         try SparseFile.create(partitionPath, size: partitionBytes)
