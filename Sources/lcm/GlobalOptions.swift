@@ -35,9 +35,15 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Builds the context, runs the command body, and turns any error into one line on stderr and
-    /// the documented exit code.
-    func run(_ body: (LCMContext) throws -> Void) throws {
+    /// the documented exit code. `csv` says the command's result is a table; others refuse
+    /// `--format csv` before doing anything rather than print text a spreadsheet would misread.
+    func run(csv: Bool = false, _ body: (LCMContext) throws -> Void) throws {
         let settings = settings()
+        if settings.format == .csv && !csv {
+            Terminal.error(LCMError(.usage, "--format csv is for listings, and this command's result is not a table",
+                                    hint: "use --format json for scripts, or text"))
+            throw ExitCode(LCMExitCode.usage.rawValue)
+        }
         var logger = Logger(label: "lcm") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = settings.verbose ? .debug : (settings.quiet ? .error : .notice)
         let context = LCMContext(settings: settings, logger: logger)

@@ -260,7 +260,7 @@ extension ImageCommand {
         var all = false
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let entries = try ImageCatalog(inventory: try context.inventory()).entries(name: name, includeRemoved: all)
                 Terminal.output(ImageReports.catalogTable(entries).render(context.settings.format))
             }

@@ -53,7 +53,7 @@ struct InventoryCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let filter = InventoryFilter(status: status, user: user, device: device, model: model,
                                              objectKind: objectKind, objectID: object,
                                              since: since.flatMap(Self.parseDate), limit: limit)
@@ -74,7 +74,7 @@ struct InventoryCommand: ParsableCommand {
         var key: String
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let table = try InventoryQuery(inventory: try context.inventory()).show(kind, key: key)
                 if context.settings.format == .text {
                     var text = ""
@@ -100,7 +100,7 @@ struct InventoryCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let table = try InventoryQuery(inventory: try context.inventory()).list(.licenses)
                 Terminal.output(table.render(context.settings.format))
             }

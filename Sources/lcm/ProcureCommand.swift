@@ -159,7 +159,7 @@ extension ProcureCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let profiles = try context.inventory().read { try Profiles.all($0) }
                 if context.settings.format == .json {
                     Terminal.output(try Terminal.json(profiles))
@@ -177,7 +177,7 @@ extension ProcureCommand {
         var name: String
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let profile = try context.inventory().read { try Profiles.load($0, name: name) }
                 switch context.settings.format {
                 case .json: Terminal.output(try Terminal.json(profile))
@@ -226,7 +226,7 @@ extension ProcureCommand {
         var noProbe = false
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let inventory = try context.inventory()
                 let target = try inventory.read {
                     try DeviceCheck.target($0, device: device, profile: profile, connect: global.connect,
@@ -314,7 +314,7 @@ extension ProcureCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 var input = AssetInput(assetTag: "", serial: "")
                 for (column, value) in [("status", status)] + asset.changes {
                     if let problem = AssetFields.apply(column, value, to: &input) {
@@ -398,13 +398,13 @@ extension ProcureCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let csv = try context.inventory().read { try AssetIntake.exportCSV($0, status: status.flatMap(DeviceStatus.init(loose:))) }
                 if let output {
                     do {
                         try Data(csv.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
                     } catch {
-                        throw LCMError(.cannotWrite, "cannot write \(output): \(error.localizedDescription)")
+                        throw LCMError(.cannotWrite, "cannot write \(output): \(LCMError.reason(error))")
                     }
                 } else {
                     Terminal.output(csv)
@@ -424,7 +424,7 @@ extension ProcureCommand {
         @OptionGroup var asset: AssetOptions
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let inventory = try context.inventory()
                 let updated = try inventory.write { try AssetIntake.update($0, device: device, changes: asset.changes, actor: context.actor) }
                 if context.settings.format == .text {
@@ -545,7 +545,7 @@ extension ProcureCommand {
         var device: String
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let table = try context.inventory().read { db in
                     try DeviceLifecycle.timeline(db, device: try DeviceLifecycle.find(db, device))
                 }
@@ -627,7 +627,7 @@ extension ProcureCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 ProcureCommand.output(try context.inventory().read { try ProcureReports.seats($0) }, context)
             }
         }
@@ -642,7 +642,7 @@ extension ProcureCommand {
         var revealKey = false
 
         func run() throws {
-            try global.run { context in
+            try global.run(csv: true) { context in
                 let inventory = try context.inventory()
                 let masterKey = revealKey ? try MasterKey.load(home: context.settings.home) : nil
                 if revealKey && masterKey == nil {
@@ -731,7 +731,7 @@ extension ProcureCommand {
             }
 
             func run() throws {
-                try global.run { context in
+                try global.run(csv: true) { context in
                     ProcureCommand.output(try context.inventory().read {
                         try ProcureReports.warranty($0, withinDays: within, includeExpired: includeExpired)
                     }, context)
@@ -743,7 +743,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Device count per status.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byStatus($0) }, context) }
+                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byStatus($0) }, context) }
             }
         }
 
@@ -751,7 +751,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Device count per vendor and model, by status.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byModel($0) }, context) }
+                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byModel($0) }, context) }
             }
         }
 
@@ -759,7 +759,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Device count per age since purchase (retired and disposed left out).")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byAge($0) }, context) }
+                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byAge($0) }, context) }
             }
         }
 
@@ -767,7 +767,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Seats per license pool: size, use, expiry.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.seats($0) }, context) }
+                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.seats($0) }, context) }
             }
         }
     }

@@ -15,7 +15,7 @@ struct RecoverCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try global.run { context in
+        try global.run(csv: true) { context in
             let journal = OperationJournal(inventory: try context.inventory(), registry: .standard)
             let results = try journal.recoverAll()
             if context.settings.format == .json {

@@ -54,7 +54,7 @@ import Testing
         let path = MasterKey.path(home: fixture.home).path
         chmod(path, 0o644)
         let exposed = expectLCMError { _ = try MasterKey.load(home: fixture.home) }
-        #expect(exposed?.message.contains("readable by other users") == true)
+        #expect(exposed?.message.contains("readable or writable by other users") == true)
         #expect(exposed?.hint?.contains("chmod 600") == true)
         chmod(path, 0o600)
         if geteuid() == 0 {

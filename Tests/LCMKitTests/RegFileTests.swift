@@ -79,12 +79,21 @@ struct RegFileTests {
         ("REGEDIT4\n[HKLM\\SOFTWARE\\A]\n\"V\"=\"open\n", 3, "quoted string"),
         ("REGEDIT4\n[HKLM\\SOFTWARE\\A]\n\"V\"=word:1\n", 3, "unknown data"),
         ("REGEDIT4\n[HKLM\\SOFTWARE\\A]\nV=\"x\"\n", 3, "expected \"name\"=data"),
+        ("REGEDIT4\n[HKLM\\SOFTWARE" + String(repeating: "\\K", count: 1000) + "]\n", 2, "1002 levels deep; Windows allows 512"),
+        ("REGEDIT4\n[HKLM\\SOFTWARE\\" + String(repeating: "k", count: 256) + "]\n", 2, "256 characters long; Windows allows 255"),
     ])
     func malformedFilesAreRefusedWithTheirLine(text: String, line: Int, phrase: String) throws {
         let error = try #require(throws: LCMError.self) { try RegFile(data: Data(text.utf8), name: "bad.reg") }
         #expect(error.code == .dataError)
         #expect(error.message.hasPrefix("bad.reg line \(line): "), "\(error.message)")
         #expect(error.message.contains(phrase), "\(error.message)")
+    }
+
+    @Test func theDeepestAndLongestKeysWindowsAllowsStillParse() throws {
+        let deepest = "REGEDIT4\n[HKLM\\SOFTWARE" + String(repeating: "\\K", count: 510) + "]\n"
+        #expect(try RegFile(data: Data(deepest.utf8), name: "deep.reg").changes.count == 1)
+        let longest = "REGEDIT4\n[HKLM\\SOFTWARE\\" + String(repeating: "k", count: 255) + "]\n"
+        #expect(try RegFile(data: Data(longest.utf8), name: "long.reg").changes.count == 1)
     }
 
     /// The shape regedit writes for a large REG_BINARY: the first line up to column 80, then

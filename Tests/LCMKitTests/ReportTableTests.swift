@@ -33,6 +33,22 @@ import Testing
         #expect(CSVText.field("plain") == "plain")
     }
 
+    @Test func csvMakesFormulasInert() {
+        for formula in ["=1+1", "+A1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"] {
+            #expect(CSVText.neutralized(formula) == "'" + formula)
+            #expect(CSVText.restored(CSVText.neutralized(formula)) == formula)
+        }
+        // Numbers stay numbers; an apostrophe already there is kept through a round trip.
+        #expect(CSVText.neutralized("-12") == "-12")
+        #expect(CSVText.neutralized("+3.5") == "+3.5")
+        #expect(CSVText.neutralized("'x") == "''x")
+        #expect(CSVText.restored("''x") == "'x")
+        #expect(CSVText.restored("'x") == "'x")
+        var formulas = ReportTable(columns: ["note"])
+        formulas.rows = [[.text("=HYPERLINK(\"http://evil\",\"x\")")]]
+        #expect(formulas.render(.csv) == "note\r\n\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"\r\n")
+    }
+
     @Test func jsonEscapesControlCharacters() {
         #expect(JSONText.string("a\u{1}b\t") == "\"a\\u0001b\\t\"")
     }

@@ -25,6 +25,23 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: home))
     }
 
+    @Test func csvIsRefusedWhereThereIsNoTable() throws {
+        let scratch = ScratchDirectory()
+        let home = scratch.file("home").path
+        let lcm = LCMRunner(home: home)
+        for command in [["doctor", "--quick"], ["manage", "status"], ["image", "show", "win11"], ["retire", "export-key"]] {
+            let run = try lcm.run(command + ["--format", "csv"])
+            #expect(run.status == LCMExitCode.usage.rawValue, "\(command): \(run.stdout)")
+            #expect(run.stdout.isEmpty)
+            #expect(run.stderr.contains("--format csv is for listings"))
+            #expect(run.stderr.contains("--format json"))
+        }
+        // Refused before anything is made: not even the home.
+        #expect(!FileManager.default.fileExists(atPath: home))
+        let listing = try lcm.run(["inventory", "list", "devices", "--format", "csv"])
+        #expect(listing.status == 0, "\(listing.stderr)")
+    }
+
     @Test func emptyInventoryListsNothing() throws {
         let scratch = ScratchDirectory()
         let lcm = LCMRunner(home: scratch.file("home").path)

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LCMKit
 import LCMTestSupport
 import Testing
@@ -160,14 +161,24 @@ import Testing
         let imported = try home.lcm(["procure", "import", Self.repository.appendingPathComponent("examples/devices.csv").path])
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stderr.contains("imported 3 device(s)"))
+        // A cell a spreadsheet would run as a formula is exported inert and imported back as it was.
+        let formula = "=HYPERLINK(\"http://x.invalid/\",\"open\")"
+        #expect(try home.lcm(["procure", "add", "--asset-tag", "PC-F", "--serial", "SF", "--notes", formula, "--model", "@SUM(A1)"]).status == 0)
         let exported = try home.lcm(["procure", "export"])
         #expect(exported.stdout.hasPrefix("asset_tag,serial,status,vendor,model,order_number,purchase_date,cost,currency,supplier,warranty_months,profile,uri,notes\r\n"))
+        #expect(exported.stdout.contains(",'@SUM(A1),"))
+        #expect(exported.stdout.contains("\"'=HYPERLINK(\"\"http://x.invalid/\"\",\"\"open\"\")\"\r\n"))
 
         let other = Home()
         try other.lcm(["procure", "profile", "add", "--file", Self.repository.appendingPathComponent("examples/profiles/office-2026.yaml").path])
         let again = try other.lcm(["procure", "import", try other.file("export.csv", exported.stdout)])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try other.lcm(["procure", "export"]).stdout == exported.stdout)
+        let stored = try Inventory.open(home: LCMHome(url: URL(fileURLWithPath: other.path))).read {
+            try Device.filter(Column("assetTag") == "PC-F").fetchOne($0)
+        }
+        #expect(stored?.notes == formula)
+        #expect(stored?.model == "@SUM(A1)")
         let outFile = other.scratch.file("out.csv").path
         #expect(try other.lcm(["procure", "export", "--output", outFile, "--status", "ordered"]).status == 0)
         #expect(try String(contentsOfFile: outFile, encoding: .utf8).components(separatedBy: "\r\n").filter { $0.hasPrefix("PC-") }.count == 1)

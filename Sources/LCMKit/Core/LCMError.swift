@@ -20,6 +20,18 @@ public struct LCMError: Error, CustomStringConvertible, LocalizedError, Sendable
     }
     public var errorDescription: String? { description }
 
+    /// Why a file operation failed, in the system's words ("Permission denied", "No space left on
+    /// device"), not Foundation's ("NSCocoaErrorDomain error 256", "You don't have permission").
+    public static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let lcm = error as? LCMError { return lcm.message }
+        return ns.localizedDescription
+    }
+
     public static func notFound(_ what: String, hint: String? = nil) -> LCMError {
         LCMError(.notFound, "\(what) not found", hint: hint)
     }

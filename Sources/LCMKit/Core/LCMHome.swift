@@ -39,7 +39,7 @@ public struct LCMHome: Sendable {
                 try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             } catch {
-                throw LCMError(.cannotWrite, "cannot create lcm home \(path): \(Self.reason(error))",
+                throw LCMError(.cannotWrite, "cannot create lcm home \(path): \(LCMError.reason(error))",
                                hint: "create it with the right owner, or choose another location with --home")
             }
         }
@@ -52,18 +52,9 @@ public struct LCMHome: Sendable {
                 try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             } catch {
-                throw LCMError(.cannotWrite, "cannot create \(sub.path): \(Self.reason(error))",
+                throw LCMError(.cannotWrite, "cannot create \(sub.path): \(LCMError.reason(error))",
                                hint: "check free space and permissions of \(path)")
             }
         }
-    }
-
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
     }
 }

@@ -21,14 +21,12 @@ public enum SafeXML {
         public var description: String { "\(source) \(reason)" }
     }
 
-    static let options: XMLNode.Options = [.nodeLoadExternalEntitiesNever]
-
     /// Parses a document lcm did not write itself.
     public static func document(_ data: Data, source: String, preserveAll: Bool = false) throws -> XMLDocument {
         try refuseDeclarations(in: data, source: source)
-        var options = options
-        if preserveAll { options.formUnion(.nodePreserveAll) }
         do {
+            // External entities off here too, whatever the check above let through.
+            let options: XMLNode.Options = preserveAll ? [.nodeLoadExternalEntitiesNever, .nodePreserveAll] : [.nodeLoadExternalEntitiesNever]
             return try XMLDocument(data: data, options: options)
         } catch {
             throw Refusal(source: source, reason: "is not well-formed XML")

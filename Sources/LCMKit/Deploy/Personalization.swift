@@ -45,7 +45,7 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
         let scalars = name.unicodeScalars
         let allowed = scalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
         guard (1...15).contains(scalars.count), allowed, !scalars.allSatisfy({ ("0"..."9").contains($0) }) else {
-            throw LCMError(.usage, "invalid computer name \"\(printable(name))\": \(computerNameRule)")
+            throw LCMError(.usage, "invalid computer name \"\(NameRule.printable(name))\": \(computerNameRule)")
         }
     }
 
@@ -61,7 +61,7 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
         }
         // Control characters cannot appear in XML 1.0 and would corrupt what Windows shows.
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            throw LCMError(.usage, "the \(field) \"\(printable(text))\" contains control characters; only printable text is allowed")
+            throw LCMError(.usage, "the \(field) \"\(NameRule.printable(text))\" contains control characters; only printable text is allowed")
         }
     }
 
@@ -73,7 +73,7 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
             $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || " .-+_()".unicodeScalars.contains($0))
         }
         guard (1...127).contains(id.unicodeScalars.count), allowed, id.first != " ", id.last != " " else {
-            throw LCMError(.usage, "invalid time zone \"\(printable(id))\": \(timeZoneRule)")
+            throw LCMError(.usage, "invalid time zone \"\(NameRule.printable(id))\": \(timeZoneRule)")
         }
     }
 
@@ -95,14 +95,6 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
         "Cen. Australia Standard Time", "AUS Eastern Standard Time", "E. Australia Standard Time",
         "New Zealand Standard Time", "UTC+12", "Tonga Standard Time",
     ]
-
-    /// Text for an error message: control characters shown as escapes, long text cut.
-    static func printable(_ text: String) -> String {
-        let shown = text.unicodeScalars.prefix(64).map { scalar -> String in
-            scalar.properties.generalCategory == .control ? String(format: "\\u{%X}", scalar.value) : String(scalar)
-        }.joined()
-        return text.unicodeScalars.count > 64 ? shown + "..." : shown
-    }
 }
 
 /// The offline domain join blob (`djoin /provision /savefile`): base64 text that carries the

@@ -216,7 +216,7 @@ enum WindowsNames {
             for name in names {
                 let entry = relative.isEmpty ? name : relative + "/" + name
                 if let problem = problem(with: name) {
-                    throw LCMError(.dataError, "refusing the archive: the entry \"\(DesktopPersonalization.printable(entry))\" \(problem)",
+                    throw LCMError(.dataError, "refusing the archive: the entry \"\(NameRule.printable(entry))\" \(problem)",
                                    hint: "nothing was written to the disk; rename it in the archive")
                 }
                 if let other = seen.updateValue(name, forKey: name.lowercased()) {

@@ -110,7 +110,7 @@ struct ImageDerivationOperation<Kind: ImageDerivationKind>: JournaledOperation {
                 do {
                     try FileManager.default.copyItem(atPath: live.parent.path, toPath: incoming)
                 } catch {
-                    throw LCMError(.cannotWrite, "cannot copy \(live.parent.path): \(error.localizedDescription)",
+                    throw LCMError(.cannotWrite, "cannot copy \(live.parent.path): \(LCMError.reason(error))",
                                    hint: "free space in lcm's home")
                 }
                 chmod(incoming, 0o600)

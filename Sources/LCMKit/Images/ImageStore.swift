@@ -28,7 +28,7 @@ public struct ImageStore: Sendable {
                                                     attributes: [.posixPermissions: 0o700])
             try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: root.path)
         } catch {
-            throw LCMError(.cannotWrite, "cannot create \(directory.path): \(error.localizedDescription)",
+            throw LCMError(.cannotWrite, "cannot create \(directory.path): \(LCMError.reason(error))",
                            hint: "check that \(home.url.path) is writable and has free space")
         }
     }

@@ -74,17 +74,6 @@ public struct ReportTable: Sendable {
     }
 }
 
-/// RFC 4180 quoting.
-public enum CSVText {
-    public static func field(_ text: String) -> String {
-        // Bytes, not Characters: Swift treats "\r\n" as one Character equal to neither.
-        if text.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) {
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        return text
-    }
-}
-
 /// JSON encoding of single values, for streaming output without building object graphs.
 public enum JSONText {
     public static func string(_ text: String) -> String {

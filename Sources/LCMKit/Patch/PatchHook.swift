@@ -75,7 +75,7 @@ public enum PatchHook {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         } catch {
-            throw LCMError(.cannotWrite, "cannot create \(directory): \(error.localizedDescription)", hint: "run as root on the device")
+            throw LCMError(.cannotWrite, "cannot create \(directory): \(LCMError.reason(error))", hint: "run as root on the device")
         }
         let path = directory + "/" + scriptName(home: home), partial = path + ".new"
         guard FileManager.default.createFile(atPath: partial, contents: Data(text.utf8), attributes: [.posixPermissions: 0o755]),

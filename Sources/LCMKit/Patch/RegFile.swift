@@ -337,6 +337,14 @@ public struct RegFile: Sendable, Equatable {
         guard !parts.contains(where: \.isEmpty) else {
             throw error(file, number, "empty key name in [\(text)] (doubled or trailing backslash)")
         }
+        // Windows's own limits: a key path deeper than this, or a longer key name, cannot exist in
+        // a hive Windows reads.
+        guard parts.count <= maximumKeyDepth else {
+            throw error(file, number, "[\(shown(text))] is \(parts.count) levels deep; Windows allows \(maximumKeyDepth)")
+        }
+        if let long = parts.first(where: { $0.utf16.count > maximumKeyNameLength }) {
+            throw error(file, number, "the key name \(shown(long)) is \(long.utf16.count) characters long; Windows allows \(maximumKeyNameLength)")
+        }
         let root = parts[0].uppercased()
         switch root {
         case "HKEY_LOCAL_MACHINE", "HKLM":
@@ -356,6 +364,9 @@ public struct RegFile: Sendable, Equatable {
             throw error(file, number, "unknown or unsupported root key \(shown(parts[0])) (HKEY_LOCAL_MACHINE or HKEY_CLASSES_ROOT)")
         }
     }
+
+    static let maximumKeyDepth = 512
+    static let maximumKeyNameLength = 255
 
     private static func shown(_ text: String) -> String {
         let short = text.count > 40 ? String(text.prefix(40)) + "…" : text

@@ -103,7 +103,7 @@ public enum CSVReader {
                 }
                 value = try decode(start, i, field: fieldNumber, line: line)
             }
-            fields.append(value)
+            fields.append(CSVText.restored(value))
             if i < n && buffer[i] == comma {
                 i += 1
                 if i == n { fields.append("") } // "a,b," at end of file: a last, empty field
@@ -120,36 +120,5 @@ public enum CSVReader {
         }
         if !fields.isEmpty { records.append(CSVRecord(line: recordLine, fields: fields)) }
         return records
-    }
-}
-
-/// Writes RFC 4180 CSV (CRLF line ends, fields quoted only when needed).
-public struct CSVWriter {
-    public private(set) var text = ""
-
-    public init(reserving capacity: Int = 0) { text.reserveCapacity(capacity) }
-
-    public mutating func append(_ fields: [String]) {
-        var first = true
-        for field in fields {
-            if !first { text += "," }
-            first = false
-            text += Self.field(field)
-        }
-        text += "\r\n"
-    }
-
-    /// RFC 4180 quoting. Looks at bytes, not Characters: "\r\n" is one Character in Swift and
-    /// equals neither "\r" nor "\n", so a Character test would leave such a field unquoted.
-    public static func field(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return text }
-        var bytes: [UInt8] = [0x22]
-        bytes.reserveCapacity(text.utf8.count + 8)
-        for byte in text.utf8 {
-            if byte == 0x22 { bytes.append(0x22) }
-            bytes.append(byte)
-        }
-        bytes.append(0x22)
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -136,35 +136,15 @@ public struct CertificateSigningKey {
     /// certificate, and whoever can replace it can make lcm sign with their key.
     public static func load(home: LCMHome, create: Bool = true) throws -> CertificateSigningKey? {
         let url = url(home: home)
-        let existing = open(url.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if existing >= 0 {
-            defer { close(existing) }
-            var info = stat()
-            guard fstat(existing, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-                throw LCMError(.dataError, "\(url.path) is not a regular file", hint: "restore the key from your backup of the lcm home")
-            }
-            guard info.st_uid == geteuid() else {
-                throw LCMError(.dataError, "the certificate-signing key \(url.path) belongs to user \(info.st_uid), not to the user running lcm (\(geteuid()))",
-                               hint: "run lcm as the owner of its home, or `chown` the key back; if you did not change it, treat certificates signed since as suspect")
-            }
-            guard info.st_mode & 0o077 == 0 else {
-                throw LCMError(.dataError, "the certificate-signing key \(url.path) is readable or writable by other users (mode \(String(info.st_mode & 0o777, radix: 8)))",
-                               hint: "run `chmod 600 \(url.path)`; anyone who read it can sign certificates: compare the chain with your hash log")
-            }
-            var bytes = [UInt8](repeating: 0, count: 256)
-            let count = read(existing, &bytes, bytes.count)
-            guard count > 0,
-                  let raw = Data(base64Encoded: String(decoding: bytes.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+        if let contents = try PrivateKeyFile.read(
+            url, what: "the certificate-signing key", limit: 256, code: .dataError,
+            exposedHint: "anyone who read it can sign certificates: compare the chain with your hash log",
+            replacedHint: "restore the key file itself from your backup of the lcm home; if you did not change it, treat certificates signed since as suspect") {
+            guard let raw = Data(base64Encoded: String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
                   let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else {
                 throw LCMError(.dataError, "\(url.path) is not an Ed25519 private key", hint: "restore it from your backup of the lcm home")
             }
             return CertificateSigningKey(privateKey: key)
-        }
-        if errno == ELOOP {
-            throw LCMError(.dataError, "\(url.path) is a symbolic link", hint: "restore the key file itself from your backup of the lcm home")
-        }
-        if errno != ENOENT {
-            throw LCMError(.cannotWrite, "cannot read \(url.path): \(String(cString: strerror(errno)))", hint: "run lcm as the owner of its home")
         }
         guard create else { return nil }
         try home.prepare()

@@ -37,28 +37,11 @@ public struct MasterKey: Sendable {
     /// The home's key, or nil if none was created yet. A damaged or exposed key file is refused.
     public static func load(home: LCMHome) throws -> MasterKey? {
         let file = path(home: home)
-        var info = stat()
-        guard stat(file.path, &info) == 0 else {
-            if errno == ENOENT { return nil }
-            throw LCMError(.cannotWrite, "cannot read the master key \(file.path): \(String(cString: strerror(errno)))",
-                           hint: "check the permissions of lcm's home")
-        }
-        // A key another user owns could have been replaced by them: secrets sealed from then on
-        // would be theirs to open.
-        guard info.st_uid == geteuid() else {
-            throw LCMError(.databaseError, "the master key \(file.path) belongs to user \(info.st_uid), not to the user running lcm (\(geteuid()))",
-                           hint: "run lcm as the owner of its home, or `chown` the key back and consider the sealed secrets exposed")
-        }
-        guard info.st_mode & 0o077 == 0 else {
-            throw LCMError(.databaseError, "the master key \(file.path) is readable by other users (mode \(String(info.st_mode & 0o777, radix: 8)))",
-                           hint: "run `chmod 600 \(file.path)` and consider the sealed secrets exposed (rotate them)")
-        }
-        let contents: Data
-        do {
-            contents = try Data(contentsOf: file)
-        } catch {
-            throw LCMError(.cannotWrite, "cannot read the master key \(file.path): \(LCMHome.reason(error))",
-                           hint: "run lcm as the owner of its home")
+        guard let contents = try PrivateKeyFile.read(
+            file, what: "the master key", limit: fileMagic.count + keyByteCount, code: .databaseError,
+            exposedHint: "consider the sealed secrets exposed (rotate them)",
+            replacedHint: "run lcm as the owner of its home, or restore the key file from the backup of lcm's home, and consider the sealed secrets exposed") else {
+            return nil
         }
         guard contents.count == fileMagic.count + keyByteCount, contents.prefix(fileMagic.count).elementsEqual(fileMagic) else {
             throw LCMError(.databaseError, "\(file.path) is not an lcm master key (damaged or replaced)",
