@@ -37,6 +37,11 @@ public struct LibvirtError: Error, CustomStringConvertible, Sendable, Equatable 
             .contains { Int32(bitPattern: $0.rawValue) == code }
     }
 
+    /// The object is in a state that forbids the call (a domain not running, a pool inactive).
+    public var isInvalidOperation: Bool {
+        [VIR_ERR_OPERATION_INVALID, VIR_ERR_OPERATION_FAILED].contains { Int32(bitPattern: $0.rawValue) == code }
+    }
+
     /// Takes the error libvirt recorded for this thread, then clears it so that a later
     /// failure without a report cannot be blamed on a stale error.
     static func last(_ function: String, connection: virConnectPtr? = nil) -> LibvirtError {

@@ -51,14 +51,12 @@ struct GlobalOptions: ParsableArguments {
             try body(context)
         } catch let error as ExitCode {
             throw error
-        } catch let error as LCMError {
-            Terminal.error(error)
-            throw ExitCode(error.code.rawValue)
         } catch let error as ValidationError {
             throw error
         } catch {
-            Terminal.error(LCMError(.failure, "\(error)", hint: "this is a bug in lcm; please report it with the command you ran"))
-            throw ExitCode(LCMExitCode.failure.rawValue)
+            let translated = LCMError.from(error)
+            Terminal.error(translated)
+            throw ExitCode(translated.code.rawValue)
         }
     }
 }

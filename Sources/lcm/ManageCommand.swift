@@ -26,6 +26,13 @@ struct ManageCommand: ParsableCommand {
                 } else {
                     Terminal.output(reports.isEmpty ? "no desktops\n" : DeployReports.text(reports))
                 }
+                // Like a batch: 69 when no desktop's device answered, 2 when some did not.
+                let unreachable = reports.filter { !$0.reachable }
+                if !unreachable.isEmpty {
+                    Terminal.error(LCMError(.unavailable, "the device of \(unreachable.map(\.desktop).joined(separator: ", ")) is unreachable",
+                                            hint: "check that libvirtd runs there; the inventory's view is shown"))
+                    throw ExitCode((unreachable.count == reports.count ? LCMExitCode.unavailable : .partialFailure).rawValue)
+                }
             }
         }
     }

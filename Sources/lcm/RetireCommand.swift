@@ -74,8 +74,8 @@ struct RetireCommand: ParsableCommand {
                 for name in names {
                     do {
                         reports.append(dryRun ? try retirement.dryRun(name) : try retirement.run(name, changingMethodTo: method))
-                    } catch let error as LCMError {
-                        failures.append((name, error))
+                    } catch {
+                        failures.append((name, LCMError.from(error)))
                     }
                 }
                 // The device itself, once every desktop on it is retired (a failure leaves it as it is).
@@ -83,8 +83,8 @@ struct RetireCommand: ParsableCommand {
                 if let device, !dryRun, failures.isEmpty, reports.allSatisfy({ $0.state == .closed }) {
                     do {
                         deviceReport = try DeviceRetirement(inventory: inventory, options: options).run(device, hostSanitizedBy: hostSanitizedBy)
-                    } catch let error as LCMError {
-                        failures.append((device, error))
+                    } catch {
+                        failures.append((device, LCMError.from(error)))
                     }
                 }
                 if context.settings.format == .json {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import LCMKit
+import LCMTestSupport
 import Testing
 
 @Suite struct DoctorTests {
@@ -37,5 +38,38 @@ import Testing
         let text = Array("noise VFS: Unable to mount root fs on unknown-block".utf8)
         #expect(AcceleratorProbe.contains(text, Array(AcceleratorProbe.marker.utf8)))
         #expect(!AcceleratorProbe.contains(Array("VFS: Unable".utf8), Array(AcceleratorProbe.marker.utf8)))
+    }
+}
+
+extension DoctorTests {
+    /// Files in run/ are sorted three ways: a live run's (not reported), a dead run's (`lcm
+    /// recover` removes them) and unrecorded ones (by hand).
+    @Test func leftoverCheckNamesWhatDeadRunsAndNoRunLeft() throws {
+        let scratch = ScratchDirectory(prefix: "lcm-doctor-leftovers")
+        let home = LCMHome(url: scratch.file("home"))
+        let inventory = try Inventory.open(home: home)
+        #expect(LeftoverCheck(home: home).run().status == .pass)
+        let run = home.runURL
+        for name in ["live.qcow2", "dead.raw", "stray.raw"] { try Data(count: 4096).write(to: run.appendingPathComponent(name)) }
+        // A pid that is certainly gone: a child that has exited and been reaped.
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run(); exited.waitUntilExit()
+        try inventory.write { db in
+            for (id, pid, file) in [("op-live", Int64(getpid()), "live.qcow2"), ("op-dead", Int64(exited.processIdentifier), "dead.raw")] {
+                try db.execute(sql: """
+                    INSERT INTO operation (id, kind, objectKind, objectID, state, plan, parameters, ownerPID, startedAt, updatedAt)
+                    VALUES (?, 'toy', 'desktop', ?, 'running', '[]', '{}', ?, ?, ?)
+                    """, arguments: [id, id, pid, Date(), Date()])
+                try db.execute(sql: "INSERT INTO operationResource (operationID, kind, value, processStartTime, released, createdAt) VALUES (?, 'file', ?, NULL, 0, ?)",
+                               arguments: [id, run.appendingPathComponent(file).path, Date()])
+            }
+        }
+        let check = LeftoverCheck(home: home).run()
+        #expect(check.status == .warn)
+        #expect(check.detail.contains("left by runs that died: dead.raw"), "\(check.detail)")
+        #expect(check.detail.contains("recorded by no run: stray.raw"), "\(check.detail)")
+        #expect(!check.detail.contains("live.qcow2"), "\(check.detail)")
+        #expect(check.fix?.contains("lcm recover") == true && check.fix?.contains("by hand") == true)
     }
 }

@@ -180,7 +180,10 @@ struct DeployCommandTests {
         let world = try DeployWorld()
         defer { world.cleanUpHost() }
         try world.addDevice("DEV-A-\(world.tag)", uri: DeployFixture.localURI)
-        try world.addDevice("DEV-B-\(world.tag)", uri: DeployFixture.remoteURI)
+        // The "remote" device is this libvirtd over TCP through a relay the test can cut.
+        let relay = try TCPForwarder(toLoopbackPort: 16509)
+        let remoteURI = "qemu+tcp://127.0.0.1:\(relay.port)/system"
+        try world.addDevice("DEV-B-\(world.tag)", uri: remoteURI)
         try world.importImage(.golden, as: "gold")
         let golden = try DeployFixture.url(.golden)
         let windows = DeployFixture.Disk.golden.spec.layout.windowsPartition.number
@@ -230,7 +233,7 @@ struct DeployCommandTests {
         let goldenPath = try #require(try inventory.read { db in
             try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.localURI]) })
         let remoteGoldenPath = try #require(try inventory.read { db in
-            try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.remoteURI]) })
+            try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [remoteURI]) })
         for name in names + [remoteName] {
             let volumes = try inventory.read { db in
                 try Row.fetchAll(db, sql: "SELECT v.role, v.path FROM volume v JOIN desktop d ON d.id = v.desktopID WHERE d.name = ?", arguments: [name])
@@ -251,7 +254,7 @@ struct DeployCommandTests {
         // Uploaded once per device URI: the local and the TCP URI reach the same libvirtd, but lcm
         // cannot know that, so each has its own copy.
         #expect(try inventory.read { db in try String.fetchAll(db, sql: "SELECT uri FROM hostImage ORDER BY uri") }
-                == [DeployFixture.remoteURI, DeployFixture.localURI].sorted())
+                == [remoteURI, DeployFixture.localURI].sorted())
         #expect(try FileDigest.sha256(path: goldenPath) == FileDigest.sha256(path: try world.inventory().read { db in
             try String.fetchOne(db, sql: "SELECT path FROM imageVersion LIMIT 1")! }))
         _ = golden
@@ -298,6 +301,29 @@ struct DeployCommandTests {
             let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [file.path, "domain"])
             #expect(validated.status == 0, "virt-xml-validate \(name): \(validated.stderr)")
         }
+
+        // The device goes away (issue 27 item 7): every command fails its desktop with 69 (2 for a
+        // batch that also holds a reachable one), never 1, and changes nothing.
+        relay.cutAll()
+        let rowsBefore = try inventory.read { db in try Row.fetchAll(db, sql: "SELECT * FROM desktop ORDER BY id") }
+        let reg = world.scratch.file("unreachable.reg")
+        try "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Lcm]\r\n\"A\"=\"1\"\r\n".write(to: reg, atomically: true, encoding: .utf8)
+        let unreachableCases: [([String], LCMExitCode)] = [
+            (["manage", "patch", remoteName, "--add", reg.path], .unavailable),
+            (["manage", "patch", "--device", "DEV-B-\(world.tag)", "--add", reg.path], .unavailable),
+            (["manage", "rollback", remoteName], .unavailable),
+            (["manage", "status", remoteName], .unavailable),
+            (["retire", remoteName, "--dry-run"], .unavailable),
+            (["retire", names[1], remoteName, "--dry-run"], .partialFailure),
+            (["deploy", "--undo", remoteName], .unavailable),
+        ]
+        for (arguments, code) in unreachableCases {
+            let run = try world.lcm.run(arguments)
+            #expect(run.status == code.rawValue, "\(arguments): exit \(run.status): \(run.stderr)\(run.stdout)")
+            #expect(!run.stderr.contains("a bug"), "\(arguments): \(run.stderr)")
+        }
+        #expect(try inventory.read { db in try Row.fetchAll(db, sql: "SELECT * FROM desktop ORDER BY id") } == rowsBefore)
+        relay.restore()
 
         // Rerun: nothing is missing, nothing is done.
         let rerun = try world.lcm.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start", "--format", "json"])
@@ -446,6 +472,12 @@ struct DeployCommandTests {
             let killedEarly = try early.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
             #expect(killedEarly.signaled && killedEarly.status == SIGKILL, "\(point): not killed: \(killedEarly.stderr)")
             #expect(!preparedFiles().isEmpty, "\(point): killed before its files existed")
+            // Doctor names what the dead run left and says how to remove it.
+            let doctor = try world.lcm.run(["doctor", "--quick", "--format", "json"])
+            let leftoverCheck = try JSONDecoder().decode(DoctorReport.self, from: Data(doctor.stdout.utf8)).checks.first { $0.name == "temporary files" }
+            #expect(leftoverCheck?.status == .warn && leftoverCheck?.detail.contains("left by runs that died") == true
+                    && preparedFiles().allSatisfy { leftoverCheck?.detail.contains($0) == true }, "\(point): \(String(describing: leftoverCheck))")
+            #expect(leftoverCheck?.fix?.contains("lcm recover") == true)
             let recovered = try world.lcm.run(["recover"])
             #expect(recovered.status == 0, "\(point): \(recovered.stderr)")
             #expect(preparedFiles().isEmpty, "\(point): left behind \(preparedFiles())")

@@ -10,7 +10,7 @@ import Testing
         let run = try LCMRunner(home: scratch.file("home").path).run(["doctor", "--format", "json"])
         let report = try JSONDecoder().decode(DoctorReport.self, from: Data(run.stdout.utf8))
         let names = report.checks.map(\.name)
-        #expect(names == ["libvirt", "storage pool", "accelerator", "uefi firmware", "tpm", "libguestfs appliance", "lcm home", "inventory", "disk encryption"])
+        #expect(names == ["libvirt", "storage pool", "accelerator", "uefi firmware", "tpm", "libguestfs appliance", "lcm home", "inventory", "temporary files", "disk encryption"])
         for check in report.checks {
             #expect(check.status != .fail, "\(check.name) failed: \(check.detail)")
             #expect(!check.detail.isEmpty)

@@ -131,6 +131,34 @@ import Testing
         try checkPassesAndFails(uri: Self.tcpURI, probe: true)
     }
 
+    /// The device's libvirtd goes away mid-run (the connection cut under a running check and its
+    /// probe guest): a documented exit code and a hint, not "a bug" (issue 27 item 7), and the
+    /// device's record is as it was.
+    @Test func aDeviceLostMidRunIsUnavailableNotABug() throws {
+        guard try requireTCPListener() else { return }
+        let forwarder = try TCPForwarder(toLoopbackPort: 16509)
+        let home = Home()
+        let uri = "qemu+tcp://127.0.0.1:\(forwarder.port)/system"
+        try home.lcm(["procure", "profile", "add", "--file", try home.file("lab.yaml", Self.passingProfile)])
+        try home.lcm(["procure", "add", "--asset-tag", "LOST-1", "--serial", "VM-L", "--uri", uri, "--profile", "lab"])
+        let historyBefore = try home.lcm(["procure", "history", "LOST-1", "--format", "json"]).stdout
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var check: ProgramRun?
+        DispatchQueue.global().async {
+            check = try? home.lcm(["procure", "check", "LOST-1", "--accel", LCMRunner.testAccelerator])
+            finished.signal()
+        }
+        let deadline = Date().addingTimeInterval(120)
+        while forwarder.connections == 0 && Date() < deadline { usleep(20_000) }
+        usleep(300_000)
+        forwarder.cutAll()
+        #expect(finished.wait(timeout: .now() + 300) == .success, "lcm hung after its device went away")
+        let run = try #require(check)
+        #expect(run.status == LCMExitCode.unavailable.rawValue, "exit \(run.status): \(run.stderr)")
+        #expect(run.stderr.contains("lcm: error:") && run.stderr.contains("lcm: hint:") && !run.stderr.contains("a bug"), "\(run.stderr)")
+        #expect(try home.lcm(["procure", "history", "LOST-1", "--format", "json"]).stdout == historyBefore)
+    }
+
     @Test func checkANamedDeviceUsesItsURIAndProfile() throws {
         guard try requireTCPListener() else { return }
         let home = Home()

@@ -24,7 +24,7 @@ public enum FileDigest {
             let count = read(fd, buffer.baseAddress, size)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw LCMError(.failure, "cannot read \(path): \(String(cString: strerror(errno)))")
+                throw LCMError(.cannotWrite, "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             if count == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))

@@ -31,7 +31,7 @@ public final class FileLock: @unchecked Sendable {
                 return true
             }
             guard errno == EWOULDBLOCK || errno == EINTR else {
-                throw LCMError(.failure, "cannot lock \(path): \(String(cString: strerror(errno)))")
+                throw LCMError(.cannotWrite, "cannot lock \(path): \(String(cString: strerror(errno)))")
             }
             if Date() >= deadline { return false }
             usleep(delay)

@@ -29,6 +29,18 @@ public struct LCMError: Error, CustomStringConvertible, LocalizedError, Sendable
         }
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
         if let lcm = error as? LCMError { return lcm.message }
+        if ns.domain == NSCocoaErrorDomain {
+            // Foundation on Linux drops the errno for these; the system's words are clearer.
+            let errno: Int32? = switch CocoaError.Code(rawValue: ns.code) {
+            case .fileWriteOutOfSpace: ENOSPC
+            case .fileReadNoPermission, .fileWriteNoPermission: EACCES
+            case .fileNoSuchFile, .fileReadNoSuchFile: ENOENT
+            case .fileWriteVolumeReadOnly: EROFS
+            case .fileReadTooLarge: EFBIG
+            default: nil
+            }
+            if let errno { return String(cString: strerror(errno)) }
+        }
         return ns.localizedDescription
     }
 

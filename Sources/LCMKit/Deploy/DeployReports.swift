@@ -41,7 +41,10 @@ public enum DeployReports {
             field("owner", report.owner)
             field("time zone", report.timeZone)
             field("last patch", report.lastPatch ?? "never")
-            for disk in report.disks {
+            for disk in report.disks where !report.reachable {
+                field("\(disk.role) disk", "\(disk.volume): unknown (the device is unreachable)")
+            }
+            for disk in report.disks where report.reachable {
                 var text = "\(disk.volume)"
                 if !disk.present { text += " MISSING" }
                 if let format = disk.format { text += " \(format)" }

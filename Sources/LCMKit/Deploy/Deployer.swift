@@ -294,10 +294,10 @@ public struct Deployer {
     }
 
     static func failure(desktop: String, request: DeployRequest?, _ error: any Error) -> DeployOutcome {
-        let lcmError = error as? LCMError
-        var message = lcmError.map { $0.message + ($0.hint.map { " (\($0))" } ?? "") } ?? "\(error)"
+        let lcmError = LCMError.from(error)
+        var message = lcmError.message + (lcmError.hint.map { " (\($0))" } ?? "")
         if let origin = request?.origin { message = "\(origin): \(message)" }
         return DeployOutcome(desktop: desktop, device: request?.device, image: request?.image, state: .failed,
-                             error: message, exitCode: (lcmError?.code ?? .failure).rawValue)
+                             error: message, exitCode: lcmError.code.rawValue)
     }
 }

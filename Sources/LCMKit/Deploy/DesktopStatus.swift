@@ -39,6 +39,9 @@ public struct DesktopStatusReport: Codable, Sendable {
     /// Patch media (`PatchMedium`) the domain attaches: its staged items wait on them.
     public var patchMedia: [String] = []
     public var failure: String?
+    /// False when the desktop's device could not be asked: domain and disks are then unknown,
+    /// not missing.
+    public var reachable: Bool = true
 }
 
 public enum DesktopStatusReader {
@@ -111,34 +114,47 @@ public enum DesktopStatusReader {
             report.lastPatch = lastPatch
             guard let uri = report.uri else { return report }
             if connections[uri] == nil { connections[uri] = Result { try Connection(uri: uri) } }
-            let connection: Connection
-            switch connections[uri]! {
-            case .success(let open): connection = open
-            case .failure(let error):
-                report.domainState = "unreachable: \(error)"
+            // The device is down or went away: say so, and claim nothing about its disks.
+            func unreachable(_ error: any Error) {
+                connections[uri] = .failure(error)
+                report.reachable = false
+                report.domainState = "unreachable: \(LCMError.from(error).message)"
                 report.disks = volumes.map { DesktopStatusReport.Disk(role: $0["role"], volume: $0["name"], path: $0["path"], backingChain: [], present: false) }
-                return report
             }
-            if let domain = try connection.lookupDomain(name: report.desktop) {
-                report.domainState = Self.name(try domain.state())
-                report.patchMedia = try PatchMedium.attachedMedia(in: try domain.xmlDescription(flags: [.inactive]))
-            }
-            for volume in volumes {
-                let pool = try connection.lookupStoragePool(name: volume["pool"] ?? DeviceStoragePool.name)
-                var disk = DesktopStatusReport.Disk(role: volume["role"], volume: volume["name"], path: volume["path"], backingChain: [], present: false)
-                if let found = try pool?.lookupVolume(name: volume["name"]) {
-                    let description = VolumeDescription.parse(try found.xmlDescription())
-                    let info = try found.info()
-                    disk.present = true
-                    disk.format = description.format
-                    disk.encryption = description.encryptionFormat
-                    disk.backingChain = description.backingPath.map { [$0] } ?? []
-                    disk.virtualSize = info.capacity
-                    disk.allocation = info.allocation
+            switch connections[uri]! {
+            case .failure(let error):
+                unreachable(error)
+            case .success(let connection):
+                do {
+                    try Self.readLibvirt(into: &report, volumes: volumes, connection: connection)
+                } catch let error as LibvirtError where error.isConnectionFailure || !connection.isAlive {
+                    unreachable(error)
                 }
-                report.disks.append(disk)
             }
             return report
+        }
+    }
+
+    /// The domain's state and each volume as libvirt sees them.
+    static func readLibvirt(into report: inout DesktopStatusReport, volumes: [Row], connection: Connection) throws {
+        if let domain = try connection.lookupDomain(name: report.desktop) {
+            report.domainState = Self.name(try domain.state())
+            report.patchMedia = try PatchMedium.attachedMedia(in: try domain.xmlDescription(flags: [.inactive]))
+        }
+        for volume in volumes {
+            let pool = try connection.lookupStoragePool(name: volume["pool"] ?? DeviceStoragePool.name)
+            var disk = DesktopStatusReport.Disk(role: volume["role"], volume: volume["name"], path: volume["path"], backingChain: [], present: false)
+            if let found = try pool?.lookupVolume(name: volume["name"]) {
+                let description = VolumeDescription.parse(try found.xmlDescription())
+                let info = try found.info()
+                disk.present = true
+                disk.format = description.format
+                disk.encryption = description.encryptionFormat
+                disk.backingChain = description.backingPath.map { [$0] } ?? []
+                disk.virtualSize = info.capacity
+                disk.allocation = info.allocation
+            }
+            report.disks.append(disk)
         }
     }
 }

@@ -341,7 +341,7 @@ public enum DesktopPersonalizer {
             guard let system = editors.system,
                   let computerName = try system.node(atPath: controlSet + "\\" + Paths.computerName, create: false),
                   try system.value(computerName, "ComputerName") == .string(netBIOSName) else {
-                throw LCMError(.failure, "the edited SYSTEM hive of \(access.volume.name) does not read back the computer name")
+                throw LCMError(.unavailable, "the edited SYSTEM hive of \(access.volume.name) does not read back the computer name")
             }
         })
 

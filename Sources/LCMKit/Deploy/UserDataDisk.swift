@@ -101,7 +101,7 @@ public enum UserDataDisk {
         let serial = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
         for sector in [0, bytes - GPTWriter.sectorSize] {
             guard try volume.read(count: 8, at: sector + 3) == Array("NTFS    ".utf8) else {
-                throw LCMError(.failure, "mkntfs left no NTFS boot sector at byte \(sector) of the user-data volume")
+                throw LCMError(.unavailable, "mkntfs left no NTFS boot sector at byte \(sector) of the user-data volume")
             }
             try volume.write(serial, at: sector + serialOffset)
         }

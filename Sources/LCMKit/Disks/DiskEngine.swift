@@ -240,9 +240,9 @@ public final class DiskEngine: @unchecked Sendable {
                     disk.retriedAfterHang = true
                     return Array(group[position...])
                 }
-                let thrown = error as? LCMError
+                let thrown = LCMError.from(error)
                 state.set(disk.index, .failure(DiskFailure(stage: .work, reason: .workFailed, message: Self.message(error),
-                                                           exitCode: thrown?.code, hint: thrown?.hint)))
+                                                           exitCode: thrown.code, hint: thrown.hint)))
                 if !session.isReady {
                     // The appliance died with this disk: the rest get a launch of their own.
                     return Array(group[(position + 1)...])

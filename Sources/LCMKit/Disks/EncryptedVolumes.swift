@@ -133,7 +133,7 @@ public enum DeviceVolumes {
                 let description = VolumeDescription.parse(try volume.xmlDescription())
                 guard description.format == "qcow2", description.encryptionFormat == "luks",
                       description.backingPath == layers[index]?.path else {
-                    throw LCMError(.failure, "libvirt does not see \(request.name) as a LUKS qcow2 after the upload")
+                    throw LCMError(.unavailable, "libvirt does not see \(request.name) as a LUKS qcow2 after the upload")
                 }
             }
             let secret = try key.installSecret(on: connection, inventory: inventory, passphrase: passphrase)

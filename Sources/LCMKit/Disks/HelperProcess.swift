@@ -75,7 +75,7 @@ final class HelperSpawner: @unchecked Sendable {
             }
             try pipe.fileHandleForWriting.close()
             guard written == input.count else {
-                throw LCMError(.failure, "cannot hand a secret to \(executable) through its stdin")
+                throw LCMError(.unavailable, "cannot hand a secret to \(executable) through its stdin")
             }
             process.standardInput = pipe
         } else {
@@ -106,7 +106,7 @@ enum Tool {
             process = try HelperSpawner.shared.launch(executable, arguments, input: input,
                                                       stdout: out.fileHandleForWriting, stderr: err.fileHandleForWriting)
         } catch {
-            throw LCMError(.unavailable, "cannot run \(executable): \(error)",
+            throw LCMError(.unavailable, "cannot run \(executable): \(LCMError.reason(error))",
                            hint: "install it (scripts/setup installs qemu-utils)")
         }
         // The parent's write ends must close, or reading would never see end of file.

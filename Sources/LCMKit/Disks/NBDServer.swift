@@ -47,7 +47,7 @@ final class NBDServer: @unchecked Sendable {
                                                       stdout: log, stderr: log)
         } catch {
             try? recorder.release(socketToken)
-            throw LCMError(.unavailable, "cannot start qemu-nbd: \(error)", hint: "install qemu-utils (scripts/setup)")
+            throw LCMError(.unavailable, "cannot start qemu-nbd: \(LCMError.reason(error))", hint: "install qemu-utils (scripts/setup)")
         }
         let server = NBDServer(socketPath: socketPath, process: process, logPath: logPath, recorder: recorder)
         server.tokens.append(socketToken)

@@ -102,6 +102,7 @@ public struct Doctor: Sendable {
         }
         checks.append(homeCheck())
         checks.append(databaseCheck())
+        checks.append(leftoverCheck())
         // Reuses the connection above for the default device; other devices are opened by URI.
         checks.append(encryptionCheck(connect: { uri in
             if let connection, uri == settings.connectURI { return connection }

@@ -72,7 +72,7 @@ public final class Inventory: Sendable {
         }
     }
 
-    private static func readOnlyQueue(_ path: String) throws -> DatabaseQueue {
+    static func readOnlyQueue(_ path: String) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(busyTimeout)

@@ -194,7 +194,7 @@ public struct DesktopKey: Codable, Sendable, Equatable {
                     how = "already absent from libvirt"
                 }
                 guard try connection.lookupSecret(uuid: copy.detail) == nil else {
-                    throw LCMError(.failure, "libvirt still lists secret \(copy.detail) after undefine")
+                    throw LCMError(.unavailable, "libvirt still lists secret \(copy.detail) after undefine")
                 }
                 how += "; verified: libvirt no longer finds it"
                 try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: copy.id, how: how) }

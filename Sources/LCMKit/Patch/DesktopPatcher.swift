@@ -149,7 +149,7 @@ public struct DesktopPatcher {
                 ready.append((desktop, connection))
             } catch {
                 outcome.error = Self.message(error)
-                outcome.exitCode = (error as? LCMError)?.code.rawValue ?? LCMExitCode.failure.rawValue
+                outcome.exitCode = LCMError.from(error).code.rawValue
             }
             outcomes[name] = outcome
         }
@@ -254,7 +254,7 @@ public struct DesktopPatcher {
         let message = Self.message(error)
         outcomes[desktop.name]?.state = .failed
         outcomes[desktop.name]?.error = message
-        outcomes[desktop.name]?.exitCode = (error as? LCMError)?.code.rawValue ?? LCMExitCode.failure.rawValue
+        outcomes[desktop.name]?.exitCode = LCMError.from(error).code.rawValue
         do {
             // Only a layer that was never switched in is deleted: the desktop keeps its old one.
             if discardLayer { try OSLayers.discardPending(desktop, connection: connection, inventory: inventory) }
@@ -403,7 +403,7 @@ public struct DesktopPatcher {
     }
 
     static func message(_ error: any Error) -> String {
-        (error as? LCMError)?.message ?? (error as? LocalizedError)?.errorDescription ?? "\(error)"
+        LCMError.from(error).message
     }
 }
 

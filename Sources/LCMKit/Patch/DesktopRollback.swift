@@ -114,7 +114,7 @@ public struct DesktopRollback {
                 rolledBack.append((desktop, connection))
             } catch {
                 outcome.error = DesktopPatcher.message(error)
-                outcome.exitCode = (error as? LCMError)?.code.rawValue ?? LCMExitCode.failure.rawValue
+                outcome.exitCode = LCMError.from(error).code.rawValue
             }
             outcomes[name] = outcome
         }

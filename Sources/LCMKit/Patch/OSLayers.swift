@@ -198,7 +198,7 @@ enum OSLayers {
         _ = try Overwriter.overwrite(target, with: .constant(0))
         let check = try Overwriter.verify(target, against: .constant(0))
         guard check.passed else {
-            throw LCMError(.failure, "the rolled-back layer \(name) did not read back as zeros after its overwrite (first difference at byte \(check.firstMismatch ?? 0))",
+            throw LCMError(.unavailable, "the rolled-back layer \(name) did not read back as zeros after its overwrite (first difference at byte \(check.firstMismatch ?? 0))",
                            hint: "it is kept; the next rollback or patch run of the desktop tries again")
         }
         FailPoint.hit(kind: "rollback", step: "discarded-overwritten", moment: .ran)

@@ -157,7 +157,7 @@ enum OfflineHives {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress! + offset, $0.count - offset, off_t(offset)) }
-            guard written > 0 else { throw LCMError(.failure, "cannot fill a hive copy: \(String(cString: strerror(errno)))") }
+            guard written > 0 else { throw LCMError(.cannotWrite, "cannot fill a hive copy: \(String(cString: strerror(errno)))") }
             offset += written
         }
     }
@@ -179,7 +179,7 @@ enum OfflineHives {
     /// image holds), instead of sending the whole hive back through the appliance's NTFS driver.
     static func writeBack(_ g: GuestfsSession, from path: String, original: [UInt8], to imagePath: String) throws {
         guard let edited = FileManager.default.contents(atPath: path).map(Array.init) else {
-            throw LCMError(.failure, "cannot read the edited copy of \(imagePath)")
+            throw LCMError(.cannotWrite, "cannot read the edited copy of \(imagePath)")
         }
         var offset = 0
         while offset < edited.count {

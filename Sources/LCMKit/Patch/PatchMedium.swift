@@ -51,7 +51,7 @@ public enum PatchMedium {
         do {
             try ISOImageWriter(volumeLabel: volumeLabel, filePermissions: 0o600).write(entries, to: image)
         } catch {
-            throw LCMError(.cannotWrite, "cannot write the patch medium \(image.path): \(error)", hint: "check the free space in $LCM_HOME")
+            throw LCMError(.cannotWrite, "cannot write the patch medium \(image.path): \(LCMError.reason(error))", hint: "check the free space in $LCM_HOME")
         }
         return image
     }

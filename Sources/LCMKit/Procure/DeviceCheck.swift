@@ -183,8 +183,14 @@ public struct DeviceCheck: Sendable {
                 facts.probes.append(.init(domainType: domainType, works: result.works, seconds: result.seconds, detail: result.detail))
                 if result.works { break } // one working accelerator answers "any"; kvm is tried first
             } catch {
+                // A device that went away measured nothing: that is not a failed requirement.
+                if let error = error as? LibvirtError, error.isConnectionFailure || !connection.isAlive { throw error }
                 facts.probes.append(.init(domainType: domainType, works: false, seconds: 0, detail: "probe failed: \(error)"))
             }
+        }
+        guard connection.isAlive else {
+            throw LCMError(.unavailable, "libvirt at \(uri) went away while checking; nothing was recorded",
+                           hint: "check that libvirtd runs on the device, then check it again")
         }
         return facts
     }

@@ -185,7 +185,7 @@ public struct Retirement {
             // A file not overwritten completely is never deleted: the next run tries it again.
             let unfinished = zip(record.plan.files, record.progress.files).filter { $0.1.passesDone < $0.1.passes.count }
             if !unfinished.isEmpty {
-                throw LCMError(.failure, "could not overwrite " + unfinished.map { "\($0.0.path) (\($0.1.errors.last ?? "unknown error"))" }.joined(separator: ", "),
+                throw LCMError(.cannotWrite, "could not overwrite " + unfinished.map { "\($0.0.path) (\($0.1.errors.last ?? "unknown error"))" }.joined(separator: ", "),
                                hint: "fix the cause, then run `lcm retire \(name) --yes` again: it continues from there")
             }
             try markOverwrittenKeyslots(&record)
@@ -354,7 +354,7 @@ public struct Retirement {
             if !failed.isEmpty {
                 for index in failed { record.progress.files[index].restart() }
                 try saveProgress(record)
-                throw LCMError(.failure, "could not overwrite the managed save image \(failed.map { record.plan.files[$0].path }.joined()) before undefining \(plan.desktop): nothing else was done",
+                throw LCMError(.cannotWrite, "could not overwrite the managed save image \(failed.map { record.plan.files[$0].path }.joined()) before undefining \(plan.desktop): nothing else was done",
                                hint: "fix the cause, then run `lcm retire \(plan.desktop) --yes` again")
             }
             how += "; its managed save image (memory) overwritten and read back before libvirt deleted it"

@@ -109,7 +109,7 @@ public final class LocalWipeTarget: WipeTarget {
                 if errno == EINTR { continue }
                 throw Self.error(fd == direct ? "direct I/O" : "I/O", path, at: position)
             }
-            if rc == 0 { throw LCMError(.failure, "\(path): unexpected end of file at byte \(position)") }
+            if rc == 0 { throw LCMError(.unavailable, "\(path): unexpected end of file at byte \(position)") }
             done += rc
         }
     }
@@ -154,13 +154,13 @@ public final class StreamWipeTarget: WipeTarget {
         let name = (try? volume.name) ?? "volume"
         let received = try volume.download(offset: offset, length: UInt64(buffer.count)) { chunk in
             guard filled + chunk.count <= buffer.count else {
-                throw LCMError(.failure, "\(name): the stream sent more than asked")
+                throw LCMError(.unavailable, "\(name): the stream sent more than asked")
             }
             UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + chunk.count)]).copyMemory(from: chunk)
             filled += chunk.count
         }
         guard received == UInt64(buffer.count) else {
-            throw LCMError(.failure, "\(name): \(received) of \(buffer.count) bytes read at \(offset)")
+            throw LCMError(.unavailable, "\(name): \(received) of \(buffer.count) bytes read at \(offset)")
         }
     }
 }
