@@ -1366,7 +1366,7 @@ _lcm_image_rm() {
 
 _lcm_deploy() {
     repeating_flags=()
-    non_repeating_flags=(--quiet -q --verbose -v --no-encrypt --allow-ungeneralized --no-start --discard-user-data --version -h --help)
+    non_repeating_flags=(--quiet -q --verbose -v --no-encrypt --no-secure-boot --allow-ungeneralized --no-start --discard-user-data --version -h --help)
     repeating_options=()
     non_repeating_options=(--connect --home --format --accel --image --device --device-status --user --name --from-csv --computer-name --time-zone --organization --license-pool --migrate --join-blob --vcpus --memory --os-disk --data-disk --network --pool --undo)
     __lcm_offer_flags_options 0

@@ -113,7 +113,7 @@ function __lcm_parse_tokens -S
                 __lcm_parse_subcommand 1 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'version' 'h/help'
             end
         case 'deploy'
-            __lcm_parse_subcommand 0 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'image=' 'device=' 'device-status=' 'user=' 'name=' 'from-csv=' 'computer-name=' 'time-zone=' 'organization=' 'license-pool=' 'migrate=' 'join-blob=' 'vcpus=' 'memory=' 'os-disk=' 'data-disk=' 'network=' 'pool=' 'no-encrypt' 'allow-ungeneralized' 'no-start' 'undo=' 'discard-user-data' 'version' 'h/help'
+            __lcm_parse_subcommand 0 'connect=' 'home=' 'format=' 'q/quiet' 'v/verbose' 'accel=' 'image=' 'device=' 'device-status=' 'user=' 'name=' 'from-csv=' 'computer-name=' 'time-zone=' 'organization=' 'license-pool=' 'migrate=' 'join-blob=' 'vcpus=' 'memory=' 'os-disk=' 'data-disk=' 'network=' 'pool=' 'no-encrypt' 'no-secure-boot' 'allow-ungeneralized' 'no-start' 'undo=' 'discard-user-data' 'version' 'h/help'
         case 'manage'
             __lcm_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -651,6 +651,7 @@ complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm d
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" network' -l 'network' -d 'libvirt network for the desktop\'s NIC.' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" pool' -l 'pool' -d 'Storage pool on the device for the golden image and the desktop\'s volumes (default: lcm\'s own, made when missing).' -rfka ''
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" no-encrypt' -l 'no-encrypt' -d 'Do not encrypt the volumes (recorded).'
+complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" no-secure-boot' -l 'no-secure-boot' -d 'Boot without UEFI Secure Boot, e.g. on a device whose firmware cannot do it (recorded).'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" allow-ungeneralized' -l 'allow-ungeneralized' -d 'Deploy an image that was not generalized (clones share SID and update IDs; recorded).'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" no-start' -l 'no-start' -d 'Define the desktop but do not start it.'
 complete -c 'lcm' -n '__lcm_should_offer_completions_for_flags_or_options "lcm deploy" undo' -l 'undo' -d 'Remove this desktop completely: domain, volumes, NVRAM, TPM state, key, seat, records.' -rfka ''

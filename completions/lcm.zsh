@@ -1042,6 +1042,7 @@ _lcm_deploy() {
         '--network[libvirt network for the desktop'\''s NIC.]:name:'
         '--pool[Storage pool on the device for the golden image and the desktop'\''s volumes (default\: lcm'\''s own, made when missing).]:name:'
         '--no-encrypt[Do not encrypt the volumes (recorded).]'
+        '--no-secure-boot[Boot without UEFI Secure Boot, e.g. on a device whose firmware cannot do it (recorded).]'
         '--allow-ungeneralized[Deploy an image that was not generalized (clones share SID and update IDs; recorded).]'
         '--no-start[Define the desktop but do not start it.]'
         '--undo[Remove this desktop completely\: domain, volumes, NVRAM, TPM state, key, seat, records.]:desktop:'

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Host programs the fixtures use (qemu-img, objcopy, ...), run with argument arrays.
+/// Host programs the fixtures use (qemu-img, ldd, xz, ...), run with argument arrays.
 enum HostTool {
     /// Where to look besides PATH: sbin directories are often missing from it.
     static let extraDirectories = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"]

@@ -1,58 +1,87 @@
 import Foundation
 
-/// The program that boots in place of Windows on bootable test disks: a unified kernel image
-/// (Debian's EFI stub from systemd-boot-efi with the host's kernel, a command line and a busybox
-/// initramfs added as sections), placed as `\EFI\BOOT\BOOTX64.EFI` on the ESP so OVMF starts it.
+/// The programs that boot in place of Windows on bootable test disks, as files of the ESP: a
+/// boot chain that Secure Boot with Microsoft's keys accepts, ending in the host's kernel with a
+/// busybox initramfs. OVMF starts `\EFI\BOOT\BOOTX64.EFI` (Debian's shim, signed by Microsoft's
+/// UEFI CA), shim starts `grubx64.efi` beside it (Debian's signed GRUB), GRUB reads `grub.cfg`
+/// and starts Debian's signed kernel, which shim verifies; the initramfs is not verified (GRUB
+/// does not check an initrd). The same chain boots with Secure Boot off.
 ///
 /// At boot it mounts the NTFS volume holding `\Windows` (ntfs-3g over FUSE: Debian's kernel has
 /// no ntfs3), reads the computer name from the SYSTEM hive itself (`hiveReaderScript`: a small
 /// regf walker in busybox awk that follows `Select\Current`; the name is never passed in),
-/// appends the boot marker, carries out the boot-time queue as `BootRunnerContract` says
-/// (reporting exit code 0, or the `standin-exit` the manifest asks for), unmounts and powers off.
-/// It stands in for Windows at boot only.
+/// appends the boot marker, records whether the kernel found Secure Boot on (`firmwareLogPath`),
+/// carries out the boot-time queue as `BootRunnerContract` says (reporting exit code 0, or the
+/// `standin-exit` the manifest asks for), unmounts and powers off. It stands in for Windows at
+/// boot only.
 ///
-/// Everything comes from Debian packages on the host: linux-image-amd64, systemd-boot-efi,
-/// busybox-static, ntfs-3g, binutils (objcopy, objdump). The image is built once per set of
-/// inputs and cached (about 14 MB).
+/// Everything comes from Debian packages on the host: linux-image-amd64, shim-signed,
+/// grub-efi-amd64-signed, busybox-static, ntfs-3g. The files are built once per set of inputs
+/// and cached (about 20 MB).
 public enum StandInBootProgram {
-    /// Bump when the image changes in a way its inputs do not show.
-    static let formatVersion = 1
+    /// Bump when the files change in a way their inputs do not show.
+    static let formatVersion = 2
 
     /// Kernel modules the initramfs loads, with their dependencies: disk controllers a desktop
     /// may use (virtio-blk, virtio-scsi, SATA/AHCI, NVMe), FUSE for ntfs-3g, and SATA CD-ROMs with
-    /// ISO 9660 for patch media.
+    /// ISO 9660 for patch media. Debian's modules are signed, so a kernel locked down by Secure
+    /// Boot loads them.
     static let modules = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "ahci", "nvme", "fuse", "sr_mod", "isofs"]
 
-    static let stubPath = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+    static let shimPath = "/usr/lib/shim/shimx64.efi.signed"
+    static let grubPath = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
     static let busyboxPath = "/bin/busybox"
     static let ntfs3gPath = "/usr/bin/ntfs-3g"
     /// No name, no secret: the guest must learn everything from the disk.
     static let commandLine = "console=ttyS0 quiet panic=-1 rdinit=/init"
 
-    /// The cached EFI program, built first if needed.
-    public static func efiProgram(cacheDirectory: URL) throws -> URL {
+    /// Where the stand-in records, on the Windows volume, what the kernel said about Secure Boot:
+    /// one line per boot, `secure-boot=enabled` or `secure-boot=disabled` (`unknown` if it said nothing).
+    public static let firmwareLogPath = "ProgramData/lcm/standin-firmware.log"
+
+    /// GRUB's configuration. Debian's signed GRUB looks for it in `\EFI\debian` (its built-in
+    /// prefix) and then beside itself, so it goes in both places.
+    static let grubConfig = """
+        set timeout=0
+        linux /EFI/lcm/vmlinuz \(commandLine)
+        initrd /EFI/lcm/initrd
+        boot
+
+        """
+
+    /// Each file of the boot chain: its path on the ESP and its name in the cache directory.
+    public static let espLayout: [(espPath: String, cached: String)] = [
+        ("/EFI/BOOT/BOOTX64.EFI", "shimx64.efi"),
+        ("/EFI/BOOT/grubx64.efi", "grubx64.efi"),
+        ("/EFI/BOOT/grub.cfg", "grub.cfg"),
+        ("/EFI/debian/grub.cfg", "grub.cfg"),
+        ("/EFI/lcm/vmlinuz", "vmlinuz"),
+        ("/EFI/lcm/initrd", "initrd"),
+    ]
+
+    /// The cached boot files, built first if needed: ESP path -> file on the host, in `espLayout` order.
+    public static func espFiles(cacheDirectory: URL) throws -> [(espPath: String, file: URL)] {
         let inputs = try Inputs.discover()
         let directory = cacheDirectory.appendingPathComponent("standin").appendingPathComponent(inputs.key)
-        let program = directory.appendingPathComponent("BOOTX64.EFI")
-        if FileManager.default.fileExists(atPath: program.path) { return program }
+        let files = espLayout.map { ($0.espPath, directory.appendingPathComponent($0.cached)) }
+        if FileManager.default.fileExists(atPath: directory.path) { return files }
 
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let work = directory.appendingPathComponent("build-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: cacheDirectory.appendingPathComponent("standin"), withIntermediateDirectories: true)
+        let work = cacheDirectory.appendingPathComponent("standin").appendingPathComponent("build-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
 
-        let initrd = work.appendingPathComponent("initrd.cpio")
-        try Data(try initramfs(inputs)).write(to: initrd)
-        let cmdline = work.appendingPathComponent("cmdline.txt")
-        try Data((commandLine + "\n").utf8).write(to: cmdline)
-        let output = work.appendingPathComponent("BOOTX64.EFI")
-        try assemble(stub: stubPath, sections: [(".cmdline", cmdline.path), (".initrd", initrd.path), (".linux", inputs.kernel)],
-                     output: output.path)
-        // Rename is atomic: a concurrent builder never sees half a file.
-        if rename(output.path, program.path) != 0 && !FileManager.default.fileExists(atPath: program.path) {
-            throw WindowsDiskError.buildFailed("cannot move \(output.path) into the cache")
+        try Data(try initramfs(inputs)).write(to: work.appendingPathComponent("initrd"))
+        try Data(grubConfig.utf8).write(to: work.appendingPathComponent("grub.cfg"))
+        for (source, name) in [(shimPath, "shimx64.efi"), (grubPath, "grubx64.efi"), (inputs.kernel, "vmlinuz")] {
+            try FileManager.default.copyItem(atPath: source, toPath: work.appendingPathComponent(name).path)
         }
-        return program
+        // Renaming the finished directory is atomic: a concurrent builder never sees half of it,
+        // and the loser of a race finds the winner's.
+        if rename(work.path, directory.path) != 0 && !FileManager.default.fileExists(atPath: directory.path) {
+            throw WindowsDiskError.buildFailed("cannot move \(work.path) into the cache")
+        }
+        return files
     }
 
     // MARK: Inputs
@@ -65,7 +94,7 @@ public enum StandInBootProgram {
         var key: String
 
         static func discover() throws -> Inputs {
-            for path in [stubPath, busyboxPath, ntfs3gPath] where !FileManager.default.fileExists(atPath: path) {
+            for path in [shimPath, grubPath, busyboxPath, ntfs3gPath] where !FileManager.default.fileExists(atPath: path) {
                 throw WindowsDiskError.toolMissing(path)
             }
             guard try isStaticELF(busyboxPath) else {
@@ -74,8 +103,8 @@ public enum StandInBootProgram {
             let (kernel, version) = try newestKernel()
             let moduleFiles = try resolveModules(StandInBootProgram.modules, kernelVersion: version)
             let libraries = try sharedLibraries(of: ntfs3gPath)
-            var fingerprint = "v\(formatVersion)\n\(commandLine)\n\(initScript)\n\(hiveReaderScript)\n"
-            for path in [kernel, stubPath, busyboxPath, ntfs3gPath] + libraries + moduleFiles {
+            var fingerprint = "v\(formatVersion)\n\(grubConfig)\n\(initScript)\n\(hiveReaderScript)\n"
+            for path in [kernel, shimPath, grubPath, busyboxPath, ntfs3gPath] + libraries + moduleFiles {
                 let attributes = try FileManager.default.attributesOfItem(atPath: path)
                 let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
                 let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
@@ -206,33 +235,6 @@ public enum StandInBootProgram {
             try HostTool.run("zstd", ["-q", "-d", "-o", unpacked, path])
         }
         return try readFile(unpacked)
-    }
-
-    // MARK: Unified kernel image
-
-    /// Adds `sections` to a copy of the EFI stub, each at the next free address past the stub's
-    /// own sections, the way ukify and the systemd documentation do it.
-    static func assemble(stub: String, sections: [(name: String, file: String)], output: String) throws {
-        let table = try HostTool.run("objdump", ["-h", stub]).stdout
-        var end: UInt64 = 0
-        for line in table.split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 7, Int(f[0]) != nil, let size = UInt64(f[2], radix: 16), let vma = UInt64(f[3], radix: 16) else { continue }
-            end = max(end, vma + size)
-        }
-        guard end > 0 else { throw WindowsDiskError.buildFailed("cannot read the sections of \(stub)") }
-        func align(_ v: UInt64, _ a: UInt64) -> UInt64 { (v + a - 1) / a * a }
-        var arguments: [String] = []
-        var address = align(end, 0x1000)
-        for section in sections {
-            // The kernel goes on a 16 MiB boundary: it relocates itself otherwise, which is slower.
-            if section.name == ".linux" { address = align(address, 0x100_0000) }
-            arguments += ["--add-section", "\(section.name)=\(section.file)",
-                          "--change-section-vma", "\(section.name)=0x\(String(address, radix: 16))"]
-            let size = (try FileManager.default.attributesOfItem(atPath: section.file)[.size] as? NSNumber)?.uint64Value ?? 0
-            address = align(address + size, 0x1000)
-        }
-        try HostTool.run("objcopy", arguments + [stub, output])
     }
 }
 

@@ -47,6 +47,10 @@ extension StandInBootProgram {
         mkdir -p "$L"
         printf 'booted computer-name=%s time=%s\r\n' "$name" "$(now)" >> "$L/boot.log"
         say "booted computer-name=$name"
+        # What the kernel learnt from the firmware's SecureBoot variable (StandInBootProgram.firmwareLogPath).
+        sb=$(dmesg | sed -n 's/.*secureboot: Secure boot \([a-z]*\).*/\1/p' | head -n 1)
+        printf 'secure-boot=%s\r\n' "${sb:-unknown}" >> "$L/standin-firmware.log"
+        say "secure-boot=${sb:-unknown}"
 
         # Patch media (read-only CDs), mounted once when an item needs one (in this shell, not in
         # a command substitution, so it happens once) and found by the item's path.

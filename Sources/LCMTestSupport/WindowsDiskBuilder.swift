@@ -230,8 +230,8 @@ public final class WindowsDiskBuilder: Sendable {
         defer { g.close() }
         for job in jobs { try g.addDrive(path: job.raw.path, format: "raw") }
         let launch = BackgroundWork { try g.launch() }
-        let bootProgram: URL? = items.contains(where: { $0.spec.bootable })
-            ? try StandInBootProgram.efiProgram(cacheDirectory: cacheDirectory) : nil
+        let bootFiles = items.contains(where: { $0.spec.bootable })
+            ? try StandInBootProgram.espFiles(cacheDirectory: cacheDirectory) : []
         for job in jobs {
             let start = ContinuousClock.now
             try prepareFiles(job)
@@ -243,7 +243,7 @@ public final class WindowsDiskBuilder: Sendable {
         for (job, device) in zip(jobs, devices) {
             let start = ContinuousClock.now
             log?("populating \(device) (\(job.spec.partitioning.rawValue), \(job.spec.format.rawValue))")
-            try populate(job, on: g, device: device, bootProgram: bootProgram)
+            try populate(job, on: g, device: device, bootFiles: bootFiles)
             job.seconds += seconds(since: start)
         }
         try g.shutdown()
@@ -364,7 +364,7 @@ public final class WindowsDiskBuilder: Sendable {
     }
 
     /// Appliance work for one disk: filesystems and files.
-    private func populate(_ job: Job, on g: GuestfsSession, device: String, bootProgram: URL?) throws {
+    private func populate(_ job: Job, on g: GuestfsSession, device: String, bootFiles: [(espPath: String, file: URL)]) throws {
         let spec = job.spec
         for partition in spec.layout.partitions {
             let dev = device + String(partition.number)
@@ -376,9 +376,11 @@ public final class WindowsDiskBuilder: Sendable {
                 try g.mount(dev, at: "/")
                 try g.mkdirP("/EFI/Microsoft/Boot")
                 try g.upload(job.files["BCD"]!.path, to: "/EFI/Microsoft/Boot/BCD")
-                if spec.bootable, let bootProgram {
-                    try g.mkdirP("/EFI/BOOT")
-                    try g.upload(bootProgram.path, to: "/EFI/BOOT/BOOTX64.EFI")
+                if spec.bootable {
+                    for (espPath, file) in bootFiles {
+                        try g.mkdirP((espPath as NSString).deletingLastPathComponent)
+                        try g.upload(file.path, to: espPath)
+                    }
                 }
             case .systemReserved:
                 try g.mkfs("ntfs", device: dev, label: "System Reserved")

@@ -9,8 +9,9 @@ struct DeployCommand: ParsableCommand {
         discussion: """
             Each desktop gets an OS layer (a qcow2 overlay on the golden version, which is uploaded once per \
             device host through a libvirt stream and checked by SHA-256) and a separate user-data disk, both \
-            LUKS-encrypted under the desktop's own key unless --no-encrypt; a UEFI q35 domain with a TPM 2.0 \
-            whose state is encrypted under the same key; and is personalized offline before its first boot \
+            LUKS-encrypted under the desktop's own key unless --no-encrypt; a UEFI q35 domain with Secure Boot \
+            (Microsoft's keys enrolled; a device whose firmware cannot do it is refused unless --no-secure-boot) \
+            and a TPM 2.0 whose state is encrypted under the same key; and is personalized offline before its first boot \
             (computer name, owner, time zone, optional offline domain join and user data). All desktops of a \
             run are personalized in as few appliance launches as possible. One desktop's failure does not \
             stop the others; rerunning completes only what is missing. Exit codes: 0 all deployed or already \
@@ -60,6 +61,8 @@ struct DeployCommand: ParsableCommand {
 
     @Flag(name: .customLong("no-encrypt"), help: "Do not encrypt the volumes (recorded).")
     var noEncrypt = false
+    @Flag(name: .customLong("no-secure-boot"), help: "Boot without UEFI Secure Boot, e.g. on a device whose firmware cannot do it (recorded).")
+    var noSecureBoot = false
     @Flag(name: .customLong("allow-ungeneralized"), help: "Deploy an image that was not generalized (clones share SID and update IDs; recorded).")
     var allowUngeneralized = false
     @Flag(name: .customLong("no-start"), help: "Define the desktop but do not start it.")
@@ -100,6 +103,7 @@ struct DeployCommand: ParsableCommand {
             var options = DeployOptions()
             options.encrypt = !noEncrypt
             options.allowUngeneralized = allowUngeneralized
+            options.secureBoot = !noSecureBoot
             options.start = !noStart
             options.network = network
             options.pool = pool

@@ -428,6 +428,126 @@ struct DesktopDomainTests {
         }
     }
 
+    /// Deploy's and `procure check`'s one rule for "this device offers Secure Boot", on domain
+    /// capabilities as libvirt 9.0 writes them: a Secure Boot loader and EFI firmware are both needed.
+    @Test func secureBootIsOfferedOnlyWithEFIFirmwareAndASecureLoader() {
+        func capabilities(firmware: [String], secure: [String]) -> String {
+            """
+            <domainCapabilities><path>/usr/bin/qemu-system-x86_64</path><domain>qemu</domain><machine>pc-q35-7.2</machine>
+              <os supported='yes'>
+                <enum name='firmware'>\(firmware.map { "<value>\($0)</value>" }.joined())</enum>
+                <loader supported='yes'>
+                  <value>/usr/share/OVMF/OVMF_CODE_4M.fd</value>
+                  <enum name='type'><value>rom</value><value>pflash</value></enum>
+                  <enum name='secure'>\(secure.map { "<value>\($0)</value>" }.joined())</enum>
+                </loader>
+              </os>
+            </domainCapabilities>
+            """
+        }
+        #expect(DeviceCheck.offersSecureBoot(domainCapabilities: capabilities(firmware: ["efi"], secure: ["yes", "no"])))
+        #expect(!DeviceCheck.offersSecureBoot(domainCapabilities: capabilities(firmware: ["efi"], secure: ["no"])))
+        #expect(!DeviceCheck.offersSecureBoot(domainCapabilities: capabilities(firmware: ["efi"], secure: [])))
+        #expect(!DeviceCheck.offersSecureBoot(domainCapabilities: capabilities(firmware: [], secure: ["yes", "no"])))
+        #expect(!DeviceCheck.offersSecureBoot(domainCapabilities: "<domainCapabilities><os supported='no'/></domainCapabilities>"))
+        #expect(!DeviceCheck.offersSecureBoot(domainCapabilities: ""))
+
+        // What deploy says then: the problem, and the two ways out (the opt-out named).
+        let refusal = DeployHostCheck.secureBootUnavailable(uri: "qemu+ssh://pc-17/system")
+        #expect(refusal.code == .conflict)
+        #expect(refusal.message.contains("qemu+ssh://pc-17/system") && refusal.message.contains("Secure Boot"), "\(refusal.message)")
+        #expect(refusal.hint?.contains("--no-secure-boot") == true, "\(refusal.hint ?? "no hint")")
+    }
+
+    /// This machine's daemon offers it (Debian's ovmf), so the real answer is yes.
+    @Test(.enabled(if: geteuid() == 0, "qemu:///system needs root"))
+    func theRealDaemonOffersSecureBoot() throws {
+        let device = try Connection(uri: "qemu:///system")
+        let capabilities = try device.domainCapabilitiesXML(arch: "x86_64", machine: "q35", virtType: "qemu")
+        #expect(DeviceCheck.offersSecureBoot(domainCapabilities: capabilities), "\(capabilities)")
+        // And the host check passes it, the same call deploy makes.
+        #expect(throws: Never.self) { try DeployHostCheck.checkSecureBoot(on: device, uri: "qemu:///system", domainType: "qemu") }
+    }
+
+    /// Settings stored before Secure Boot was recorded belong to desktops defined without it: they
+    /// read as off, and a rerun asking for it (the default now) is told so instead of changing it.
+    @Test func settingsStoredBeforeSecureBootReadAsOff() throws {
+        let json = """
+            {"allowUngeneralized":false,"architecture":"x86_64","computerName":"PC-OLD","dataDiskBytes":1073741824,
+             "deviceTag":"DEV-1","discard":true,"domainType":"qemu","encrypted":true,"generalized":true,
+             "imagePath":"/var/lib/lcm/images/gold.qcow2","imageReference":"gold@1","imageSHA256":"00","imageVersionID":1,
+             "memoryBytes":4294967296,"network":"default","networkModel":"virtio","osDiskBytes":1073741824,"owner":"lcm",
+             "start":true,"storageBus":"virtio","timeZone":"UTC","uri":"qemu:///system","vcpus":2}
+            """
+        let old = try JSONDecoder().decode(DesktopSettings.self, from: Data(json.utf8))
+        #expect(old.secureBoot == nil && !old.usesSecureBoot)
+        var asked = old
+        asked.secureBoot = true
+        #expect(old.askedDifferently(from: asked) == ["Secure Boot: off -> on"])
+        asked.secureBoot = false
+        #expect(old.askedDifferently(from: asked).isEmpty)
+        let recorded = String(decoding: try JSONEncoder().encode(asked), as: UTF8.self)
+        #expect(recorded.contains("\"secureBoot\":false"), "the opt-out is written down: \(recorded)")
+    }
+
+    /// Proof that the default definition's Secure Boot is enforced, not just named: under the
+    /// firmware libvirt picks for it, an unsigned EFI program (Debian's shim as built, before
+    /// Microsoft signed it) is refused ("Access Denied"), where the signed one boots the stand-in
+    /// (DeployCommandTests). Only the firmware runs: about 15 s under TCG.
+    @Test(.enabled(if: geteuid() == 0, "qemu:///system needs root"))
+    func secureBootFirmwareRefusesAnUnsignedBootProgram() throws {
+        let unsigned = "/usr/lib/shim/shimx64.efi"
+        try #require(FileManager.default.fileExists(atPath: unsigned), "\(unsigned) is missing: run scripts/setup (shim-signed)")
+        let scratch = ScratchDirectory(prefix: "lcm-unsigned")
+        let esp = scratch.file("esp.raw").path, raw = scratch.file("disk.raw").path
+        for (tool, arguments) in [("/usr/sbin/mkfs.vfat", ["-C", esp, String(34 * 1024)]),
+                                  ("/usr/bin/mmd", ["-i", esp, "::/EFI", "::/EFI/BOOT"]),
+                                  ("/usr/bin/mcopy", ["-i", esp, unsigned, "::/EFI/BOOT/BOOTX64.EFI"]),
+                                  ("/usr/bin/truncate", ["-s", "40M", raw]),
+                                  ("/usr/sbin/sgdisk", ["-o", "-n", "1:2048:+34M", "-t", "1:ef00", raw]),
+                                  ("/usr/bin/dd", ["if=\(esp)", "of=\(raw)", "bs=1M", "seek=1", "conv=notrunc", "status=none"])] {
+            let run = try ProgramRun.run(tool, arguments)
+            try #require(run.status == 0, "\(tool): \(run.stderr)")
+        }
+        let device = try Connection(uri: "qemu:///system")
+        let name = "lcmtest-unsigned-\(UUID().uuidString.prefix(8).lowercased())"
+        // Where qemu (another user) can read it, as the pool's volumes are.
+        let disk = "/var/lib/libvirt/images/\(name).qcow2"
+        defer {
+            Self.removeDomain(named: name, on: device)
+            try? FileManager.default.removeItem(atPath: disk)
+        }
+        let converted = try ProgramRun.run("/usr/bin/qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, disk])
+        try #require(converted.status == 0, "\(converted.stderr)")
+
+        let accelerator = Accelerator(rawValue: LCMRunner.testAccelerator) ?? .tcg
+        let desktop = DesktopDomain(name: name, vcpus: 1, memoryMiB: 512, domainType: try DesktopDomain.DomainType(accelerator),
+                                    disks: [DesktopDomain.Disk(path: disk)], network: nil, tpm: nil)
+        #expect(desktop.secureBoot, "Secure Boot is the default")
+        // The definition as deploy makes it, with the serial console going to a file to be read.
+        let console = scratch.file("console.log").path
+        let xml = try desktop.xml()
+            .replacingOccurrences(of: "<serial type='pty'><target port='0'/></serial>",
+                                  with: "<serial type='file'><source path='\(console)'/><target port='0'/></serial>")
+            .replacingOccurrences(of: "<console type='pty'><target type='serial' port='0'/></console>", with: "")
+        try #require(xml.contains(console))
+        let domain = try device.defineDomain(xml: xml)
+        try domain.start()
+        let live = try Self.parse(try domain.xmlDescription())
+        #expect(try Self.values(live, "/domain/os/loader/@secure") == ["yes"])
+        #expect(try Self.values(live, "/domain/os/nvram/@template").first?.contains(".ms.") == true, "not Microsoft's keys")
+
+        var text = ""
+        let deadline = ContinuousClock.now + .seconds(180)
+        while ContinuousClock.now < deadline {
+            text = (try? String(contentsOfFile: console, encoding: .isoLatin1)) ?? ""
+            if text.contains("Access Denied") || text.contains("Linux version") { break }
+            Thread.sleep(forTimeInterval: 1)
+        }
+        #expect(text.contains("failed to load") && text.contains("Access Denied"), "console:\n\(text.suffix(2000))")
+        #expect(!text.contains("Linux version"))
+    }
+
     // MARK: - Helpers
 
     /// libvirt's own schema check, the real tool (libvirt-clients).

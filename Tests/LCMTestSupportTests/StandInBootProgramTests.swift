@@ -62,25 +62,34 @@ import Testing
         #expect(try computerName(fromHive: [UInt8](Data(contentsOf: file))) == "PERSONALIZED-01")
     }
 
-    /// The EFI program: the stub with the three sections, an initramfs holding what /init needs.
+    /// The boot chain: Debian's signed shim as the removable-media boot program, its signed GRUB
+    /// beside it, a GRUB configuration that starts the host's (signed) kernel with the stand-in's
+    /// initramfs, and an initramfs holding what /init needs.
     @Test(.enabled(if: applianceTestsEnabled))
-    func efiProgramCarriesKernelInitramfsAndCommandLine() throws {
+    func espFilesCarryTheSignedChainKernelInitramfsAndCommandLine() throws {
         let cache = try makeTemporaryDirectory("lcm-standin")
         defer { try? FileManager.default.removeItem(at: cache) }
-        let program = try StandInBootProgram.efiProgram(cacheDirectory: cache)
-        #expect(try StandInBootProgram.efiProgram(cacheDirectory: cache) == program, "cached")
-        let sections = try runTool("objdump", ["-h", program.path]).stdout
-        for name in [".cmdline", ".initrd", ".linux", ".text"] { #expect(sections.contains(name)) }
-
-        let dir = try makeTemporaryDirectory("lcm-standin-parts")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let initrd = dir.appendingPathComponent("initrd").path
-        let cmdline = dir.appendingPathComponent("cmdline").path
-        try runTool("objcopy", ["-O", "binary", "--only-section=.initrd", program.path, initrd])
-        try runTool("objcopy", ["-O", "binary", "--only-section=.cmdline", program.path, cmdline])
-        let commandLine = try String(contentsOfFile: cmdline, encoding: .utf8)
-        #expect(commandLine.contains("console=ttyS0"))
-        #expect(!commandLine.contains("computer"), "the name must come from the disk")
+        let files = try StandInBootProgram.espFiles(cacheDirectory: cache)
+        let again = try StandInBootProgram.espFiles(cacheDirectory: cache)
+        #expect(again.map(\.file) == files.map(\.file), "cached")
+        let byPath = Dictionary(files.map { ($0.espPath, $0.file) }, uniquingKeysWith: { first, _ in first })
+        let shim = try #require(byPath["/EFI/BOOT/BOOTX64.EFI"])
+        let grub = try #require(byPath["/EFI/BOOT/grubx64.efi"])
+        #expect(try Data(contentsOf: shim) == Data(contentsOf: URL(fileURLWithPath: "/usr/lib/shim/shimx64.efi.signed")))
+        #expect(try Data(contentsOf: grub) == Data(contentsOf: URL(fileURLWithPath: "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed")))
+        for config in ["/EFI/BOOT/grub.cfg", "/EFI/debian/grub.cfg"] {
+            let text = try String(contentsOf: try #require(byPath[config]), encoding: .utf8)
+            #expect(text.contains("linux /EFI/lcm/vmlinuz ") && text.contains("initrd /EFI/lcm/initrd"), "\(config): \(text)")
+            #expect(text.contains("console=ttyS0"))
+            #expect(!text.contains("computer"), "the name must come from the disk")
+        }
+        let kernel = try #require(byPath["/EFI/lcm/vmlinuz"])
+        // Debian's kernel as installed (a PE image: its EFI stub, with Debian's signature), not a rebuilt one.
+        let kernelBytes = [UInt8](try Data(contentsOf: kernel))
+        #expect(kernelBytes.starts(with: [0x4D, 0x5A]), "the kernel is not a PE image")
+        let installed = try FileManager.default.contentsOfDirectory(atPath: "/boot").filter { $0.hasPrefix("vmlinuz-") }
+        #expect(try installed.contains { try Data(contentsOf: URL(fileURLWithPath: "/boot/\($0)")) == Data(kernelBytes) })
+        let initrd = try #require(byPath["/EFI/lcm/initrd"]).path
 
         let listing = try runTool("cpio", ["-it", "-F", initrd]).stdout.split(separator: "\n").map(String.init)
         for entry in ["init", "bin/busybox", "bin/ntfs-3g", "dev/console", "etc/lcm/hive.awk", "etc/lcm/modules",

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import GRDB
 import Libvirt
 import LCMKit
@@ -372,9 +375,9 @@ struct DeployCommandTests {
         for (index, world) in [first, second].enumerated() {
             try world.addDevice("DEV-H-\(world.tag)", uri: DeployFixture.localURI)
             try world.importImage(.golden, as: "gold")
-            // The second home's admin opts out of encryption (recorded, checked below).
+            // The second home's admin opts out of encryption and Secure Boot (recorded, checked below).
             try world.expectOK(["deploy", "--image", "gold", "--device", "DEV-H-\(world.tag)", "--name", world.name("h"), "--no-start"]
-                               + (index == 1 ? ["--no-encrypt"] : []))
+                               + (index == 1 ? ["--no-encrypt", "--no-secure-boot"] : []))
             let path = try #require(try world.inventory().read { db in
                 try String.fetchOne(db, sql: "SELECT path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.localURI])
             })
@@ -403,6 +406,41 @@ struct DeployCommandTests {
             try String.fetchOne(db, sql: "SELECT details FROM event WHERE action = 'deploy recorded'")
         }
         #expect(recorded?.contains("\"encrypted\":\"false\"") == true, "\(recorded ?? "no event")")
+        #expect(recorded?.contains("\"secure_boot\":\"false\"") == true, "\(recorded ?? "no event")")
+
+        // Secure Boot: on by default (firmware with Microsoft's keys enrolled, SMM), off where asked,
+        // as libvirt holds the definitions and as the inventory records them.
+        for (index, world) in [first, second].enumerated() {
+            let secure = index == 0
+            let name = world.name("h")
+            let dumped = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name])
+            try #require(dumped.status == 0, "\(dumped.stderr)")
+            let file = world.scratch.file("\(name).xml")
+            try dumped.stdout.write(to: file, atomically: true, encoding: .utf8)
+            let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [file.path, "domain"])
+            #expect(validated.status == 0, "virt-xml-validate \(name): \(validated.stderr)")
+            let definition = try XMLDocument(xmlString: dumped.stdout, options: [])
+            func values(_ path: String) throws -> [String] { try definition.nodes(forXPath: path).map { $0.stringValue ?? "" } }
+            let enabled = secure ? "yes" : "no"
+            #expect(try values("/domain/os/@firmware") == ["efi"])
+            #expect(try values("/domain/os/firmware/feature[@name='secure-boot']/@enabled") == [enabled], "\(dumped.stdout)")
+            #expect(try values("/domain/os/firmware/feature[@name='enrolled-keys']/@enabled") == [enabled], "\(dumped.stdout)")
+            #expect(try values("/domain/features/smm/@state") == (secure ? ["on"] : []), "\(dumped.stdout)")
+
+            let shown = try world.lcm.run(["inventory", "show", "desktops", name, "--format", "json"])
+            try #require(shown.status == 0, "\(shown.stderr)")
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [[String: Any]], "\(shown.stdout)")
+            #expect(rows.first?["secure_boot"] as? String == (secure ? "on" : "off"), "\(shown.stdout)")
+            let settings = try #require(try world.inventory().read { db in
+                try String.fetchOne(db, sql: "SELECT settings FROM desktop WHERE name = ?", arguments: [name])
+            })
+            #expect(try JSONDecoder().decode(DesktopSettings.self, from: Data(settings.utf8)).secureBoot == secure)
+        }
+        // A rerun that asks for Secure Boot where the desktop was deployed without it is refused, naming it.
+        let flipped = try second.lcm.run(["deploy", "--image", "gold", "--device", "DEV-H-\(second.tag)", "--name", second.name("h"),
+                                          "--no-start", "--no-encrypt"])
+        #expect(flipped.status == LCMExitCode.conflict.rawValue, "\(flipped.stderr)")
+        #expect(flipped.stderr.contains("Secure Boot: off -> on"), "\(flipped.stderr)")
         let raw = second.scratch.file("plain-data.raw").path
         let converted = try ProgramRun.run("/usr/bin/qemu-img", ["convert", "-U", "-O", "raw", plain[0]["path"] as String, raw])
         try #require(converted.status == 0, "\(converted.stderr)")
@@ -428,14 +466,29 @@ struct DeployCommandTests {
         #expect(outcome.running && outcome.storageBus == "sata")
         #expect(outcome.notes.contains { $0.contains("SATA") }, "\(outcome.notes)")
 
+        // Deployed by default with Secure Boot: libvirt chose the Secure Boot firmware and a VARS
+        // template with Microsoft's keys (libvirt 9.0 shows the choice only while it runs).
+        let live = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", name])
+        try #require(live.status == 0, "\(live.stderr)")
+        let definition = try XMLDocument(xmlString: live.stdout, options: [])
+        #expect(try definition.nodes(forXPath: "/domain/os/loader/@secure").map { $0.stringValue ?? "" } == ["yes"], "\(live.stdout)")
+        #expect(try definition.nodes(forXPath: "/domain/os/nvram/@template").map { $0.stringValue ?? "" }.first?.contains(".ms.") == true,
+                "not Microsoft's keys: \(live.stdout)")
+
         // The stand-in powers itself off once it has written its boot record.
         let domain = try world.waitForPowerOff(name, label: "deploy-tests")
 
         let copy = try world.plainCopies([(name, "os")])
         let windows = DeployFixture.Disk.bootable.spec.layout.windowsPartition.number
-        let marker = try world.guestfish(copy, partition: windows) { _ in ["cat /\(BootRunnerContract.markerPath)"] }
+        let output = try world.guestfish(copy, partition: windows) { _ in
+            ["cat /\(BootRunnerContract.markerPath)", "cat /\(StandInBootProgram.firmwareLogPath)"]
+        }
+        let lines = output.split(whereSeparator: \.isNewline)
+        let marker = lines.filter { !$0.hasPrefix("secure-boot=") }.joined(separator: "\n") + "\n"
         let records = try BootRunnerContract.parseMarker(marker)
-        #expect(records.map(\.computerName) == ["PC-BOOTED"], "\(marker)")
+        #expect(records.map(\.computerName) == ["PC-BOOTED"], "\(output)")
+        // The guest's kernel found Secure Boot on: the signed chain was checked against Microsoft's keys.
+        #expect(lines.filter { $0.hasPrefix("secure-boot=") } == ["secure-boot=enabled"], "\(output)")
 
         // TPM state and NVRAM exist while the desktop does, and go with it.
         let uuid = try domain.uuidString.lowercased()

@@ -26,6 +26,9 @@ import Testing
             #expect(accelerator?.status == .warn)
             #expect(accelerator?.fix?.contains("--accel tcg") == true)
         }
+        // Deploy turns Secure Boot on by default: this host's OVMF offers it, and doctor says so.
+        let firmware = report.checks.first { $0.name == "uefi firmware" }
+        #expect(firmware?.status == .pass && firmware?.detail.contains("Secure Boot available") == true, "\(firmware?.detail ?? "no check")")
         let appliance = report.checks.first { $0.name == "libguestfs appliance" }
         #expect(appliance?.detail.contains("launched in") == true)
         // Doctor does not create the inventory.

@@ -51,7 +51,7 @@ enum DeployFinish {
             vcpus: settings.vcpus, memoryMiB: Int(settings.memoryBytes >> 20), domainType: domainType, disks: disks,
             network: DesktopDomain.Network(source: .network(settings.network),
                                            model: DesktopDomain.NetworkModel(rawValue: settings.networkModel) ?? .e1000e),
-            tpm: DesktopDomain.TPM(encryptionSecretUUID: tpmSecret))
+            tpm: DesktopDomain.TPM(encryptionSecretUUID: tpmSecret), secureBoot: settings.usesSecureBoot)
         let xml = try definition.xml()
         if let existing = try connection.lookupDomain(name: name), try existing.uuidString.lowercased() != uuid {
             throw LCMError(.conflict, "a domain named \(name) already exists on \(settings.uri) and is not this desktop's",
@@ -78,7 +78,8 @@ enum DeployFinish {
             }
             try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name, action: "deployed",
                                 details: ["domain": uuid, "running": "\(running)", "bus": settings.storageBus,
-                                          "encrypted": "\(settings.encrypted)", "computer_name": settings.computerName])
+                                          "encrypted": "\(settings.encrypted)", "secure_boot": "\(settings.usesSecureBoot)",
+                                          "computer_name": settings.computerName])
         }
         return Result(uuid: uuid, running: running)
     }

@@ -19,6 +19,8 @@ enum DeployHostCheck {
         /// The sum of the new disks' virtual sizes: what the pool needs once every disk is full.
         var virtualBytes: UInt64 = 0
         var networks = Set<String>()
+        /// libvirt domain types ("kvm", "qemu") of the desktops that boot with Secure Boot.
+        var secureBootTypes = Set<String>()
     }
 
     /// Each host's problem, if any, keyed by "uri#pool"; and notes for hosts that pass but are
@@ -35,6 +37,7 @@ enum DeployHostCheck {
                 entry.demand.goldenUploads[HostImages.volumeName(reference: item.imageReference, sha256: item.imageSHA256)] = fileSize(item.imagePath)
             }
             if item.start { entry.demand.networks.insert(item.network) }
+            if item.usesSecureBoot { entry.demand.secureBootTypes.insert(item.domainType) }
             demands[key] = entry
         }
         var problems: [String: LCMError] = [:], notes: [String: String] = [:]
@@ -55,6 +58,9 @@ enum DeployHostCheck {
                 if info.available < uploads + entry.demand.virtualBytes {
                     notes[key] = "pool '\(entry.pool)' on \(entry.uri) is overcommitted: the new disks may grow to \(ByteSize.format(entry.demand.virtualBytes)), \(ByteSize.format(info.available)) is free"
                 }
+                for domainType in entry.demand.secureBootTypes.sorted() {
+                    try checkSecureBoot(on: connection, uri: entry.uri, domainType: domainType)
+                }
                 for network in entry.demand.networks.sorted() {
                     guard let found = try connection.lookupNetwork(name: network) else {
                         throw LCMError.notFound("network '\(network)' on \(entry.uri)",
@@ -72,6 +78,20 @@ enum DeployHostCheck {
             }
         }
         return (problems, notes)
+    }
+
+    /// Refuses a device whose firmware cannot boot the desktops with Secure Boot, rather than
+    /// define them without it: libvirt 9.0 would only fail at their first start.
+    static func checkSecureBoot(on connection: Connection, uri: String, domainType: String) throws {
+        let capabilities = try connection.domainCapabilitiesXML(arch: "x86_64", machine: "q35", virtType: domainType)
+        if !DeviceCheck.offersSecureBoot(domainCapabilities: capabilities) {
+            throw secureBootUnavailable(uri: uri)
+        }
+    }
+
+    static func secureBootUnavailable(uri: String) -> LCMError {
+        LCMError(.conflict, "the device at \(uri) offers no UEFI firmware with Secure Boot for q35 domains: desktops would boot without it",
+                 hint: "install a Secure Boot firmware with Microsoft's keys on the device (Debian: ovmf), or deploy with --no-secure-boot (recorded)")
     }
 
     static func hostKey(_ settings: DesktopSettings) -> String { "\(settings.uri)#\(settings.pool)" }

@@ -34,6 +34,9 @@ public struct DeployOptions: Sendable {
     /// The storage pool on each device that holds golden versions and desktops' volumes.
     public var pool = DeviceStoragePool.name
     public var accelerator: Accelerator = .auto
+    /// UEFI Secure Boot with Microsoft's keys enrolled; a device that cannot offer it is refused
+    /// unless this is turned off (`--no-secure-boot`, recorded).
+    public var secureBoot = true
     public var defaultTimeZone = "UTC"
     /// The `djoin /provision` blob for offline domain join; never stored, logged or passed on a command line.
     public var joinBlob: OfflineDomainJoinBlob?
@@ -78,8 +81,12 @@ public struct DesktopSettings: Codable, Sendable, Equatable {
     public var domainType: String
     /// The device's storage pool when not lcm's own (absent in settings stored before it existed).
     public var storagePool: String?
+    /// Whether the domain boots with Secure Boot and Microsoft's keys enrolled. Absent in settings
+    /// stored before it existed: those desktops were defined without it.
+    public var secureBoot: Bool?
 
     public var pool: String { storagePool ?? DeviceStoragePool.name }
+    public var usesSecureBoot: Bool { secureBoot ?? false }
 
     /// What a rerun asks differently from these (stored) settings, as "what: stored -> asked";
     /// only what the admin chooses (names, user, sizes, placement), not what lcm derives.
@@ -99,6 +106,7 @@ public struct DesktopSettings: Codable, Sendable, Equatable {
         compare("network", network, asked.network) { $0 }
         compare("storage pool", pool, asked.pool) { $0 }
         compare("encryption", encrypted, asked.encrypted) { $0 ? "on" : "off" }
+        compare("Secure Boot", usesSecureBoot, asked.usesSecureBoot) { $0 ? "on" : "off" }
         compare("vCPUs", vcpus, asked.vcpus) { String($0) }
         compare("memory", memoryBytes, asked.memoryBytes, size)
         compare("OS disk", osDiskBytes, asked.osDiskBytes, size)
@@ -193,7 +201,8 @@ public enum DeployPlanner {
             migrateArchive: request.migrateArchive, architecture: inspection.architecture ?? "x86_64", discard: true,
             joinBlobBytes: options.joinBlob?.count, start: options.start,
             domainType: options.accelerator == .tcg ? "qemu" : "kvm",
-            storagePool: options.pool == DeviceStoragePool.name ? nil : options.pool)
+            storagePool: options.pool == DeviceStoragePool.name ? nil : options.pool,
+            secureBoot: options.secureBoot)
         // Every rule the offline writer applies, checked now: nothing is created for a bad value.
         _ = try DeployPersonalization.personalization(settings, joinBlob: options.joinBlob)
         if options.joinBlob != nil && !generalized {

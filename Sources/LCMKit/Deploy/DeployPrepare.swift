@@ -126,7 +126,8 @@ enum DeployRecords {
             let user = try Assignments.user(db, username: username, create: true, actor: actor)
             _ = try Assignments.checkOut(db, kind: .desktop, objectID: id, userID: user.id!, actor: actor)
         }
-        var details = ["device": settings.deviceTag, "image": settings.imageReference, "encrypted": "\(settings.encrypted)"]
+        var details = ["device": settings.deviceTag, "image": settings.imageReference, "encrypted": "\(settings.encrypted)",
+                       "secure_boot": "\(settings.usesSecureBoot)"]
         if settings.allowUngeneralized { details["allow_ungeneralized"] = "true" }
         try AuditLog.record(db, actor: actor, objectKind: "desktop", objectID: name, action: "deploy recorded", details: details)
         return id

@@ -132,15 +132,15 @@ public struct DesktopDomain: Sendable, Equatable {
     public var network: Network?
     /// nil: no TPM (Windows 11 refuses to install or upgrade without one).
     public var tpm: TPM?
-    /// Off by default: lcm's bootable test stand-in (an unsigned EFI-stub kernel) would be refused
-    /// by enrolled Secure Boot keys. Windows images boot either way; turn it on for production
-    /// desktops that need it (BitLocker with Secure Boot PCR binding, Windows 11 compliance).
+    /// UEFI Secure Boot with Microsoft's keys enrolled (libvirt picks a firmware and VARS template
+    /// that have both; SMM protects the variable store). On by default: Windows 11 expects it, and
+    /// BitLocker binds to it. Off only where the device's firmware cannot do it and the admin said so.
     public var secureBoot: Bool
     public var graphics: Graphics
 
     public init(name: String, uuid: String = UUID().uuidString.lowercased(), title: String? = nil,
                 description: String? = nil, vcpus: Int = 2, memoryMiB: Int = 4096, domainType: DomainType,
-                disks: [Disk], network: Network? = Network(), tpm: TPM? = TPM(), secureBoot: Bool = false,
+                disks: [Disk], network: Network? = Network(), tpm: TPM? = TPM(), secureBoot: Bool = true,
                 graphics: Graphics = .vnc) {
         self.name = name
         self.uuid = uuid

@@ -181,9 +181,14 @@ public struct Doctor: Sendable {
                 return DoctorCheck(name: "uefi firmware", required: true, status: .fail,
                                    detail: "libvirt offers no UEFI loader for q35", fix: "install the ovmf package on the device")
             }
-            let secure = CapabilitiesText.values(in: caps, section: "enum name='secure'").contains("yes")
+            // Deploy turns Secure Boot on by default and refuses a device without it (same rule).
+            guard DeviceCheck.offersSecureBoot(domainCapabilities: caps) else {
+                return DoctorCheck(name: "uefi firmware", required: true, status: .warn,
+                                   detail: "\(ovmf.count) OVMF loader(s), e.g. \(ovmf[0]); no Secure Boot firmware",
+                                   fix: "install a Secure Boot build of OVMF with Microsoft's keys (Debian: ovmf), or deploy with --no-secure-boot")
+            }
             return DoctorCheck(name: "uefi firmware", required: true, status: .pass,
-                               detail: "\(ovmf.count) OVMF loader(s), e.g. \(ovmf[0])\(secure ? "; Secure Boot available" : "")")
+                               detail: "\(ovmf.count) OVMF loader(s), e.g. \(ovmf[0]); Secure Boot available")
         }
     }
 

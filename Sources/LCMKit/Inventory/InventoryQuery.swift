@@ -48,7 +48,10 @@ public struct InventoryQuery: Sendable {
         case .desktops:
             return Spec(columns: [("name", "k.name"), ("status", "k.status"), ("device", "d.assetTag"),
                                   ("user", "u.username"), ("image", "i.name || '@' || v.version"),
-                                  ("domain_uuid", "k.domainUUID"), ("created", "k.createdAt")],
+                                  ("domain_uuid", "k.domainUUID"),
+                                  // Settings stored before Secure Boot was recorded: defined without it.
+                                  ("secure_boot", "CASE WHEN k.settings IS NULL THEN NULL WHEN json_extract(k.settings, '$.secureBoot') = 1 THEN 'on' ELSE 'off' END"),
+                                  ("created", "k.createdAt")],
                         from: """
                             desktop k LEFT JOIN device d ON d.id = k.deviceID LEFT JOIN user u ON u.id = k.userID
                             LEFT JOIN imageVersion v ON v.id = k.imageVersionID LEFT JOIN image i ON i.id = v.imageID

@@ -160,7 +160,7 @@ public struct DeviceCheck: Sendable {
             tpmModels: tpm?.enumValues("model") ?? [],
             firmware: os?.enumValues("firmware") ?? [],
             loaders: loader?.values().filter { $0.hasPrefix("/") } ?? [],
-            secureBoot: loader?.enumValues("secure").contains("yes") ?? false,
+            secureBoot: Self.offersSecureBoot(os: os),
             pool: nil, poolAvailableBytes: nil, probes: [])
 
         // Free space: lcm's pool where it exists, else libvirt's default pool; created only when the
@@ -193,6 +193,20 @@ public struct DeviceCheck: Sendable {
                            hint: "check that libvirtd runs on the device, then check it again")
         }
         return facts
+    }
+
+    /// Whether a device's domain capabilities (`virConnectGetDomainCapabilities` for q35) offer
+    /// UEFI Secure Boot: `efi` among the firmware kinds and a Secure Boot loader (`secure` = yes).
+    /// The one rule `procure check` and deploy share. libvirt 9.0 does not say whether that
+    /// firmware has a VARS template with Microsoft's keys; a device without one fails at start.
+    public static func offersSecureBoot(domainCapabilities xml: String) -> Bool {
+        offersSecureBoot(os: CapabilityXML(xml).element("os").map { CapabilityXML(String($0)) })
+    }
+
+    static func offersSecureBoot(os: CapabilityXML?) -> Bool {
+        guard let os, os.enumValues("firmware").contains("efi") else { return false }
+        let loader = os.element("loader").map { CapabilityXML(String($0)) }
+        return loader?.enumValues("secure").contains("yes") ?? false
     }
 
     static func domainCapsType(requirement: AcceleratorRequirement, setting: Accelerator, advertised: Set<String>) -> String {
