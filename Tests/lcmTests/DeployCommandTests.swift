@@ -518,6 +518,7 @@ struct DeployCommandTests {
             let busy = result.status == LCMExitCode.busy.rawValue && result.stderr.contains("desktop \(name) is locked by another lcm run")
                 && result.stderr.contains("retry")
             #expect(waitedAndSkipped || busy, "the second run: \(result.status) \(result.stderr) \(result.stdout)")
+            if waitedAndSkipped || busy { print("deploy-tests: the second run \(busy ? "gave up busy (75)" : "waited and found the desktop deployed")") }
         }
 
         // Killed right after the personalization was recorded; then the layers are made again, as
