@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CGuestfs", pkgConfig: "libguestfs", providers: [.apt(["libguestfs-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CHivex", pkgConfig: "hivex", providers: [.apt(["libhivex-dev"])]),
+        // prctl and setrlimit behind fixed-argument wrappers (libc itself, no pkg-config).
+        .systemLibrary(name: "CProcess"),
 
         // Thin Swift wrappers, one per C library.
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
@@ -31,7 +33,7 @@ let package = Package(
 
         // The domain: inventory, journal, lifecycle phases.
         .target(name: "LCMKit", dependencies: [
-            "Libvirt", "Guestfs", "Archive", "Hivex",
+            "Libvirt", "Guestfs", "Archive", "Hivex", "CProcess",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),

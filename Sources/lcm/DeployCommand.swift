@@ -14,8 +14,10 @@ struct DeployCommand: ParsableCommand {
             and a TPM 2.0 whose state is encrypted under the same key; and is personalized offline before its first boot \
             (computer name, owner, time zone, optional offline domain join and user data). All desktops of a \
             run are personalized in as few appliance launches as possible. One desktop's failure does not \
-            stop the others; rerunning completes only what is missing. Exit codes: 0 all deployed or already \
-            there, 2 some failed (the others are deployed), or the failing desktop's code when there is one.
+            stop the others; rerunning completes only what is missing. Each desktop is locked for the whole \
+            run: a second run on it waits up to 60 seconds, then finds it deployed or gives up busy (75). \
+            Exit codes: 0 all deployed or already there, 2 some failed (the others are deployed), or the \
+            failing desktop's code when there is one.
             """)
 
     @OptionGroup var global: GlobalOptions

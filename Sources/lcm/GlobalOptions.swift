@@ -47,6 +47,10 @@ struct GlobalOptions: ParsableArguments {
         var logger = Logger(label: "lcm") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = settings.verbose ? .debug : (settings.quiet ? .error : .notice)
         let context = LCMContext(settings: settings, logger: logger)
+        // Before any key, passphrase, join blob or product key is read.
+        if !ProcessHardening.forSecrets() {
+            logger.warning("cannot make lcm non-dumpable with no core files: keys it holds could land in a core dump")
+        }
         do {
             try body(context)
         } catch let error as ExitCode {

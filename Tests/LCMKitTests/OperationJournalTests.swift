@@ -109,4 +109,37 @@ import Testing
         #expect(recover.stdout.isEmpty)
         #expect(try operationStates(home) == ["completed"])
     }
+
+    /// A caller that holds the object's lock for a longer span (a deploy holds each desktop's for
+    /// its whole run) runs the object's journaled operations under it; without saying so, a second
+    /// flock by the same process waits on itself and gives up busy. A lock on another object is
+    /// not taken for this one.
+    @Test func anOperationRunsUnderTheLockItsCallerHolds() throws {
+        let scratch = ScratchDirectory()
+        let home = LCMHome(url: scratch.file("home"))
+        let directory = scratch.file("object").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let inventory = try Inventory.open(home: home)
+        var registry = OperationRegistry()
+        registry.register(ToyOperation.self)
+        let journal = OperationJournal(inventory: inventory, registry: registry, lockTimeout: 0.2)
+        let operation = ToyOperation(directory: directory, stepCount: 2, recovery: .rollForward)
+        let held = try ObjectLock.acquire(home: home, kind: operation.objectKind, id: operation.objectID, timeout: 0)
+        defer { held.unlock() }
+        let other = try ObjectLock.acquire(home: home, kind: operation.objectKind, id: "another", timeout: 0)
+        defer { other.unlock() }
+        for holding in [nil, other] {
+            do {
+                try journal.run(operation, holding: holding)
+                Issue.record("ran without its object's lock")
+            } catch {
+                #expect((error as? LCMError)?.code == .busy, "\(error)")
+            }
+        }
+        #expect(try operationStates(home.url.path).isEmpty, "a refused run recorded an operation")
+        try journal.run(operation, holding: held)
+        #expect(held.isHeld, "the caller's lock was released by the operation")
+        #expect(FileManager.default.fileExists(atPath: ToyOperation.stepFile(directory, 1)))
+        #expect(try operationStates(home.url.path) == ["completed"])
+    }
 }

@@ -27,6 +27,31 @@ import Testing
         #expect(late.identifier == key.identifier)
     }
 
+    /// Once the master key is loaded the process is non-dumpable and has a core size limit of 0:
+    /// the dumpable flag read back from the kernel (prctl), the limit from /proc/self/limits.
+    @Test func loadingTheMasterKeyKeepsItOutOfCoreFiles() throws {
+        let fixture = try ProcureFixture()
+        _ = try MasterKey.loadOrCreate(home: fixture.home)
+        #expect(ProcessHardening.isInForce)
+        let limits = try String(contentsOfFile: "/proc/self/limits", encoding: .utf8)
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?
+            .dropFirst("Max core file size".count).split(separator: " ").map(String.init)
+        #expect(core == ["0", "0", "bytes"], "\(String(describing: core))")
+    }
+
+    /// The one holder of secret bytes: they read back whole, and never print.
+    @Test func secretBytesHoldTheirBytesAndPrintRedacted() {
+        let key = Array("VK7JG-NPHTM-C97JM-9MPGT-3V66T".utf8)
+        let secret = SecretBytes(copying: key)
+        #expect(secret.count == key.count)
+        #expect(secret.withBytes { Array($0) } == key)
+        for text in ["\(secret)", String(reflecting: secret)] { #expect(!text.contains("VK7JG"), "\(text)") }
+        var copy = key
+        SecretBytes.wipe(&copy)
+        #expect(copy.allSatisfy { $0 == 0 } && copy.count == key.count)
+        #expect(SecretBytes(copying: []).withBytes { $0.count } == 0)
+    }
+
     @Test func sealOpenAndTamperDetection() throws {
         let fixture = try ProcureFixture()
         let key = try MasterKey.loadOrCreate(home: fixture.home)

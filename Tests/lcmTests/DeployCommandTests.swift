@@ -558,6 +558,105 @@ struct DeployCommandTests {
         #expect(live == 0, "key copies of the killed run remain")
     }
 
+    /// Two identical `lcm deploy --name D` started together on a new desktop (issue 27 item 14):
+    /// the desktop is locked for the whole deploy, so one run deploys it and the other waits, then
+    /// finds it deployed (or, still locked after its wait, exits 75 with a hint). A desktop is
+    /// recorded complete only with the layers that were personalized: one whose layers were made
+    /// again after personalization is personalized again by the rerun, never just defined. A run
+    /// that holds keys has a core size limit of 0 (item 10).
+    @Test func twoRunsOnOneNewDesktopDeployItOnce() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-L-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let windows = DeployFixture.Disk.golden.spec.layout.windowsPartition.number
+        let inventory = try world.inventory()
+        let name = world.name("twice")
+        let arguments = ["deploy", "--image", "gold", "--device", device, "--name", name, "--computer-name", "PC-TWICE",
+                         "--no-start", "--format", "json"]
+        let runs = try (0..<2).map { _ in try BackgroundRun(world, arguments) }
+
+        // Measured on the run holding the desktop's lock once the desktop's key exists.
+        let lockFile = FileLock(path: ObjectLock.path(home: LCMHome(url: URL(fileURLWithPath: world.home)), kind: "desktop", id: name))
+        let clock = ContinuousClock(), started = clock.now
+        func keyExists() -> Bool {
+            ((try? inventory.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM desktop WHERE name = ? AND keyID IS NOT NULL", arguments: [name])
+            }) ?? 0) == 1
+        }
+        while !keyExists(), runs.contains(where: \.process.isRunning), clock.now - started < .seconds(600) { Thread.sleep(forTimeInterval: 0.1) }
+        let holder = try #require(lockFile.holderPID, "no run took the desktop's lock")
+        let limits = try String(contentsOfFile: "/proc/\(holder)/limits", encoding: .utf8)
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?
+            .dropFirst("Max core file size".count).split(separator: " ").map(String.init)
+        #expect(core == ["0", "0", "bytes"], "lcm (pid \(holder)) holds keys with core limits \(String(describing: core))")
+
+        let results = runs.map { $0.wait() }
+        let reports = results.map { try? JSONDecoder().decode(DeployReport.self, from: Data($0.stdout.utf8)) }
+        let deployed = reports.indices.filter { results[$0].status == 0 && reports[$0]?.outcomes.first?.state == .deployed }
+        #expect(deployed.count == 1, "\(results.map { "\($0.status): \($0.stderr) \($0.stdout)" })")
+        for index in reports.indices where !deployed.contains(index) {
+            let result = results[index]
+            let outcome = reports[index]?.outcomes.first
+            let waitedAndSkipped = result.status == 0 && outcome?.state == .skipped && outcome?.notes == ["already deployed"]
+            let busy = result.status == LCMExitCode.busy.rawValue && result.stderr.contains("desktop \(name) is locked by another lcm run")
+                && result.stderr.contains("retry")
+            #expect(waitedAndSkipped || busy, "the second run: \(result.status) \(result.stderr) \(result.stdout)")
+            if waitedAndSkipped || busy { print("deploy-tests: the second run \(busy ? "gave up busy (75)" : "waited and found the desktop deployed")") }
+        }
+
+        // Killed right after the personalization was recorded; then the layers are made again, as
+        // a run that did not wait for this one did (the same code, on the real pool).
+        let remade = world.name("remade")
+        var killer = world.lcm
+        killer.environment["LCM_FAILPOINT"] = "deploy:personalized:recorded"
+        let killed = try killer.run(["deploy", "--image", "gold", "--device", device, "--name", remade, "--computer-name", "PC-REMADE", "--no-start"])
+        #expect(killed.signaled && killed.status == SIGKILL, "not killed: \(killed.stderr)")
+        let row = try #require(try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, stage, settings, keyID FROM desktop WHERE name = ?", arguments: [remade])
+        })
+        #expect(row["stage"] as String? == "personalized")
+        let settings = try JSONDecoder().decode(DesktopSettings.self, from: Data((row["settings"] as String).utf8))
+        let golden = try #require(try inventory.read { db in
+            try Row.fetchOne(db, sql: "SELECT volume, path FROM hostImage WHERE uri = ?", arguments: [DeployFixture.localURI])
+        })
+        let pool = try DeviceStoragePool.open(named: settings.pool, on: try Connection(uri: settings.uri))
+        _ = try DesktopVolumes.create(desktopID: row["id"], name: remade, settings: settings, golden: (volume: golden["volume"] as String, path: golden["path"] as String),
+                                      keyID: row["keyID"], pool: pool, inventory: inventory)
+        let rerun = try world.lcm.run(["deploy", "--image", "gold", "--device", device, "--name", remade, "--computer-name", "PC-REMADE",
+                                       "--no-start", "--format", "json"])
+        #expect(rerun.status == 0, "\(rerun.stderr)\n\(rerun.stdout)")
+        let outcome = try JSONDecoder().decode(DeployReport.self, from: Data(rerun.stdout.utf8)).outcomes.first
+        #expect(outcome?.state == .deployed && outcome?.notes.contains { $0.contains("not the ones personalized") } == true, "\(String(describing: outcome))")
+
+        // The inventory and the disks agree: each complete desktop's OS layer carries its computer
+        // name, and its layers are those personalization recorded.
+        for desktop in [name, remade] {
+            let state = try #require(try inventory.read { db in
+                try Row.fetchOne(db, sql: """
+                    SELECT d.stage, d.personalizedGeneration AS personalized, COUNT(v.id) AS volumes,
+                           SUM(v.generation = d.personalizedGeneration) AS matching
+                    FROM desktop d JOIN volume v ON v.desktopID = d.id WHERE d.name = ? GROUP BY d.id
+                    """, arguments: [desktop])
+            })
+            #expect(state["stage"] as String? == "complete" && state["volumes"] as Int? == 2 && state["matching"] as Int? == 2, "\(desktop): \(state)")
+        }
+        let copies = try world.plainCopies([(name, "os"), (remade, "os")])
+        let hives = world.scratch.file("hives-locked")
+        try FileManager.default.createDirectory(at: hives, withIntermediateDirectories: true)
+        _ = try world.guestfish(copies, partition: windows) { index in ["download /Windows/System32/config/SYSTEM \(hives.path)/SYSTEM-\(index)"] }
+        for (index, expected) in ["PC-TWICE", "PC-REMADE"].enumerated() {
+            let value = try ProgramRun.run("/usr/bin/hivexget", ["\(hives.path)/SYSTEM-\(index)", "ControlSet002\\Control\\ComputerName\\ComputerName", "ComputerName"])
+            #expect(value.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == expected, "\(expected): \(value.stdout) \(value.stderr)")
+        }
+        let connection = try Connection(uri: DeployFixture.localURI)
+        #expect(try connection.listAllDomains().map { try $0.name }.filter { $0.contains(world.tag) }.sorted() == [name, remade].sorted())
+        for desktop in [name, remade] { try world.expectOK(["deploy", "--undo", desktop]) }
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test func badRequestsAreRefusedAndLeaveNothing() throws {
         let world = try DeployWorld()
         defer { world.cleanUpHost() }
@@ -619,5 +718,36 @@ struct DeployCommandTests {
         #expect(try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM licenseSeat") } == 0)
         let leftovers = try world.hostLeftovers()
         #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+}
+
+/// An lcm run in the background, its output collected while it runs (so a full pipe never stalls it).
+final class BackgroundRun: @unchecked Sendable {
+    let process = Process()
+    private let stdoutPipe = Pipe(), stderrPipe = Pipe()
+    private var stdoutData = Data(), stderrData = Data()
+    private let readers = DispatchGroup()
+
+    init(_ world: DeployWorld, _ arguments: [String]) throws {
+        process.executableURL = BuiltProducts.executable("lcm")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(world.lcm.environment.merging(["LCM_HOME": world.home]) { $1 }) { $1 }
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        try process.run()
+        for (pipe, isStdout) in [(stdoutPipe, true), (stderrPipe, false)] {
+            readers.enter()
+            DispatchQueue.global().async {
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                if isStdout { self.stdoutData = data } else { self.stderrData = data }
+                self.readers.leave()
+            }
+        }
+    }
+
+    func wait() -> (status: Int32, stdout: String, stderr: String) {
+        process.waitUntilExit()
+        readers.wait()
+        return (process.terminationStatus, String(decoding: stdoutData, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
     }
 }

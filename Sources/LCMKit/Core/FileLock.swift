@@ -5,6 +5,8 @@ import Foundation
 public final class FileLock: @unchecked Sendable {
     public let path: String
     private var descriptor: Int32 = -1
+    /// Whether this object holds the lock now (not merely has the file open).
+    public private(set) var isHeld = false
 
     public init(path: String) { self.path = path }
     deinit { unlock() }
@@ -28,6 +30,7 @@ public final class FileLock: @unchecked Sendable {
                 let text = "\(getpid())\n"
                 _ = ftruncate(descriptor, 0)
                 _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+                isHeld = true
                 return true
             }
             guard errno == EWOULDBLOCK || errno == EINTR else {
@@ -47,6 +50,7 @@ public final class FileLock: @unchecked Sendable {
 
     public func unlock() {
         guard descriptor >= 0 else { return }
+        isHeld = false
         flock(descriptor, LOCK_UN)
         close(descriptor)
         descriptor = -1
@@ -71,6 +75,14 @@ public enum ObjectLock {
                            hint: "wait for it to finish and retry")
         }
         return lock
+    }
+
+    /// For a step that runs inside a longer span holding the same object's lock (a deploy holds
+    /// each desktop from its first look at the row to its last write): a second flock by this
+    /// process would wait on itself. Returns nil when `held` is that lock, else the lock taken now.
+    public static func acquire(unlessHeld held: FileLock?, home: LCMHome, kind: String, id: String, timeout: Double) throws -> FileLock? {
+        if let held, held.isHeld, held.path == path(home: home, kind: kind, id: id) { return nil }
+        return try acquire(home: home, kind: kind, id: id, timeout: timeout)
     }
 
     static func stableHash(_ text: String) -> String {

@@ -10,6 +10,10 @@ enum DeployFinish {
     struct Result { var uuid: String; var running: Bool }
 
     static func run(desktopID: Int64, name: String, settings: DesktopSettings, inventory: Inventory) throws -> Result {
+        // Nothing is defined, let alone started, on layers that were not personalized.
+        guard try inventory.read({ db in try DeployRecords.layersArePersonalized(db, desktopID: desktopID) }) else {
+            throw DeployRecords.layersMadeAgain(name)
+        }
         let connection = try Connection(uri: settings.uri)
         let row = try inventory.read { db in
             try Row.fetchOne(db, sql: "SELECT keyID, domainUUID FROM desktop WHERE id = ?", arguments: [desktopID])
@@ -69,6 +73,9 @@ enum DeployFinish {
             }
         }
         try inventory.write { db in
+            // Complete only with the layers personalization wrote into, checked in the transaction
+            // that says so.
+            guard try DeployRecords.layersArePersonalized(db, desktopID: desktopID) else { throw DeployRecords.layersMadeAgain(name) }
             try DeployRecords.setStage(db, desktopID: desktopID, .complete)
             let status: DesktopStatus = running ? .deployed : .stopped
             try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?", arguments: [status.rawValue, Date(), desktopID])

@@ -143,6 +143,38 @@ enum DeployRecords {
         try AuditLog.record(db, actor: actor, objectKind: "desktop", objectID: name, action: "records removed")
     }
 
+    /// Records that personalization wrote into the layers of `generation`, unless they were made
+    /// again meanwhile (a deploy rerun that did not wait for this one): those are not personalized.
+    static func setPersonalized(_ db: Database, desktopID: Int64, name: String, generation: String) throws {
+        guard try layerGenerations(db, desktopID: desktopID) == [generation] else {
+            throw layersMadeAgain(name)
+        }
+        try setStage(db, desktopID: desktopID, .personalized)
+        try db.execute(sql: "UPDATE desktop SET personalizedGeneration = ? WHERE id = ?", arguments: [generation, desktopID])
+    }
+
+    /// Whether the desktop's recorded layers are the ones personalization wrote into.
+    static func layersArePersonalized(_ db: Database, desktopID: Int64) throws -> Bool {
+        guard let personalized = try String.fetchOne(db, sql: "SELECT personalizedGeneration FROM desktop WHERE id = ?",
+                                                     arguments: [desktopID]) else { return false }
+        return try layerGenerations(db, desktopID: desktopID) == [personalized]
+    }
+
+    /// The generations of the desktop's OS layer and user-data disk (one, when both are recorded
+    /// and made together; a missing volume or one made by an lcm before generations counts as none).
+    private static func layerGenerations(_ db: Database, desktopID: Int64) throws -> Set<String> {
+        let rows = try Row.fetchAll(db, sql: "SELECT generation FROM volume WHERE desktopID = ? AND role IN ('os', 'data')",
+                                    arguments: [desktopID])
+        let generations = rows.map { $0["generation"] as String? }
+        guard generations.count == 2, generations.allSatisfy({ $0 != nil }) else { return [] }
+        return Set(generations.compactMap { $0 })
+    }
+
+    static func layersMadeAgain(_ name: String) -> LCMError {
+        LCMError(.conflict, "the volumes of desktop \(name) were made again after this run personalized them: they are not personalized",
+                 hint: "run the same deploy again: it makes and personalizes the desktop's layers afresh")
+    }
+
     static func setStage(_ db: Database, desktopID: Int64, _ stage: DeployStage) throws {
         try db.execute(sql: "UPDATE desktop SET stage = ?, failure = NULL, updatedAt = ? WHERE id = ?",
                        arguments: [stage.rawValue, Date(), desktopID])

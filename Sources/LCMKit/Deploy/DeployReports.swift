@@ -66,8 +66,9 @@ public enum JoinBlobFile {
     /// Reads it without copying it anywhere (UTF-16LE as djoin writes it, or ASCII).
     public static func read(_ path: String) throws -> OfflineDomainJoinBlob {
         // A djoin blob is a few KiB; the limit keeps a wrong file (or /dev/zero) from costing memory.
-        var bytes = [UInt8](try InputFile(path, what: "djoin provisioning blob file").contents(limit: 64 << 10))
-        defer { DiskPassphrase.wipe(&bytes) }
+        var read = try InputFile(path, what: "djoin provisioning blob file").contents(limit: 64 << 10)
+        var bytes = [UInt8](read)
+        defer { SecretBytes.wipe(&read); SecretBytes.wipe(&bytes) }
         return try OfflineDomainJoinBlob(savefileContents: bytes)
     }
 }

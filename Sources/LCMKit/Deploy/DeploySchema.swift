@@ -39,4 +39,17 @@ extension InventorySchema {
             }
         }
     }
+
+    /// Schema v10 (issue 27 item 14): which making of a desktop's volumes personalization wrote
+    /// into, so a desktop is recorded complete only when its layers are those personalized.
+    static func registerDeployGenerationMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v10-deploy-generation") { db in
+            try db.alter(table: "volume") { t in
+                t.add(column: "generation", .text)              // random per making: a volume made again gets a new one
+            }
+            try db.alter(table: "desktop") { t in
+                t.add(column: "personalizedGeneration", .text)  // the generation of the layers personalization wrote into
+            }
+        }
+    }
 }

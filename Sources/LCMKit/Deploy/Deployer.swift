@@ -69,6 +69,8 @@ public struct Deployer {
         var volumes: DesktopVolumeSet?
         /// Time this desktop's preparation spent uploading its golden version (0 when it was there).
         var goldenUploadSeconds = 0.0
+        /// The desktop's lock, held by this run from its first look at the row to the end.
+        var lock: FileLock?
         init(outcome: DeployOutcome, settings: DesktopSettings) { self.outcome = outcome; self.settings = settings }
         var isFailed: Bool { outcome.state == .failed }
     }
@@ -87,6 +89,7 @@ public struct Deployer {
         var items: [Item] = []
         var names = Set<String>()
         var requests: [DeployRequest] = []
+        var planned: [(request: DeployRequest, name: String, settings: DesktopSettings)] = []
         for row in rows {
             let request: DeployRequest
             switch row {
@@ -97,18 +100,37 @@ public struct Deployer {
             }
             requests.append(request)
             do {
-                let planned = try inventory.read { db in try DeployPlanner.plan(request, options: options, db: db) }
-                guard names.insert(planned.name).inserted else {
-                    throw LCMError(.usage, "desktop \(planned.name) appears twice in this run", hint: "give each row its own desktop name")
+                let plan = try inventory.read { db in try DeployPlanner.plan(request, options: options, db: db) }
+                guard names.insert(plan.name).inserted else {
+                    throw LCMError(.usage, "desktop \(plan.name) appears twice in this run", hint: "give each row its own desktop name")
                 }
-                guard let item = try resume(planned.name, planned.settings) else {
-                    outcomes.append(DeployOutcome(desktop: planned.name, device: planned.settings.deviceTag, image: planned.settings.imageReference,
+                planned.append((request, plan.name, plan.settings))
+            } catch {
+                let name = request.desktop ?? DeployPlanner.defaultDesktopName(device: request.device, user: request.user)
+                outcomes.append(Self.failure(desktop: name, request: request, error))
+            }
+        }
+        // Each desktop is locked from the first look at its row to its last write, as patching
+        // does: a second run on it waits, then finds it deployed or is refused busy (75). Taken in
+        // name order, so two batches sharing desktops never hold one each and wait for the other.
+        var locks: [String: FileLock] = [:], lockFailures: [String: any Error] = [:]
+        defer { for lock in locks.values { lock.unlock() } }
+        for name in planned.map(\.name).sorted() {
+            do {
+                locks[name] = try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: Self.lockWait)
+            } catch { lockFailures[name] = error }
+        }
+        for (request, name, settings) in planned {
+            do {
+                if let failure = lockFailures[name] { throw failure }
+                guard let item = try resume(name, settings) else {
+                    outcomes.append(DeployOutcome(desktop: name, device: settings.deviceTag, image: settings.imageReference,
                                                   state: .skipped, stage: .complete, notes: ["already deployed"]))
                     continue
                 }
+                item.lock = locks[name]
                 items.append(item)
             } catch {
-                let name = request.desktop ?? DeployPlanner.defaultDesktopName(device: request.device, user: request.user)
                 outcomes.append(Self.failure(desktop: name, request: request, error))
             }
         }
@@ -133,7 +155,8 @@ public struct Deployer {
         phases.define = phaseSeconds()
         for item in items where item.isFailed && item.createdByThisRun {
             // Remove what this run made; the failure stays in the audit log and the report.
-            let removed = (try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed")) != nil
+            let removed = (try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed",
+                                                                            holding: item.lock)) != nil
             item.outcome.stage = nil
             if removed { item.outcome.notes.append("removed again: nothing of this desktop was left behind") }
         }
@@ -181,6 +204,11 @@ public struct Deployer {
         if stage == .complete { return nil }
         outcome.stage = stage
         outcome.notes.append("continuing an earlier run from stage '\(stage.rawValue)'")
+        if stage == .personalized, try !inventory.read({ db in try DeployRecords.layersArePersonalized(db, desktopID: existing.id!) }) {
+            // Its layers were made again after they were personalized: made and personalized afresh.
+            outcome.stage = .recorded
+            outcome.notes.append("its layers are not the ones personalized: made and personalized again")
+        }
         let item = Item(outcome: outcome, settings: stored)
         item.desktopID = existing.id
         return item
@@ -197,11 +225,13 @@ public struct Deployer {
 
     /// Desktops prepared at once (each holds its own journaled operation and libvirt connection).
     static let preparedAtOnce = 4
+    /// Seconds to wait for another run's lock on a desktop (as patching waits).
+    static let lockWait = 60.0
 
     func prepare(_ item: Item) {
         var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings)
         do {
-            try OperationJournal(inventory: inventory, registry: .standard).run(operation)
+            try OperationJournal(inventory: inventory, registry: .standard).run(operation, holding: item.lock)
             item.desktopID = operation.live?.desktopID
             item.volumes = operation.live?.volumes
             item.goldenUploadSeconds = operation.live?.goldenUploadSeconds ?? 0
@@ -262,7 +292,10 @@ public struct Deployer {
         }
         for item in items where !item.isFailed {
             do {
-                try inventory.write { db in try DeployRecords.setStage(db, desktopID: item.desktopID!, .personalized) }
+                try inventory.write { db in
+                    try DeployRecords.setPersonalized(db, desktopID: item.desktopID!, name: item.outcome.desktop, generation: item.volumes!.generation)
+                }
+                FailPoint.hit(kind: "deploy", step: "personalized", moment: .recorded)
                 item.outcome.stage = .personalized
             } catch { fail(item, error) }
         }

@@ -21,11 +21,12 @@ public struct DesktopRemoval {
     public init(inventory: Inventory) { self.inventory = inventory }
 
     /// Refuses a desktop whose user-data disk may hold the user's files (it ran, or data was
-    /// migrated onto it) unless `discardUserData`.
+    /// migrated onto it) unless `discardUserData`. `holding` is the desktop's lock when the caller
+    /// (a deploy run) already holds it.
     @discardableResult
-    public func remove(_ name: String, discardUserData: Bool, reason: String) throws -> RemovalReport {
-        let lock = try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: 60)
-        defer { lock.unlock() }
+    public func remove(_ name: String, discardUserData: Bool, reason: String, holding held: FileLock? = nil) throws -> RemovalReport {
+        let lock = try ObjectLock.acquire(unlessHeld: held, home: inventory.home, kind: "desktop", id: name, timeout: 60)
+        defer { lock?.unlock() }
         guard let row = try inventory.read({ db in
             try Row.fetchOne(db, sql: """
                 SELECT d.id, d.stage, d.status, d.settings, d.keyID, d.domainUUID, v.libvirtURI AS uri

@@ -78,6 +78,9 @@ public struct DesktopVolumeSet: Sendable {
     public var dataPath: String
     /// LUKS secret UUID on the device (nil with --no-encrypt).
     public var secretUUID: String?
+    /// This making of the volumes (recorded in their rows): a rerun that makes them again gives
+    /// them a new one, so what personalized these can tell they are still the desktop's.
+    public var generation = UUID().uuidString.lowercased()
 }
 
 public enum DesktopVolumes {
@@ -134,9 +137,10 @@ public enum DesktopVolumes {
             for (role, volume, path, backing, size) in [("os", osName, set.osPath, Optional(golden.path), settings.osDiskBytes),
                                                         ("data", dataName, set.dataPath, nil, settings.dataDiskBytes)] {
                 try db.execute(sql: """
-                    INSERT INTO volume (desktopID, role, pool, name, path, format, encrypted, discard, createdAt, backing, virtualSize)
-                    VALUES (?, ?, ?, ?, ?, 'qcow2', ?, ?, ?, ?, ?)
-                    """, arguments: [desktopID, role, poolName, volume, path, keyID != nil, settings.discard, Date(), backing, Int64(size)])
+                    INSERT INTO volume (desktopID, role, pool, name, path, format, encrypted, discard, createdAt, backing, virtualSize, generation)
+                    VALUES (?, ?, ?, ?, ?, 'qcow2', ?, ?, ?, ?, ?, ?)
+                    """, arguments: [desktopID, role, poolName, volume, path, keyID != nil, settings.discard, Date(), backing, Int64(size),
+                                     set.generation])
             }
         }
         return set
@@ -180,6 +184,8 @@ public enum DesktopVolumes {
         }
         try inventory.write { db in
             try db.execute(sql: "DELETE FROM volume WHERE desktopID = ?", arguments: [desktopID])
+            // Whatever was personalized is gone with them.
+            try db.execute(sql: "UPDATE desktop SET personalizedGeneration = NULL WHERE id = ?", arguments: [desktopID])
         }
     }
 }

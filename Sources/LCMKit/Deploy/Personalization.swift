@@ -99,11 +99,9 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
 
 /// The offline domain join blob (`djoin /provision /savefile`): base64 text that carries the
 /// machine account's password. Like `DiskPassphrase` it prints as `<redacted>`, is not
-/// `Codable`, and its buffer is zeroed when released; it reaches only the answer file on the disk.
+/// `Codable`, and its bytes are `SecretBytes` (zeroed when released); it reaches only the answer file on the disk.
 public final class OfflineDomainJoinBlob: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    private let storage: UnsafeMutableRawBufferPointer
-    /// Length of the base64 text in bytes.
-    public let count: Int
+    private let secret: SecretBytes
 
     /// The base64 text itself (whitespace and a trailing NUL are dropped).
     public convenience init(base64Text: String) throws {
@@ -134,20 +132,15 @@ public final class OfflineDomainJoinBlob: @unchecked Sendable, CustomStringConve
             throw LCMError(.dataError, "the offline domain join blob is not base64 text as `djoin /provision /savefile` writes it",
                            hint: "pass the file djoin wrote, unchanged")
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: text.count, alignment: 1)
-        text.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        storage = buffer
-        count = text.count
+        secret = SecretBytes(copying: text)
     }
 
-    deinit {
-        memset_s_portable(storage.baseAddress, storage.count)
-        storage.deallocate()
-    }
+    /// Length of the base64 text in bytes.
+    public var count: Int { secret.count }
 
     /// Runs `body` with the base64 bytes; do not let them escape.
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try body(UnsafeRawBufferPointer(storage))
+        try secret.withBytes(body)
     }
 
     public var description: String { "<redacted>" }

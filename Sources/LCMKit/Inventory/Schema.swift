@@ -203,6 +203,7 @@ enum InventorySchema {
         registerDeployMigrations(&migrator)
         registerPatchMigrations(&migrator)
         registerRetireMigrations(&migrator)
+        registerDeployGenerationMigrations(&migrator)
         return migrator
     }
 }

@@ -119,11 +119,12 @@ public struct OperationJournal: Sendable {
     }
 
     /// Runs `operation` to completion; on a step's failure, undoes what this run did and rethrows.
+    /// `holding` is the object's lock when the caller already holds it for a longer span.
     @discardableResult
-    public func run(_ operation: some JournaledOperation) throws -> [Recovered] {
-        let lock = try ObjectLock.acquire(home: inventory.home, kind: operation.objectKind,
+    public func run(_ operation: some JournaledOperation, holding held: FileLock? = nil) throws -> [Recovered] {
+        let lock = try ObjectLock.acquire(unlessHeld: held, home: inventory.home, kind: operation.objectKind,
                                           id: operation.objectID, timeout: lockTimeout)
-        defer { lock.unlock() }
+        defer { lock?.unlock() }
         let recovered = try recoverHeld(objectKind: operation.objectKind, objectID: operation.objectID)
 
         let id = UUID().uuidString.lowercased()

@@ -3,13 +3,13 @@ import Foundation
 /// A disk encryption passphrase in memory: 32 random bytes written as 64 lower-case hex
 /// characters (qemu and libvirt take the secret as UTF-8 text).
 ///
-/// It prints as `<redacted>`, is not `Codable`, and its buffer is zeroed when released, so the
+/// It prints as `<redacted>`, is not `Codable`, and its bytes are `SecretBytes` (zeroed when released), so the
 /// value reaches only the places that need it: the libvirt secret, the escrow (sealed), and a
 /// child process's stdin pipe.
 public final class DiskPassphrase: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// 256 bits of entropy; the text form is twice as long.
     public static let entropyByteCount = 32
-    private let storage: UnsafeMutableRawBufferPointer
+    private let secret: SecretBytes
 
     /// A fresh random passphrase (`getrandom` through the system generator).
     public static func random() -> DiskPassphrase {
@@ -27,24 +27,15 @@ public final class DiskPassphrase: @unchecked Sendable, CustomStringConvertible,
 
     /// Wraps bytes from the escrow or a test. The caller should wipe its own copy.
     public init(text: [UInt8]) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(text.count, 1), alignment: 1)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
-        text.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        storage = buffer
-        count = text.count
+        secret = SecretBytes(copying: text)
     }
 
     /// Length in bytes of the text form.
-    public let count: Int
-
-    deinit {
-        memset_s_portable(storage.baseAddress, storage.count)
-        storage.deallocate()
-    }
+    public var count: Int { secret.count }
 
     /// Runs `body` with the passphrase bytes; do not let them escape.
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+        try secret.withBytes(body)
     }
 
     /// A copy as an array (for APIs that take one, such as `Secret.setValue`). Wipe it after use.
@@ -66,19 +57,8 @@ public final class DiskPassphrase: @unchecked Sendable, CustomStringConvertible,
     public var debugDescription: String { "DiskPassphrase(<redacted>)" }
 
     /// Overwrites an array's bytes with zeros.
-    public static func wipe(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { memset_s_portable($0.baseAddress, $0.count) }
-    }
+    public static func wipe(_ bytes: inout [UInt8]) { SecretBytes.wipe(&bytes) }
 
     /// Overwrites `Data`'s bytes with zeros.
-    public static func wipe(_ data: inout Data) {
-        data.withUnsafeMutableBytes { memset_s_portable($0.baseAddress, $0.count) }
-    }
-}
-
-/// memset that the optimizer may not drop (glibc has explicit_bzero).
-@inline(never)
-func memset_s_portable(_ pointer: UnsafeMutableRawPointer?, _ count: Int) {
-    guard let pointer, count > 0 else { return }
-    explicit_bzero(pointer, count)
+    public static func wipe(_ data: inout Data) { SecretBytes.wipe(&data) }
 }

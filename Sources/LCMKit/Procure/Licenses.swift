@@ -21,8 +21,9 @@ public enum Licenses {
     /// The text of a product key file (`--key-file`): a key is 29 characters, a file of keys for
     /// a volume license a few KiB, so 64 KiB bounds what a wrong file costs.
     public static func readKeyFile(_ path: String) throws -> String {
-        var bytes = [UInt8](try InputFile(path, what: "product key file").contents(limit: 64 << 10))
-        defer { DiskPassphrase.wipe(&bytes) }
+        var read = try InputFile(path, what: "product key file").contents(limit: 64 << 10)
+        var bytes = [UInt8](read)
+        defer { SecretBytes.wipe(&read); SecretBytes.wipe(&bytes) }
         guard let text = String(bytes: bytes, encoding: .utf8) else {
             throw LCMError(.dataError, "the key file \(path) is not UTF-8 text", hint: "save the key as plain text")
         }
@@ -60,7 +61,7 @@ public enum Licenses {
         var pool = LicensePool(name: name, product: product, edition: edition, seats: seats, expiresAt: expires, createdAt: now)
         if let key {
             guard let masterKey else { throw LCMError(.failure, "a key was given without a master key to seal it") }
-            pool.protectedKey = try masterKey.seal(Data(try normalizedKey(key).utf8), purpose: purpose(name)).data
+            pool.protectedKey = try sealKey(key, masterKey: masterKey, pool: name)
         }
         try pool.insert(db)
         var details = ["product": product, "seats": String(seats), "key": key == nil ? "none" : "stored sealed"]
@@ -100,7 +101,7 @@ public enum Licenses {
         }
         if let key {
             guard let masterKey else { throw LCMError(.failure, "a key was given without a master key to seal it") }
-            pool.protectedKey = try masterKey.seal(Data(try normalizedKey(key).utf8), purpose: purpose(name)).data
+            pool.protectedKey = try sealKey(key, masterKey: masterKey, pool: name)
             details["key"] = "replaced"
         }
         guard !details.isEmpty else { throw LCMError(.usage, "nothing to change", hint: "pass --seats, --expires, --edition or a key") }
@@ -166,13 +167,21 @@ public enum Licenses {
         return held.count
     }
 
+    /// The key sealed for the pool; the plain bytes made on the way are wiped.
+    static func sealKey(_ key: String, masterKey: MasterKey, pool: String) throws -> Data {
+        var plain = Data(try normalizedKey(key).utf8)
+        defer { DiskPassphrase.wipe(&plain) }
+        return try masterKey.seal(plain, purpose: purpose(pool)).data
+    }
+
     /// The product key in clear, for `license show --reveal-key`. Every reveal is audited.
     public static func revealKey(_ db: Database, pool name: String, masterKey: MasterKey, actor: AuditActor) throws -> String {
         let pool = try find(db, name: name)
         guard let sealed = pool.protectedKey else {
             throw LCMError.notFound("a key for license pool '\(name)'", hint: "store one with `lcm procure license set \(name) --key-file FILE`")
         }
-        let plain = try masterKey.open(SealedSecret(data: sealed), purpose: purpose(name))
+        var plain = try masterKey.open(SealedSecret(data: sealed), purpose: purpose(name))
+        defer { DiskPassphrase.wipe(&plain) }
         try AuditLog.record(db, actor: actor, objectKind: "license", objectID: name, action: "reveal-key")
         return String(decoding: plain, as: UTF8.self)
     }

@@ -36,8 +36,9 @@ public struct MasterKey: Sendable {
 
     /// The home's key, or nil if none was created yet. A damaged or exposed key file is refused.
     public static func load(home: LCMHome) throws -> MasterKey? {
+        ProcessHardening.forSecrets()
         let file = path(home: home)
-        guard let contents = try PrivateKeyFile.read(
+        guard var contents = try PrivateKeyFile.read(
             file, what: "the master key", limit: fileMagic.count + keyByteCount, code: .databaseError,
             exposedHint: "consider the sealed secrets exposed (rotate them)",
             replacedHint: "run lcm as the owner of its home, or restore the key file from the backup of lcm's home, and consider the sealed secrets exposed") else {
@@ -47,7 +48,10 @@ public struct MasterKey: Sendable {
             throw LCMError(.databaseError, "\(file.path) is not an lcm master key (damaged or replaced)",
                            hint: "restore it from the backup of lcm's home; without it sealed secrets cannot be read")
         }
-        return MasterKey(keyBytes: contents.suffix(keyByteCount))
+        // The key goes into SymmetricKey's own storage (zeroed when released); the file's bytes here are wiped.
+        var material = Data(contents.suffix(keyByteCount))
+        defer { DiskPassphrase.wipe(&contents); DiskPassphrase.wipe(&material) }
+        return MasterKey(keyBytes: material)
     }
 
     /// Creates the key file atomically: a complete file appears under its name or none does, and a
@@ -63,10 +67,12 @@ public struct MasterKey: Sendable {
         // An existing directory may have been made by hand with looser permissions.
         chmod(directory.path, 0o700)
 
+        ProcessHardening.forSecrets()
         var keyBytes = [UInt8](repeating: 0, count: keyByteCount)
         var generator = SystemRandomNumberGenerator()
         for i in keyBytes.indices { keyBytes[i] = generator.next() }
-        let contents = fileMagic + keyBytes
+        var contents = fileMagic + keyBytes
+        defer { DiskPassphrase.wipe(&keyBytes); DiskPassphrase.wipe(&contents) }
 
         let temporary = directory.appendingPathComponent(".master.key.\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
         let fd = posixOpen(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -90,7 +96,9 @@ public struct MasterKey: Sendable {
         // Make the new name durable too.
         let dirFD = posixOpen(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         if dirFD >= 0 { fsync(dirFD); close(dirFD) }
-        return MasterKey(keyBytes: Data(keyBytes))
+        var material = Data(keyBytes)
+        defer { DiskPassphrase.wipe(&material) }
+        return MasterKey(keyBytes: material)
     }
 
     /// Seals `plaintext` with AES-256-GCM. `purpose` (e.g. "license-pool:office") is authenticated
