@@ -1,3 +1,5 @@
+import LCMKit
+
 extension StandInBootProgram {
     /// `/init` of the stand-in's initramfs (busybox sh). It implements `BootRunnerContract`.
     public static let initScript = #"""
@@ -70,14 +72,48 @@ extension StandInBootProgram {
         }
         medium_file() { for m in /media/*; do [ -f "$m/$1" ] && { echo "$m/$1"; return; }; done; }
         option() { case ",$2," in *",$1="*) v=${2#*$1=}; echo "${v%%,*}" ;; esac; }
+        # A path below $1 whose components match $2's case-insensitively (NTFS names, as Windows sees them).
+        ci_path() {
+            p=$1; saved=$IFS; IFS=/
+            for c in $2; do
+                m=$(ls -a "$p" 2>/dev/null | grep -i -x -F -- "$c" | head -n 1)
+                [ -n "$m" ] || { IFS=$saved; return 1; }
+                p="$p/$m"
+            done
+            IFS=$saved; echo "$p"
+        }
+        # Windows Setup's state from SYSTEM\Setup: "SystemSetupInProgress OOBEInProgress".
+        setup=$(awk -v H=/mnt/Windows/System32/config/SYSTEM -v Q=setup -f /etc/lcm/hive.awk)
 
         if [ -f "$Q/manifest.tsv" ]; then
             tab=$(printf '\t')
             blocked=no
+            waiting=no
             tr -d '\r' < "$Q/manifest.tsv" | grep -v '^#' | grep -v '^$' | sort -t "$tab" -k1,1n > /tmp/manifest
             while IFS="$tab" read -r order item kind options; do
                 [ -f "$Q/$item" ] || continue
                 start=$(now)
+                if [ "$kind" = purge ]; then
+                    # As the runner: not while Setup runs (oobeSystem reads the answer file), then
+                    # every answer file zeroed in place and deleted.
+                    case " $setup " in *" 1 "*) say "$item: Windows Setup has not finished ($setup); it waits"; waiting=yes; continue ;; esac
+                    left=0
+                    for rel in \#(answerFileList); do
+                        f=$(ci_path /mnt "$rel") || continue
+                        [ -f "$f" ] || continue
+                        size=$(stat -c %s "$f")
+                        [ "$size" -gt 0 ] && dd if=/dev/zero of="$f" bs="$size" count=1 conv=notrunc 2>/dev/null
+                        sync
+                        rm -f "$f"
+                        if [ -e "$f" ]; then left=$((left + 1)); else say "removed /$rel"; fi
+                    done
+                    code=0
+                    [ $left -eq 0 ] || code=\#(BootRunnerContract.answerFilesRemainExitCode)
+                    printf '%s\t%s\t%s\t%s\tno\r\n' "$item" "$start" "$(now)" "$code" >> "$L/runner.log"
+                    rm -f "$Q/$item"
+                    say "ran $item ($kind): exit $code"
+                    continue
+                fi
                 code=$(option standin-exit "$options")
                 [ -n "$code" ] || code=0
                 medium=$(option medium "$options")
@@ -93,7 +129,7 @@ extension StandInBootProgram {
                 rm -f "$Q/$item"
                 say "ran $item ($kind): exit $code"
             done < /tmp/manifest
-            [ "$blocked" = yes ] || rm -f "$Q/manifest.tsv"
+            [ "$blocked" = yes ] || [ "$waiting" = yes ] || rm -f "$Q/manifest.tsv"
         fi
         for m in /media/*; do umount "$m" 2>/dev/null; done
         unmount
@@ -107,7 +143,8 @@ extension StandInBootProgram {
     /// few cells), compressed and UTF-16 names, inline and cell data.
     ///
     /// Limits: big data ("db") values are not read (a computer name never needs one), and
-    /// characters outside printable ASCII come out as `?`. Usage: `awk -v H=SYSTEM -f hive.awk`.
+    /// characters outside printable ASCII come out as `?`. Usage: `awk -v H=SYSTEM -f hive.awk`;
+    /// with `-v Q=setup` it prints `Setup\SystemSetupInProgress` and `Setup\OOBEInProgress` instead.
     public static let hiveReaderScript = #"""
         # Bytes [off, off+len) of the hive file, as numbers, into B[0..].
         function rd(off, len,    cmd, line, k, f, i, n) {
@@ -212,6 +249,14 @@ extension StandInBootProgram {
             }
             rd(36, 4)
             root = u32(0)
+            if (Q == "setup") {
+                # Windows Setup's progress flags (DWORDs; a missing one counts as 0).
+                k = child(root, "Setup")
+                a = value(k, "SystemSetupInProgress") ? D[0] : 0
+                b = value(k, "OOBEInProgress") ? D[0] : 0
+                print a " " b
+                exit 0
+            }
             if (!value(child(root, "Select"), "Current")) exit 1
             current = D[0] + 256 * D[1] + 65536 * D[2] + 16777216 * D[3]
             k = child(root, sprintf("ControlSet%03d", current))
@@ -225,4 +270,11 @@ extension StandInBootProgram {
             print s
         }
         """#
+}
+
+extension StandInBootProgram {
+    /// `BootRunnerContract.answerFilePaths`, quoted for the shell.
+    static var answerFileList: String {
+        BootRunnerContract.answerFilePaths.map { "'\($0)'" }.joined(separator: " ")
+    }
 }

@@ -235,8 +235,10 @@ struct PatchCommand: ParsableCommand {
             discussion: """
                 Opens each stopped desktop's OS layer read-only (one appliance launch for all): the runner's log, \
                 what is still queued, and Windows' own servicing state (UBR, CBS packages, RebootPending); records \
-                the outcomes in the inventory (history in `lcm inventory events`). Running desktops are shown from \
-                the records. Exit code 0, or 3 when any item failed.
+                the outcomes in the inventory (history in `lcm inventory events`). Also says whether answer files \
+                holding secrets (a domain join blob, passwords, a product key) are still on the volume: removed, \
+                still present (with their paths), or not yet booted. Running desktops are shown from the records. \
+                Exit code 0, or 3 when any item failed or the runner could not remove an answer file.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Desktops (default: every desktop with patch records).")
@@ -259,7 +261,7 @@ struct PatchCommand: ParsableCommand {
                 } else {
                     Terminal.output(statuses.isEmpty ? "no patched desktops\n" : PatchReports.text(statuses))
                 }
-                if statuses.contains(where: { $0.items.contains { $0.state == .failed } }) {
+                if statuses.contains(where: { $0.items.contains { $0.state == .failed } || ($0.answerFiles?.exitCode ?? 0) != 0 && $0.answerFiles?.state == .stillPresent }) {
                     throw ExitCode(LCMExitCode.checkFailed.rawValue)
                 }
             }

@@ -39,12 +39,83 @@ struct PatchUnitTests {
         let exe = scratch.file("tool.exe").path
         _ = FileManager.default.createFile(atPath: exe, contents: Data("MZ".utf8))
         #expect(refusal([exe])?.code == .usage)
+        // `purge` is lcm's own queue kind (answer files removed), never a patch file.
+        let purge = scratch.file("x.purge").path
+        _ = FileManager.default.createFile(atPath: purge, contents: Data("C:\\Windows\\System32\\config\\SAM\r\n".utf8))
+        #expect(refusal([purge])?.code == .usage)
         #expect(refusal([scratch.file("gone.cab").path])?.code == .notFound)
         #expect(refusal([scratch.path]) != nil, "a directory is not a file")
         let broken = scratch.file("broken.reg").path
         try "REGEDIT4\n[HKEY_CURRENT_USER\\Software\\X]\n".write(toFile: broken, atomically: true, encoding: .utf8)
         let error = refusal([msu, broken])
         #expect(error?.code == .dataError && error?.message.contains("line 2") == true, "\(String(describing: error))")
+    }
+
+    /// `patch status`'s answer-file verdict, from what the volume and the runner's files say.
+    @Test func answerFileStatusSaysRemovedStillPresentOrNotYetBooted() throws {
+        var inspection = WindowsInspection()
+        inspection.answerFiles = [AnswerFile(path: "/Windows/Panther/unattend.xml", secrets: ["domain join blob"], declaresEntities: false),
+                                  AnswerFile(path: "/Windows/System32/Sysprep/unattend.xml", secrets: [], declaresEntities: false)]
+        let queued = RunnerState(boots: [], results: [], queuedFiles: ["000-answer-files.purge"], manifestPresent: true)
+        let booted = RunnerState(boots: [BootRecord(computerName: "PC", time: Date())], results: [], queuedFiles: queued.queuedFiles,
+                                 manifestPresent: true)
+        let before = AnswerFileStatus(inspection: inspection, runner: queued)
+        #expect(before.state == .notYetBooted && before.paths == ["/Windows/Panther/unattend.xml"] && before.secrets == ["domain join blob"])
+        #expect(before.summary == "not yet booted" && before.detail == nil)
+        let waiting = AnswerFileStatus(inspection: inspection, runner: booted)
+        #expect(waiting.state == .stillPresent && waiting.summary == "still present: /Windows/Panther/unattend.xml")
+        #expect(waiting.detail?.contains("still queued") == true, "\(waiting)")
+        let end = Date()
+        let failedRun = RunnerState(boots: booted.boots, results: [RunnerResult(item: "000-answer-files.purge", started: end, ended: end,
+                                                                               exitCode: BootRunnerContract.answerFilesRemainExitCode, rebootNeeded: false)],
+                                    queuedFiles: [], manifestPresent: false)
+        let failed = AnswerFileStatus(inspection: inspection, runner: failedRun)
+        #expect(failed.state == .stillPresent && failed.exitCode == BootRunnerContract.answerFilesRemainExitCode)
+        #expect(failed.detail?.contains("could not remove") == true, "\(failed)")
+
+        var clean = inspection
+        clean.answerFiles = []
+        var done = failedRun
+        done.results[0].exitCode = 0
+        let removed = AnswerFileStatus(inspection: clean, runner: done)
+        #expect(removed.state == .removed && removed.removedAt == end && removed.exitCode == 0 && removed.paths.isEmpty)
+        #expect(AnswerFileStatus(inspection: clean, runner: RunnerState(boots: [], results: [], queuedFiles: [], manifestPresent: false)).state
+                == .noSecrets)
+        // A golden image's own answer file with a secret: nothing queued to remove it, and the report says so.
+        let golden = AnswerFileStatus(inspection: inspection, runner: RunnerState(boots: booted.boots, results: [], queuedFiles: [], manifestPresent: false))
+        #expect(golden.state == .stillPresent && golden.detail?.contains("golden image") == true, "\(golden)")
+
+        var status = DesktopPatchStatus(desktop: "d1", device: "DEV", domainState: "shut off", readBack: true)
+        status.answerFiles = before
+        let text = PatchReports.text([status])
+        #expect(text.contains("answer files with secrets: not yet booted (/Windows/Panther/unattend.xml hold domain join blob)"), "\(text)")
+        status.answerFiles = removed
+        #expect(PatchReports.text([status]).contains("answer files with secrets: removed"))
+    }
+
+    /// The join blob is a secret the scanner names (image check, patch status), by element only.
+    @Test func answerFileScannerFindsTheOfflineJoinBlob() {
+        let xml = """
+            <unattend xmlns="urn:schemas-microsoft-com:unattend"><settings pass="specialize">
+            <component name="Microsoft-Windows-UnattendedJoin"><Identification><Provisioning>
+            <AccountData>QUJDRA==</AccountData></Provisioning></Identification></component></settings></unattend>
+            """
+        #expect(AnswerFileScanner.secrets(in: xml) == ["domain join blob"])
+        #expect(AnswerFileScanner.secrets(in: "<unattend><settings pass=\"specialize\"><ComputerName>PC</ComputerName></settings></unattend>").isEmpty)
+    }
+
+    /// The Windows runner removes exactly the contract's answer files, waits for Setup, and logs the purge.
+    @Test func theRunnerRemovesEveryAnswerFileOfTheContract() throws {
+        let script = StartupScriptRunner.powershellScript
+        for path in BootRunnerContract.answerFilePaths {
+            #expect(script.contains("'" + path.replacingOccurrences(of: "/", with: "\\") + "'"), "\(path)")
+        }
+        #expect(script.contains("$entry.Kind -eq 'purge'") && script.contains("SystemSetupInProgress") && script.contains("OOBEInProgress"))
+        #expect(script.contains("{ \(BootRunnerContract.answerFilesRemainExitCode) }"))
+        #expect(!script.contains("\\#("), "an interpolation was left in the script")
+        let item = BootRunnerContract.answerFileCleanup()
+        #expect(item.isValid && item.fileName == "000-answer-files.purge")
+        #expect(try BootRunnerContract.parseManifest(BootRunnerContract.manifest([item])).map(\.kind) == [.purge])
     }
 
     static let domainXML = """

@@ -217,6 +217,14 @@ struct PersonalizationTests {
         #expect(generalizedSeen.reports.first?.contains("join blob: present, \(blobText.utf8.count) bytes") == true)
         #expect(generalizedSeen.reports.first?.contains("ControlSet002") == true)
         #expect(generalizedSeen.reports.first?.contains("checked against: image") == true)
+        // The blob stays in the answer file only until Setup is done: the boot queue removes it.
+        let cleanupLine = "every copy removed after Setup by boot queue item \(BootRunnerContract.answerFileCleanup().fileName)"
+        #expect(generalizedSeen.reports.first?.contains("answer files hold domain join blob: " + cleanupLine) == true,
+                "\(generalizedSeen.reports)")
+        #expect(seen["plain"]?.reports.first?.contains(cleanupLine) == false, "nothing secret on the plain disk")
+        // The image's own answer file had a password and a product key: merged in, removed with it.
+        #expect(seen["answer"]?.reports.first?.contains("answer files hold domain join blob, password, product key: " + cleanupLine) == true,
+                "\(String(describing: seen["answer"]))")
         let plainSeen = try #require(seen["plain"])
         #expect(plainSeen.errorCodes == [64, 4], "\(plainSeen.errors)")
         #expect(plainSeen.reports.first?.contains("join blob: none") == true)
@@ -261,6 +269,7 @@ struct PersonalizationTests {
                            "download /Windows/System32/config/SOFTWARE \(out.path)/\(name).SOFTWARE",
                            name == "plain" ? "is-file /Windows/Panther/unattend.xml | cat > \(out.path)/plain.has-unattend"
                                : "download /Windows/Panther/unattend.xml \(out.path)/\(name).unattend.xml",
+                           "is-file /\(BootRunnerContract.manifestPath) | cat > \(out.path)/\(name).has-queue",
                            "umount-all"]
             } else if name == "userdata" {
                 script += ["vfs-label \(device)1 | cat > \(out.path)/userdata.label",
@@ -311,6 +320,13 @@ struct PersonalizationTests {
         #expect(try hive("plain.SOFTWARE", "Microsoft\\Windows NT\\CurrentVersion", "RegisteredOwner") == "Plain Owner")
         #expect(try hive("plain.SOFTWARE", "Microsoft\\Windows NT\\CurrentVersion", "RegisteredOrganization") == "")
         #expect(try String(contentsOfFile: "\(out.path)/plain.has-unattend", encoding: .utf8).hasPrefix("false"))
+        // The answer-file cleanup: queued where the answer file holds a secret, with the runner
+        // registered (its Group Policy state in SOFTWARE); nothing queued on the plain disk.
+        for name in ["generalized", "answer"] {
+            #expect(try String(contentsOfFile: "\(out.path)/\(name).has-queue", encoding: .utf8).hasPrefix("true"), "\(name)")
+            #expect(try hive("\(name).SOFTWARE", "Policies\\Microsoft\\Windows\\System", "MaxGPOScriptWait") == "0", "\(name)")
+        }
+        #expect(try String(contentsOfFile: "\(out.path)/plain.has-queue", encoding: .utf8).hasPrefix("false"))
         // The refused disk: its answer file byte for byte as built, its computer name untouched.
         #expect(try String(contentsOfFile: "\(out.path)/entity.unattend.xml", encoding: .utf8)
                     == UnattendAnswerFile.entityXML(for: Self.entitySpec))

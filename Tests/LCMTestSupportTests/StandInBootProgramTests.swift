@@ -43,6 +43,26 @@ import Testing
         #expect(try computerName(fromHive: RegistryHive.build(root: tree)) == "BIG-SYSTEM")
     }
 
+    /// `-v Q=setup`: Setup's progress flags, as the stand-in's `purge` waits for them (like the runner).
+    @Test(.enabled(if: findTool("busybox") != nil))
+    func hiveReaderReadsWindowsSetupProgress() throws {
+        func progress(_ tree: RegistryKey) throws -> String {
+            let dir = try makeTemporaryDirectory("lcm-hive-setup")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = dir.appendingPathComponent("SYSTEM"), script = dir.appendingPathComponent("hive.awk")
+            try Data(try RegistryHive.build(root: tree)).write(to: file)
+            try Data(StandInBootProgram.hiveReaderScript.utf8).write(to: script)
+            return try runTool("busybox", ["awk", "-v", "H=\(file.path)", "-v", "Q=setup", "-f", script.path]).stdout
+                .trimmingCharacters(in: .newlines)
+        }
+        var tree = WindowsRegistryContent.system(WindowsDiskSpec { $0.computerName = "SETUP-TEST" })
+        #expect(try progress(tree) == "0 0")
+        tree.set("Setup", "OOBEInProgress", .dword(1))
+        #expect(try progress(tree) == "0 1")
+        tree.set("Setup", "SystemSetupInProgress", .dword(1))
+        #expect(try progress(tree) == "1 1")
+    }
+
     /// After hivex (what lcm uses offline) renames the computer, the reader sees the new name.
     @Test(.enabled(if: findTool("busybox") != nil && findTool("hivexsh") != nil))
     func hiveReaderSeesAHivexEdit() throws {

@@ -448,6 +448,10 @@ struct DeployCommandTests {
         #expect(filesystem.stdout.contains("TYPE=ntfs") && filesystem.stdout.contains("LABEL=UserData"), "\(filesystem.stdout)")
     }
 
+    /// Also the offline domain join: the blob lands in the specialize answer file, with a boot
+    /// queue item that removes every answer file after Setup; `patch status` says "not yet booted"
+    /// before the first boot and "removed" after it, the volume holds no answer file any more, and
+    /// lcm's home never held the blob.
     @Test func deployedDesktopBootsAndFindsItsComputerName() throws {
         let world = try DeployWorld()
         defer { world.cleanUpHost() }
@@ -457,15 +461,46 @@ struct DeployCommandTests {
         let (network, destroyNetwork) = try world.makeNetwork()
         defer { destroyNetwork() }
 
+        // A blob as `djoin /provision /savefile` writes it: base64 text in UTF-16LE with a BOM.
+        var random = SystemRandomNumberGenerator()
+        let blobText = Data((0..<1200).map { _ in UInt8.random(in: 0...255, using: &random) }).base64EncodedString()
+        let blobFile = world.scratch.file("join.djoin")
+        _ = FileManager.default.createFile(atPath: blobFile.path, contents: Data([0xFF, 0xFE] + blobText.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
+
         let name = world.name("boot")
         let run = try world.lcm.run(["deploy", "--image", "standin", "--device", device, "--name", name, "--computer-name", "PC-BOOTED",
-                                     "--network", network, "--format", "json"])
+                                     "--network", network, "--join-blob", blobFile.path, "--no-start", "--format", "json"])
         try #require(run.status == 0, "\(run.stderr)\n\(run.stdout)")
         let report = try JSONDecoder().decode(DeployReport.self, from: Data(run.stdout.utf8))
         let outcome = try #require(report.outcomes.first)
-        #expect(outcome.running && outcome.storageBus == "sata")
+        #expect(outcome.storageBus == "sata")
         #expect(outcome.notes.contains { $0.contains("SATA") }, "\(outcome.notes)")
+        #expect(outcome.notes.contains { $0.contains("domain join blob") && $0.contains("answer-files.purge") }, "\(outcome.notes)")
+        #expect(!run.stdout.contains(blobText) && !run.stderr.contains(blobText))
+        // lcm's own copies: nothing under its home (inventory, journal, run directories, logs) holds the blob.
+        let grep = try ProgramRun.run("/bin/grep", ["-r", "-l", "-a", "-D", "skip", "-F", String(blobText.prefix(64)), world.home])
+        #expect(grep.status == 1 && grep.stdout.isEmpty, "the blob is in lcm's home: \(grep.stdout)")
 
+        func answerFiles() throws -> AnswerFileStatus {
+            let status = try world.lcm.run(["manage", "patch", "status", name, "--format", "json"])
+            try #require(status.status == 0, "\(status.stderr)\n\(status.stdout)")
+            let read = try #require(try JSONDecoder.iso8601.decode([DesktopPatchStatus].self, from: Data(status.stdout.utf8)).first)
+            #expect(read.readBack, "\(read)")
+            return try #require(read.answerFiles, "\(read)")
+        }
+        let before = try answerFiles()
+        #expect(before.state == .notYetBooted && before.secrets.contains("domain join blob"), "\(before)")
+        #expect(before.paths.contains { $0.lowercased() == "/windows/panther/unattend.xml" }, "\(before)")
+        let text = try world.lcm.run(["manage", "patch", "status", name])
+        #expect(text.stdout.contains("answer files with secrets: not yet booted") && !text.stdout.contains(blobText), "\(text.stdout)")
+
+        // The decrypted disk holds the blob now (so the search below can find it).
+        let unbooted = try world.plainCopies([(name, "os")])
+        let found = try ProgramRun.run("/bin/grep", ["-c", "-a", "-F", String(blobText.prefix(64)), unbooted[0]])
+        #expect((Int(found.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 1, "\(found.stdout) \(found.stderr)")
+        try? FileManager.default.removeItem(atPath: unbooted[0])
+
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "start", name]).status == 0)
         // Deployed by default with Secure Boot: libvirt chose the Secure Boot firmware and a VARS
         // template with Microsoft's keys (libvirt 9.0 shows the choice only while it runs).
         let live = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", name])
@@ -475,8 +510,13 @@ struct DeployCommandTests {
         #expect(try definition.nodes(forXPath: "/domain/os/nvram/@template").map { $0.stringValue ?? "" }.first?.contains(".ms.") == true,
                 "not Microsoft's keys: \(live.stdout)")
 
-        // The stand-in powers itself off once it has written its boot record.
+        // The stand-in powers itself off once it has written its boot record and run its queue.
         let domain = try world.waitForPowerOff(name, label: "deploy-tests")
+
+        let after = try answerFiles()
+        #expect(after.state == .removed && after.paths.isEmpty && after.exitCode == 0 && after.removedAt != nil, "\(after)")
+        let shown = try world.lcm.run(["manage", "patch", "status", name])
+        #expect(shown.stdout.contains("answer files with secrets: removed"), "\(shown.stdout)")
 
         let copy = try world.plainCopies([(name, "os")])
         let windows = DeployFixture.Disk.bootable.spec.layout.windowsPartition.number
@@ -489,6 +529,14 @@ struct DeployCommandTests {
         #expect(records.map(\.computerName) == ["PC-BOOTED"], "\(output)")
         // The guest's kernel found Secure Boot on: the signed chain was checked against Microsoft's keys.
         #expect(lines.filter { $0.hasPrefix("secure-boot=") } == ["secure-boot=enabled"], "\(output)")
+        // Read with the appliance: no answer file left where Setup, sysprep or lcm put one.
+        let listed = try world.guestfish(copy, partition: windows) { _ in
+            ["find /Windows/Panther", "find /Windows/System32", "ls /"]
+        }
+        #expect(!listed.lowercased().contains("unattend"), "\(listed)")
+        // Nor anywhere on the disk: the stand-in, like the runner, zeroes a file before deleting it.
+        let raw = try ProgramRun.run("/bin/grep", ["-c", "-a", "-F", String(blobText.prefix(64)), copy[0]])
+        #expect(raw.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the blob is still on the disk: \(raw.stdout)")
 
         // TPM state and NVRAM exist while the desktop does, and go with it.
         let uuid = try domain.uuidString.lowercased()

@@ -20,7 +20,12 @@ enum DeployPersonalization {
                                                        generalized: settings.generalized,
                                                        architecture: UnattendArchitecture(inspectedArchitecture: settings.architecture) ?? .amd64,
                                                        golden: golden)
-            return report.answerFile.map { "specialize answer file \($0)" } ?? ""
+            var notes: [String] = []
+            if let answerFile = report.answerFile { notes.append("specialize answer file \(answerFile)") }
+            if let cleanup = report.answerFileCleanup {
+                notes.append("answer files hold \(report.answerFileSecrets.joined(separator: ", ")): every copy removed after Setup by boot queue item \(cleanup)")
+            }
+            return notes.joined(separator: "; ")
         default:
             guard let archive = settings.migrateArchive else { return "" }
             // A disk made before lcm laid user-data disks out itself is still blank: prepared here.

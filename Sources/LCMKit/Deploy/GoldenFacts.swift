@@ -54,6 +54,7 @@ public final class GoldenFacts: @unchecked Sendable {
     private var storedLayout: Layout?
     private var storedSystem: SystemFacts?
     private var storedAnswerFile: String??
+    private var storedLeftoverSecrets: [String]?
     private var timeZones: [String: DesktopPersonalizer.TimeZoneRecord] = [:]
 
     public init() {}
@@ -72,6 +73,12 @@ public final class GoldenFacts: @unchecked Sendable {
     var existingAnswerFile: String?? {
         get { lock.withLock { storedAnswerFile } }
         set { lock.withLock { storedAnswerFile = newValue } }
+    }
+
+    /// Kinds of secret in the answer files the image itself carries (`WindowsInspector.answerFiles`), once read.
+    var leftoverAnswerFileSecrets: [String]? {
+        get { lock.withLock { storedLeftoverSecrets } }
+        set { lock.withLock { storedLeftoverSecrets = newValue } }
     }
 
     /// A time zone already checked against this image (with its ImageState matching `generalized`).

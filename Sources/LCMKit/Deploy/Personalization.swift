@@ -183,6 +183,10 @@ public struct PersonalizationReport: Sendable, Codable, Equatable, CustomStringC
     public var answerFileMerged: Bool
     /// Size of the domain join blob written, nil without one.
     public var domainJoinBlobBytes: Int?
+    /// Kinds of secret in the answer file written and those the image carried (`AnswerFileScanner`).
+    public var answerFileSecrets: [String] = []
+    /// The boot queue item that removes the answer files after Setup, when they carry secrets.
+    public var answerFileCleanup: String?
 
     public var description: String {
         var lines = [
@@ -194,6 +198,9 @@ public struct PersonalizationReport: Sendable, Codable, Equatable, CustomStringC
         ]
         if let answerFile { lines.append("answer file: \(answerFile)\(answerFileMerged ? " (merged into the existing one)" : "")") }
         lines.append("join blob: " + (domainJoinBlobBytes.map { "present, \($0) bytes" } ?? "none"))
+        if let answerFileCleanup {
+            lines.append("answer files hold \(answerFileSecrets.joined(separator: ", ")): every copy removed after Setup by boot queue item \(answerFileCleanup)")
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -279,6 +286,19 @@ public enum DesktopPersonalizer {
             answerFile = try specializeAnswerFile(personalization, g: g, layout: layout, facts: facts, architecture: architecture)
         }
         defer { if answerFile != nil { DiskPassphrase.wipe(&answerFile!.bytes) } }
+        // Windows leaves the answer file, secrets and all, in clear after specialize, and an image
+        // may carry answer files of its own: a boot-time queue item removes every copy once Setup
+        // is done (BootRunnerContract, "Answer files").
+        let leftoverSecrets: [String]
+        if let known = facts.leftoverAnswerFileSecrets {
+            leftoverSecrets = known
+        } else {
+            leftoverSecrets = try WindowsInspector.answerFiles(g).flatMap(\.secrets)
+            facts.leftoverAnswerFileSecrets = leftoverSecrets
+        }
+        let writtenSecrets = answerFile.map { AnswerFileScanner.secrets(in: String(decoding: $0.bytes, as: UTF8.self)) } ?? []
+        let secretsInAnswerFile = Array(Set(leftoverSecrets + writtenSecrets)).sorted()
+        let removeAnswerFiles = !secretsInAnswerFile.isEmpty
 
         // SOFTWARE: ImageState and the time zone are checked against the image before any write.
         let zone: TimeZoneRecord
@@ -307,7 +327,9 @@ public enum DesktopPersonalizer {
         // SYSTEM is copied out, edited on lcm's machine and only its changed blocks written back:
         // committing the whole hive through ntfs-3g in the emulated appliance cost 2.2 s a desktop.
         let netBIOSName = personalization.computerName.uppercased()
-        try OfflineHives.edit(g, hives: [.system: layout.systemHive], known: facts.hives, edit: { editors in
+        let hives: [RegFile.Hive: String] = removeAnswerFiles
+            ? [.system: layout.systemHive, .software: layout.softwareHive] : [.system: layout.systemHive]
+        try OfflineHives.edit(g, hives: hives, known: facts.hives, edit: { editors in
             guard let system = editors.system,
                   let computerName = try system.node(atPath: controlSet + "\\" + Paths.computerName, create: true),
                   let tcpip = try system.node(atPath: controlSet + "\\" + Paths.tcpip, create: true),
@@ -328,6 +350,10 @@ public enum DesktopPersonalizer {
                 if let name = details.standardName { try system.setValue(timeZone, key: "StandardName", .string(name)) }
                 if let name = details.daylightName { try system.setValue(timeZone, key: "DaylightName", .string(name)) }
             }
+            if removeAnswerFiles, let software = editors.software {
+                try StartupScriptRunner.registerState(software, systemRoot: layout.systemRoot)
+                return ((), [.system, .software])
+            }
             return ((), [.system])
         }, check: { editors in
             // The copy as it will be in the image must hold the names before a block is written.
@@ -343,12 +369,18 @@ public enum DesktopPersonalizer {
             // Straight from memory into the volume: no copy of the join blob on the host.
             try g.writeUntraced(answerFile.path, answerFile.bytes)
         }
+        var cleanup: String?
+        if removeAnswerFiles {
+            cleanup = try BootRunnerContract.enqueue([BootRunnerContract.answerFileCleanup()], on: g).first?.fileName
+            _ = try StartupScriptRunner.installFiles(g, systemRoot: layout.systemRoot)
+        }
         return PersonalizationReport(
             windowsPartition: partition, controlSet: controlSet, computerName: personalization.computerName.uppercased(),
             hostname: personalization.computerName, registeredOwner: personalization.registeredOwner,
             registeredOrganization: personalization.registeredOrganization, timeZone: personalization.timeZone,
             timeZoneCheckedAgainst: zone.checkedAgainst, answerFile: answerFile?.path, answerFileMerged: answerFile?.merged ?? false,
-            domainJoinBlobBytes: generalized ? personalization.domainJoin?.count : nil)
+            domainJoinBlobBytes: generalized ? personalization.domainJoin?.count : nil,
+            answerFileSecrets: secretsInAnswerFile, answerFileCleanup: cleanup)
     }
 
     /// The NTFS partition holding a Windows system root, found the way `WindowsInspector` does.

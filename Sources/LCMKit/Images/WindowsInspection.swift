@@ -146,7 +146,7 @@ public struct HibernationState: Codable, Sendable, Equatable {
 public struct AnswerFile: Codable, Sendable, Equatable {
     /// Path on the Windows volume, e.g. "/Windows/Panther/unattend.xml".
     public var path: String
-    /// Kinds of secret found: "password", "product key", "domain join credentials".
+    /// Kinds of secret found: "password", "product key", "domain join credentials", "domain join blob".
     public var secrets: [String]
     /// It declares a document type or entities, which lcm refuses to parse (`SafeXML`); nil in
     /// inspections recorded before lcm looked.

@@ -32,11 +32,7 @@ public enum WindowsInspector {
     public static let virtioNetworkServices = ["netkvm"]
 
     /// Where Windows Setup and sysprep leave answer files (relative to the volume root).
-    public static let answerFilePaths = [
-        "/Windows/Panther/unattend.xml", "/Windows/Panther/Unattend/unattend.xml",
-        "/Windows/Panther/autounattend.xml", "/Windows/System32/Sysprep/unattend.xml",
-        "/Windows/System32/Sysprep/Panther/unattend.xml", "/unattend.xml", "/autounattend.xml",
-    ]
+    public static let answerFilePaths = BootRunnerContract.answerFilePaths.map { "/" + $0 }
 
     /// lcm's boot-time queue, relative to the Windows volume (see the runner contract).
     public static let queueManifestPath = "/ProgramData/lcm/queue/manifest.tsv"
@@ -350,6 +346,8 @@ public enum AnswerFileScanner {
         if has("AdministratorPassword") || has("Password") || has("LocalAccount") && has("Value") { kinds.append("password") }
         if has("ProductKey") || has("Key") && has("UserData") { kinds.append("product key") }
         if has("Credentials") || has("UnsecureJoin") { kinds.append("domain join credentials") }
+        // The offline join blob (djoin) carries the machine account's password.
+        if has("AccountData") { kinds.append("domain join blob") }
         return kinds
     }
 }

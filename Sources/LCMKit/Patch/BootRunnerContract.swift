@@ -10,7 +10,7 @@ import Guestfs
 ///
 /// **Queue.** `C:\ProgramData\lcm\queue\` holds one file per staged item, named
 /// `NNN-<name>.<kind>`: NNN is the three-digit order, `<name>` uses only letters, digits, `.`,
-/// `_` and `-`, `<kind>` is one of `msu`, `cab`, `msi`, `cmd`, `ps1`, `reg`.
+/// `_` and `-`, `<kind>` is one of `msu`, `cab`, `msi`, `cmd`, `ps1`, `reg`, `purge`.
 /// `C:\ProgramData\lcm\queue\manifest.tsv` lists them: UTF-8, one item per line, lines end
 /// with LF or CRLF, fields separated by one TAB:
 /// 1. order (decimal), 2. item (the file name in the queue directory), 3. kind,
@@ -32,6 +32,16 @@ import Guestfs
 /// /norestart`, `cmd /c`, `powershell -File`, `reg import`), append its result line to the
 /// log, then delete the item file. After the last line, delete the manifest. An item whose file
 /// is gone was done by an earlier boot and is skipped, so a reboot midway resumes after it.
+///
+/// **Answer files (`purge`).** Staged by deploy when the answer file it wrote carries a secret
+/// (an offline domain join blob, a password, a product key), which Windows leaves in clear in
+/// its copies after specialize. The item file is a placeholder; what to delete is fixed here,
+/// never read from the queue: every file of `answerFilePaths` (case-insensitive, relative to the
+/// volume) is overwritten with zeros in place and deleted. While Windows Setup is still running
+/// (SYSTEM `Setup\SystemSetupInProgress` or `Setup\OOBEInProgress` is 1: oobeSystem still reads
+/// the cached answer file) the item is skipped without a log line and the manifest kept, so a
+/// later boot does it. The log line's exit code is 0 when none of the files is left, else
+/// `answerFilesRemainExitCode`.
 ///
 /// **Log.** `C:\ProgramData\lcm\runner.log`, append-only, one line per processed item, lines
 /// end with CRLF (readers accept LF), five TAB-separated fields: 1. item (the file name),
@@ -76,6 +86,24 @@ public enum BootRunnerContract {
 
     /// Exit code the runner logs for a medium file whose SHA-256 is not the manifest's.
     public static let mediumMismatchExitCode: Int32 = -4
+
+    /// Exit code the runner logs for a `purge` item when an answer file could not be removed.
+    public static let answerFilesRemainExitCode: Int32 = -5
+
+    /// Where Windows Setup, sysprep and lcm leave answer files, relative to the Windows volume:
+    /// what `purge` deletes, what inspection scans for secrets and `patch status` looks for.
+    public static let answerFilePaths = [
+        "Windows/Panther/unattend.xml", "Windows/Panther/autounattend.xml",
+        "Windows/Panther/Unattend/unattend.xml", "Windows/Panther/Unattend/autounattend.xml",
+        "Windows/System32/Sysprep/unattend.xml", "Windows/System32/Sysprep/autounattend.xml",
+        "Windows/System32/Sysprep/Panther/unattend.xml", "unattend.xml", "autounattend.xml",
+    ]
+
+    /// The queue item that removes every answer file after Setup (see "Answer files" above).
+    public static func answerFileCleanup(order: Int = 0) -> StagedItem {
+        StagedItem(order: order, name: "answer-files", kind: .purge,
+                   payload: "lcm: delete every answer file Windows Setup left (they hold secrets) once Setup has finished\r\n")
+    }
 
     /// Lines of a manifest, in file order.
     public static func parseManifest(_ text: String) throws -> [ManifestEntry] {
@@ -204,6 +232,8 @@ public struct StagedItem: Codable, Hashable, Sendable {
     /// How the runner carries an item out, from its file extension.
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case msu, cab, msi, cmd, ps1, reg
+        /// lcm's own: answer files removed (`BootRunnerContract.answerFileCleanup`); never a patch file.
+        case purge
     }
 
     /// Position in the queue (0-999); items run in ascending order.

@@ -75,6 +75,12 @@ public enum PatchReports {
             }
             lines.append(line)
             if let note = status.note { lines.append("  note: \(note)") }
+            if let answerFiles = status.answerFiles, answerFiles.state != .noSecrets {
+                var line = "  answer files with secrets: \(answerFiles.summary)"
+                if answerFiles.state == .notYetBooted { line += " (\(answerFiles.paths.joined(separator: ", ")) hold \(answerFiles.secrets.joined(separator: ", ")))" }
+                if let detail = answerFiles.detail { line += "; \(detail)" }
+                lines.append(line)
+            }
             for item in status.items {
                 var itemLine = "  \(item.state.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(item.file)"
                 if let exitCode = item.exitCode { itemLine += " exit \(exitCode)" }

@@ -36,7 +36,8 @@ public struct PatchSet: Sendable {
         for path in paths {
             let url = URL(fileURLWithPath: path)
             let extensionName = url.pathExtension.lowercased()
-            guard let kind = StagedItem.Kind(rawValue: extensionName) else {
+            // `purge` is lcm's own queue kind, never a file an admin hands in.
+            guard let kind = StagedItem.Kind(rawValue: extensionName), kind == .reg || Self.stagedKinds.contains(kind) else {
                 throw LCMError(.usage, "\(path): lcm cannot apply .\(extensionName.isEmpty ? "(no extension)" : extensionName) files",
                                hint: "use .reg (applied offline), or .msu, .cab, .msi, .ps1, .cmd (run once at the next boot)")
             }

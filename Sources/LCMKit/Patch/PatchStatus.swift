@@ -19,6 +19,69 @@ public struct PatchItemStatus: Codable, Sendable, Equatable {
     public var appliedAt: Date?
 }
 
+/// Whether answer files holding secrets (a domain join blob, passwords, a product key) are still
+/// on a desktop's Windows volume, read offline from the volume itself and the runner's log.
+public struct AnswerFileStatus: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        /// No answer file with a secret, and none was ever queued for removal.
+        case noSecrets = "none"
+        /// The runner removed them (its log says when), and none is on the volume.
+        case removed
+        /// Still on the volume after the desktop booted.
+        case stillPresent = "still-present"
+        /// On the volume; the desktop has not booted since deploy.
+        case notYetBooted = "not-yet-booted"
+    }
+
+    public var state: State
+    /// Answer files on the volume that hold secrets.
+    public var paths: [String] = []
+    /// Kinds of secret they hold ("domain join blob", "password", ...); never the values.
+    public var secrets: [String] = []
+    /// When the runner's `purge` item ended, and its exit code.
+    public var removedAt: Date?
+    public var exitCode: Int32?
+    public var detail: String?
+
+    /// Judged from an offline read of the volume (`inspection`) and what the runner left.
+    init(inspection: WindowsInspection, runner: RunnerState) {
+        let holding = inspection.answerFiles.filter { !$0.secrets.isEmpty }
+        let cleanup = runner.results.last { $0.item.hasSuffix("." + StagedItem.Kind.purge.rawValue) }
+        let queued = runner.queuedFiles.contains { $0.hasSuffix("." + StagedItem.Kind.purge.rawValue) }
+        state = .noSecrets
+        paths = holding.map(\.path)
+        secrets = Array(Set(holding.flatMap(\.secrets))).sorted()
+        removedAt = cleanup?.ended
+        exitCode = cleanup?.exitCode
+        if holding.isEmpty {
+            state = cleanup != nil || queued ? .removed : .noSecrets
+            if cleanup == nil && queued { detail = "gone from the volume, though the runner has not run its item" }
+        } else if runner.boots.isEmpty {
+            state = .notYetBooted
+            if !queued { detail = "nothing is queued to remove them (they came with the golden image)" }
+        } else {
+            state = .stillPresent
+            if let cleanup, cleanup.exitCode != 0 {
+                detail = "the runner could not remove them (exit \(cleanup.exitCode))"
+            } else if queued {
+                detail = "still queued for removal: Windows Setup has not finished, or the runner has not run yet"
+            } else {
+                detail = "nothing is queued to remove them (they came with the golden image)"
+            }
+        }
+    }
+
+    /// "removed", "still present: PATHS", "not yet booted".
+    public var summary: String {
+        switch state {
+        case .noSecrets: "none with secrets"
+        case .removed: "removed"
+        case .stillPresent: "still present: \(paths.joined(separator: ", "))"
+        case .notYetBooted: "not yet booted"
+        }
+    }
+}
+
 /// One desktop's patch state: lcm's records, updated from what the image holds.
 public struct DesktopPatchStatus: Codable, Sendable {
     public var desktop: String
@@ -35,6 +98,8 @@ public struct DesktopPatchStatus: Codable, Sendable {
     public var queuedInImage: [String] = []
     public var boots: Int?
     public var items: [PatchItemStatus] = []
+    /// Answer files with secrets on the volume (nil when the image was not read).
+    public var answerFiles: AnswerFileStatus?
 }
 
 /// Reads patch outcomes back offline. For each stopped desktop, one engine batch (read-only)
@@ -110,6 +175,7 @@ public struct PatchStatusReader {
                     statuses[entry.index].pendingPackages = facts.inspection.servicing.pendingPackages
                     statuses[entry.index].queuedInImage = facts.runner.queuedFiles.sorted()
                     statuses[entry.index].boots = facts.runner.boots.count
+                    statuses[entry.index].answerFiles = AnswerFileStatus(inspection: facts.inspection, runner: facts.runner)
                     statuses[entry.index].items = try items(entry.desktop.id, windows: facts.inspection.servicing)
                 }
             }

@@ -133,7 +133,8 @@ public enum StartupScriptRunner {
     /// The queue runner: one log line per item (item, start, end, exit code, reboot needed), the
     /// item file deleted once done so a reboot resumes after it; 3010 restarts Windows and the next
     /// boot continues; an empty queue unregisters the runner (scripts.ini entry removed, gpt.ini
-    /// version bumped so Group Policy drops it from its registry copy, files deleted).
+    /// version bumped so Group Policy drops it from its registry copy, files deleted). A `purge`
+    /// item removes the answer files (`BootRunnerContract`, "Answer files").
     public static let powershellScript = #"""
         # lcm boot-time runner (local Group Policy machine startup script, runs as SYSTEM).
         $ErrorActionPreference = 'Continue'
@@ -158,13 +159,36 @@ public enum StartupScriptRunner {
                     [pscustomobject]@{ Order = [int]$f[0]; Item = $f[1]; Kind = $f[2]; Medium = $options['medium']; Sha256 = $options['sha256'] }
                 } |
                 Sort-Object Order
-            $blocked = $false
+            $blocked = $false; $waiting = $false
             foreach ($entry in $entries) {
                 $placeholder = Join-Path $queue $entry.Item
                 if (-not (Test-Path -LiteralPath $placeholder)) { continue }
                 $file = $placeholder
                 $start = Stamp
                 $mismatch = $false
+                if ($entry.Kind -eq 'purge') {
+                    # oobeSystem still reads the cached answer file while Setup runs: a later boot does it.
+                    $setup = Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\Setup' -ErrorAction SilentlyContinue
+                    if ($setup.SystemSetupInProgress -eq 1 -or $setup.OOBEInProgress -eq 1) { $waiting = $true; continue }
+                    $left = 0
+                    foreach ($relative in @(\#(answerFileList))) {
+                        $path = Join-Path $env:SystemDrive $relative
+                        if (-not (Test-Path -LiteralPath $path -PathType Leaf)) { continue }
+                        # Zeros over the same clusters first: a deleted file's data stays on the disk.
+                        try {
+                            (Get-Item -LiteralPath $path -Force).Attributes = 'Normal'
+                            $stream = [System.IO.File]::Open($path, 'Open', 'Write', 'None')
+                            $zeros = New-Object byte[] $stream.Length
+                            $stream.Write($zeros, 0, $zeros.Length); $stream.Flush($true); $stream.Close()
+                        } catch { }
+                        Remove-Item -LiteralPath $path -Force -ErrorAction SilentlyContinue
+                        if (Test-Path -LiteralPath $path) { $left++ }
+                    }
+                    $code = $(if ($left -eq 0) { 0 } else { \#(BootRunnerContract.answerFilesRemainExitCode) })
+                    Append 'runner.log' ("{0}`t{1}`t{2}`t{3}`tno" -f $entry.Item, $start, (Stamp), $code)
+                    Remove-Item -LiteralPath $placeholder -Force
+                    continue
+                }
                 if ($entry.Medium) {
                     # On a patch medium (a CD drive): the drive whose root holds the item's path.
                     $relative = $entry.Medium -replace '/', '\'
@@ -195,8 +219,9 @@ public enum StartupScriptRunner {
                 if ($code -eq 3010) { Restart-Computer -Force; exit 0 }
                 if ($code -eq 1641) { exit 0 }
             }
-            # A medium not attached: the rest waits for a boot with it (the runner stays registered).
-            if ($blocked) { exit 0 }
+            # A medium not attached, or Setup still running: what is left waits for a later boot
+            # (the runner stays registered).
+            if ($blocked -or $waiting) { exit 0 }
             Remove-Item -LiteralPath $manifest -Force
         }
 
@@ -228,6 +253,11 @@ public enum StartupScriptRunner {
         exit 0
 
         """#
+
+    /// `BootRunnerContract.answerFilePaths` as a PowerShell list of Windows paths.
+    static var answerFileList: String {
+        BootRunnerContract.answerFilePaths.map { "'" + $0.replacingOccurrences(of: "/", with: "\\") + "'" }.joined(separator: ", ")
+    }
 }
 
 /// scripts.ini: the `[Startup]` list (`NCmdLine=`, `NParameters=`), other sections kept as they are.
