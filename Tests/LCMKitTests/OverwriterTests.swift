@@ -154,7 +154,7 @@ import Testing
         let identity = try #require(try LinkSafePath.inspect(planned.path)).identity
         func refusal(_ path: String, _ identity: FileIdentity) throws -> String? {
             do {
-                let target = try LocalWipeTarget(path: path, planned: identity)
+                let target = try LocalWipeTarget(path: path, opening: .planned(identity))
                 _ = try Overwriter.overwrite(target, with: .constant(0))
                 return nil
             } catch let error as LCMError {

@@ -382,7 +382,7 @@ struct RetireCommandTests {
         try world.importImage(.golden, as: "gold")
         let (network, destroyNetwork) = try world.makeNetwork()
         defer { destroyNetwork() }
-        let name = world.name("evidence")
+        let name = world.name("ev")
         try world.expectOK(["deploy", "--image", "gold", "--device", device, "--name", name, "--network", network, "--no-start"])
         let uri = DeployFixture.localURI
         // Run once: libvirt makes its NVRAM and swtpm its state and log.

@@ -27,10 +27,7 @@ enum HostFiles {
 
     /// Runs `body` with a wipe target for the host file at `path`.
     static func withTarget<T>(path: String, planned: FileIdentity?, connection: Connection, _ body: (WipeTarget) throws -> T) throws -> T {
-        if DiskHost.isLocal(uri: try connection.uri) {
-            guard let planned else { throw LinkSafePath.refusal(path, "the plan recorded no identity for it (planned by an older lcm): plan it again") }
-            return try body(try LocalWipeTarget(path: path, planned: planned))
-        }
+        if DiskHost.isLocal(uri: try connection.uri) { return try body(try LocalWipeTarget(path: path, opening: .planned(planned))) }
         let pool = try transientPool(over: (path as NSString).deletingLastPathComponent, connection: connection)
         defer { try? pool.destroy() }
         guard let volume = try pool.lookupVolume(name: (path as NSString).lastPathComponent) else {
@@ -42,7 +39,6 @@ enum HostFiles {
     /// Deletes the host file at `path` (absent is fine), on this machine only the planned file.
     static func remove(path: String, planned: FileIdentity?, connection: Connection) throws {
         if DiskHost.isLocal(uri: try connection.uri) {
-            guard let planned else { throw LinkSafePath.refusal(path, "the plan recorded no identity for it (planned by an older lcm)") }
             try LinkSafePath.unlinkPlannedFile(path, planned: planned)
             return
         }

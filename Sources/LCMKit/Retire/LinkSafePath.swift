@@ -150,8 +150,9 @@ enum LinkSafePath {
         }
     }
 
-    /// Removes the planned file at `path` (absent is fine); refuses a name now given to another file.
-    static func unlinkPlannedFile(_ path: String, planned: FileIdentity) throws {
+    /// Removes the planned file at `path` (absent is fine); refuses a name now given to another
+    /// file (or, without a recorded identity, to anything but a regular file).
+    static func unlinkPlannedFile(_ path: String, planned: FileIdentity?) throws {
         let (directory, name) = try openParent(of: path)
         defer { close(directory) }
         var status = stat()
@@ -159,7 +160,7 @@ enum LinkSafePath {
             if errno == ENOENT { return }
             throw refusal(path, String(cString: strerror(errno)))
         }
-        guard status.st_mode & S_IFMT == S_IFREG, FileIdentity(status) == planned else {
+        guard status.st_mode & S_IFMT == S_IFREG, planned == nil || FileIdentity(status) == planned else {
             throw refusal(path, "it is another file than the one planned and overwritten")
         }
         guard unlinkat(directory, name, 0) == 0 || errno == ENOENT else {

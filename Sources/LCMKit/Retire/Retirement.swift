@@ -537,7 +537,7 @@ public struct Retirement {
             if let volume = file.volume {
                 // The name must still lead to the file that was overwritten (a resumed run checks again).
                 if DiskHost.isLocal(uri: record.plan.uri), let found = try LinkSafePath.inspect(file.path),
-                   found.kind != S_IFREG || found.identity != file.identity {
+                   found.kind != S_IFREG || (file.identity != nil && found.identity != file.identity) {
                     throw LinkSafePath.refusal(file.path, "it is another file than the one planned and overwritten")
                 }
                 try pool?.lookupVolume(name: volume)?.delete()
@@ -562,8 +562,8 @@ public struct Retirement {
         if let volume = file.volume {
             // On this machine always the planned file itself: libvirt's streams would follow a
             // link put in its place.
-            if DiskHost.isLocal(uri: plan.uri), let planned = file.identity {
-                return try body(try LocalWipeTarget(path: file.path, planned: planned))
+            if DiskHost.isLocal(uri: plan.uri) {
+                return try body(try LocalWipeTarget(path: file.path, opening: .planned(file.identity)))
             }
             guard let handle = try connection.lookupStoragePool(name: plan.pool)?.lookupVolume(name: volume) else {
                 throw LCMError.notFound("volume \(volume) in pool \(plan.pool) on \(plan.uri)")

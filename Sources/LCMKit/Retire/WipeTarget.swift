@@ -42,14 +42,26 @@ public final class LocalWipeTarget: WipeTarget {
     static let openDirect: Int32 = 0o40000
     #endif
 
-    /// With `planned` (a retirement's files), the file is opened without following any link
-    /// another user could have made, and refused unless it is the regular, singly linked file
-    /// the plan recorded (`LinkSafePath`); without it (benchmarks, a block device the admin
-    /// names), `path` is opened as given.
-    public init(path: String, planned: FileIdentity? = nil, checkpointBytes: UInt64 = 256 << 20) throws {
+    /// How the file is reached.
+    public enum Opening: Sendable {
+        /// `path` as given (benchmarks, a block device the admin names).
+        case asGiven
+        /// A retirement's file: reached without following any link another user could have
+        /// made, refused unless it is a regular file with one link and, when the plan recorded
+        /// one (plans made before lcm did have none), the planned device and inode (`LinkSafePath`).
+        case planned(FileIdentity?)
+    }
+
+    public init(path: String, opening: Opening = .asGiven, checkpointBytes: UInt64 = 256 << 20) throws {
         self.path = path
         self.checkpointBytes = checkpointBytes
-        if let planned {
+        var planned: FileIdentity?
+        var linkSafe = false
+        if case .planned(let identity) = opening {
+            planned = identity
+            linkSafe = true
+        }
+        if linkSafe {
             buffered = try LinkSafePath.openPlannedFile(path, flags: O_RDWR, planned: planned)
             // The direct descriptor is the same open file again, never the name looked up twice.
             direct = open("/proc/self/fd/\(buffered)", O_RDWR | Self.openDirect | O_CLOEXEC)
@@ -63,14 +75,14 @@ public final class LocalWipeTarget: WipeTarget {
             close(buffered)
             throw error
         }
-        if let planned, direct >= 0 {
-            do { try LinkSafePath.check(direct, path: path, planned: planned) } catch {
-                close(direct)
-                close(buffered)
-                throw error
+        if linkSafe {
+            if direct >= 0 {
+                do { try LinkSafePath.check(direct, path: path, planned: planned) } catch {
+                    close(direct)
+                    close(buffered)
+                    throw error
+                }
             }
-        }
-        if planned != nil {
             // O_NONBLOCK only kept a FIFO from hanging the open (refused since).
             _ = fcntl(buffered, F_SETFL, fcntl(buffered, F_GETFL) & ~O_NONBLOCK)
         }
