@@ -181,6 +181,69 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         return storage
     }
 
+    /// A host file found for the plan: to wipe, or to name as not sanitized.
+    enum HostFileFinding {
+        case file(File)
+        case notSanitized(SanitizationCertificate.NotSanitized)
+    }
+
+    /// A host file as the plan takes it: on this machine with its device and inode, or named as
+    /// not sanitized when it is not a regular file with one link (a symbolic link is never
+    /// followed; another link's file would be wiped with it); nil when it is gone.
+    static func hostFile(role: String, path: String, encrypted: Bool, local: Bool) throws -> HostFileFinding? {
+        var identity: FileIdentity?
+        if local {
+            guard let found = try LinkSafePath.inspect(path) else { return nil }
+            guard found.kind == S_IFREG else {
+                return .notSanitized(.init(item: "\(role) \(path)", reason: found.kind == S_IFLNK
+                    ? "a symbolic link where a file was expected: lcm does not follow it, and did not sanitize what it points to"
+                    : "not a regular file: lcm overwrites only regular files"))
+            }
+            guard found.links == 1 else {
+                return .notSanitized(.init(item: "\(role) \(path)", reason: "has \(found.links) hard links: overwriting it would overwrite another name's file too"))
+            }
+            identity = found.identity
+        }
+        return .file(File(role: role, path: path, volume: nil, encrypted: encrypted, discard: nil, virtualBytes: nil, allocatedBytes: nil,
+                          identity: identity))
+    }
+
+    /// The files a desktop leaves on its host outside any pool: NVRAM (the definitions' paths and
+    /// libvirt's default, which a domain undefined behind lcm's back leaves), swtpm's state and
+    /// log, qemu's log. Looked for when planning and again once the domain is stopped (swtpm
+    /// saves its state into a new file when it stops).
+    static func hostFiles(desktop name: String, uuid: String?, nvramPaths: [String], encryptedTPM: Bool,
+                          connection: Connection) throws -> [HostFileFinding] {
+        let local = DiskHost.isLocal(uri: try connection.uri)
+        var found: [(role: String, path: String, encrypted: Bool)] = nvramPaths.map { ("nvram", $0, false) }
+        for path in try HostFiles.list(directory: nvramDirectory, connection: connection)
+        where (path as NSString).lastPathComponent == "\(name)_VARS.fd" {
+            found.append(("nvram", path, false))
+        }
+        if let uuid {
+            // swtpm's state (tpm2/, and tpm12/ for a TPM 1.2), in directories the swtpm user owns.
+            for version in ["tpm2", "tpm12"] {
+                for path in try HostFiles.list(directory: "\(swtpmStateDirectory)/\(uuid.lowercased())/\(version)", connection: connection) {
+                    found.append(("tpm-state", path, encryptedTPM))
+                }
+            }
+        }
+        // swtpm's log of the desktop (its setup and runs; no key, but the desktop's) and qemu's
+        // log, which holds the command line of every run, with the disk key encrypted under that
+        // run's master key (a file libvirtd unlinks, unwiped, when the domain stops).
+        for path in try HostFiles.list(directory: swtpmLogDirectory, connection: connection)
+        where (path as NSString).lastPathComponent == "\(name)-swtpm.log" {
+            found.append(("swtpm-log", path, false))
+        }
+        for path in try HostFiles.list(directory: qemuLogDirectory, connection: connection) {
+            let file = (path as NSString).lastPathComponent
+            guard file == "\(name).log" || file.hasPrefix("\(name).log.") else { continue }
+            found.append(("qemu-log", path, false))
+        }
+        var seen: Set<String> = []
+        return try found.filter { seen.insert($0.path).inserted }.compactMap { try hostFile(role: $0.role, path: $0.path, encrypted: $0.encrypted, local: local) }
+    }
+
     /// Builds the plan from the inventory and the device. Refuses a volume the desktop does not own.
     public static func make(desktop name: String, inventory: Inventory) throws -> RetirePlan {
         guard let row = try inventory.read({ db in
@@ -204,27 +267,13 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         try pool?.refresh()
         var files: [File] = []
         var notSanitized: [SanitizationCertificate.NotSanitized] = []
-        /// Records a host file, or names it as not sanitized when it is not a regular file with
-        /// one link (a symbolic link is never followed; another link would be wiped with it).
         func addHostFile(_ role: String, _ path: String, encrypted: Bool = false) throws {
             guard !files.contains(where: { $0.path == path }) else { return }
-            var identity: FileIdentity?
-            if local {
-                guard let found = try LinkSafePath.inspect(path) else { return }
-                guard found.kind == S_IFREG else {
-                    notSanitized.append(.init(item: "\(role) \(path)", reason: found.kind == S_IFLNK
-                        ? "a symbolic link where a file was expected: lcm does not follow it, and did not sanitize what it points to"
-                        : "not a regular file: lcm overwrites only regular files"))
-                    return
-                }
-                guard found.links == 1 else {
-                    notSanitized.append(.init(item: "\(role) \(path)", reason: "has \(found.links) hard links: overwriting it would overwrite another name's file too"))
-                    return
-                }
-                identity = found.identity
+            switch try hostFile(role: role, path: path, encrypted: encrypted, local: local) {
+            case .file(let file)?: files.append(file)
+            case .notSanitized(let item)?: notSanitized.append(item)
+            case nil: break
             }
-            files.append(File(role: role, path: path, volume: nil, encrypted: encrypted, discard: nil, virtualBytes: nil, allocatedBytes: nil,
-                              identity: identity))
         }
         /// A volume's file on this host: the same checks as any host file; `refused` when it is
         /// not there or not to be overwritten.
@@ -317,33 +366,13 @@ public struct RetirePlan: Codable, Sendable, Equatable {
                 }
             }
         }
-        // NVRAM from the definitions, and where libvirt keeps it by default: a domain undefined
-        // behind lcm's back (or never given a path) leaves its file there.
-        for path in try HostFiles.list(directory: nvramDirectory, connection: connection)
-        where (path as NSString).lastPathComponent == "\(name)_VARS.fd" && !nvramPaths.contains(path) {
-            nvramPaths.append(path)
-        }
-        for path in nvramPaths { try addHostFile("nvram", path) }
         let uuid = try domain.map { try $0.uuidString } ?? (row["domainUUID"] as String?)
-        if let uuid {
-            // swtpm's state (tpm2/, and tpm12/ for a TPM 1.2), in directories the swtpm user owns.
-            for version in ["tpm2", "tpm12"] {
-                for path in try HostFiles.list(directory: "\(swtpmStateDirectory)/\(uuid.lowercased())/\(version)", connection: connection) {
-                    try addHostFile("tpm-state", path, encrypted: row["keyID"] != nil)
-                }
+        for found in try hostFiles(desktop: name, uuid: uuid, nvramPaths: nvramPaths, encryptedTPM: row["keyID"] != nil, connection: connection) {
+            switch found {
+            case .file(let file) where !files.contains(where: { $0.path == file.path }): files.append(file)
+            case .notSanitized(let item): notSanitized.append(item)
+            default: break
             }
-        }
-        // swtpm's log of the desktop (its setup and runs; no key, but the desktop's) and qemu's
-        // log, which holds the command line of every run, with the disk key encrypted under that
-        // run's master key (a file libvirtd unlinks, unwiped, when the domain stops).
-        for path in try HostFiles.list(directory: swtpmLogDirectory, connection: connection)
-        where (path as NSString).lastPathComponent == "\(name)-swtpm.log" {
-            try addHostFile("swtpm-log", path)
-        }
-        for path in try HostFiles.list(directory: qemuLogDirectory, connection: connection) {
-            let file = (path as NSString).lastPathComponent
-            guard file == "\(name).log" || file.hasPrefix("\(name).log.") else { continue }
-            try addHostFile("qemu-log", path)
         }
         let keyID: String? = row["keyID"]
         let copies = try keyID.map { try DesktopKey.copies(keyID: $0, inventory: inventory) } ?? []

@@ -160,6 +160,7 @@ public struct Retirement {
 
         if record.state < .stopped {
             record.progress.stopped = try stop(&record, connection: connection)
+            try takeStoppedHostFiles(&record, connection: connection)
             try save(&record, .stopped)
         }
         if record.state < .reclaimed {
@@ -319,8 +320,10 @@ public struct Retirement {
     /// Stores the record's state, options and progress in its row (in the caller's transaction).
     static func write(_ record: Record, _ db: Database) throws {
         let encoder = JSONEncoder()
-        try db.execute(sql: "UPDATE retirement SET state = ?, options = ?, progress = ?, updatedAt = ? WHERE id = ?",
+        // The plan too: the stop step fixes the host files' identities.
+        try db.execute(sql: "UPDATE retirement SET state = ?, options = ?, plan = ?, progress = ?, updatedAt = ? WHERE id = ?",
                        arguments: [record.state.rawValue, String(decoding: try encoder.encode(record.options), as: UTF8.self),
+                                   String(decoding: try encoder.encode(record.plan), as: UTF8.self),
                                    String(decoding: try encoder.encode(record.progress), as: UTF8.self), Date(), record.id])
     }
 
@@ -362,6 +365,38 @@ public struct Retirement {
         }
         try domain.undefine(removeNVRAM: false, removeTPMState: false)
         return how + "; undefined, NVRAM and TPM state kept for sanitization"
+    }
+
+    /// The host files as the stopped domain left them: swtpm saves its state into a new file
+    /// (a new inode) when it stops, and may leave files the plan did not see. Each is checked
+    /// again (regular, one link, never through a link) and its device and inode recorded now,
+    /// when nothing legitimate writes it any more; new ones join the plan, and what is no
+    /// regular file is named as not sanitized.
+    func takeStoppedHostFiles(_ record: inout Record, connection: Connection) throws {
+        let plan = record.plan
+        let found = try RetirePlan.hostFiles(desktop: plan.desktop, uuid: plan.domainUUID,
+                                             nvramPaths: plan.files.filter { $0.role == "nvram" }.map(\.path),
+                                             encryptedTPM: plan.keyID != nil, connection: connection)
+        for finding in found {
+            switch finding {
+            case .file(let file):
+                if let index = record.plan.files.firstIndex(where: { $0.path == file.path && $0.volume == nil }) {
+                    record.plan.files[index].identity = file.identity
+                } else {
+                    record.plan.files.append(file)
+                    record.progress.files.append(RetireFileProgress(passes: options.method.passes(encrypted: file.encrypted)))
+                }
+            case .notSanitized(let item):
+                var named = record.plan.notSanitized ?? []
+                if !named.contains(item) { named.append(item) }
+                record.plan.notSanitized = named
+                // Not overwritten, so not planned as a file any more.
+                if let index = record.plan.files.firstIndex(where: { item.item == "\($0.role) \($0.path)" }) {
+                    record.plan.files.remove(at: index)
+                    record.progress.files.remove(at: index)
+                }
+            }
+        }
     }
 
     /// Seats back to their pools, the user checked out, queued patches dropped, status retired.
