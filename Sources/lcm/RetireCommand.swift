@@ -102,7 +102,15 @@ struct RetireCommand: ParsableCommand {
                 for (name, error) in failures { Terminal.error(LCMError(error.code, "\(name): \(error.message)", hint: error.hint)) }
                 if failures.count == 1 && reports.isEmpty { throw ExitCode(failures[0].1.code.rawValue) }
                 if !failures.isEmpty { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
-                if !dryRun && reports.contains(where: { !$0.disposed && verify != .none }) { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+                guard dryRun || !reports.contains(where: { !$0.disposed && verify != .none }) else {
+                    for report in reports where !report.disposed {
+                        guard let left = report.plan.notSanitized, !left.isEmpty else { continue }
+                        Terminal.error(LCMError(.checkFailed, "\(report.desktop) is retired, not disposed: lcm did not sanitize "
+                                                + left.map(\.item).joined(separator: "; "),
+                                                hint: "sanitize each where it lives; the certificate names them and claims None"))
+                    }
+                    throw ExitCode(LCMExitCode.checkFailed.rawValue)
+                }
             }
         }
     }

@@ -137,4 +137,70 @@ import Testing
         let compared = try ProgramRun.run("/usr/bin/cmp", [try volume.path, expected.path])
         #expect(compared.status == 0, "\(compared.stdout)\(compared.stderr)")
     }
+
+    /// A retirement's file is opened only as the file planned: a symbolic link put in its place
+    /// (to a file outside), a second hard link, another file under its name, a block device, or
+    /// a link on its path in a directory another user owns are refused, and the file they lead
+    /// to is left byte for byte as it was; a link in a root-only directory is the admin's own
+    /// layout and is followed. Each open checks again, as a resumed retirement does.
+    @Test func plannedFilesAreNeverReachedThroughALinkOrAnotherName() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let planned = directory.appendingPathComponent("d1-nvram.fd")
+        try randomFile(planned, size: 64 << 10)
+        let outside = directory.appendingPathComponent("outside")
+        try randomFile(outside, size: 64 << 10)
+        let outsideBytes = try Data(contentsOf: outside)
+        let identity = try #require(try LinkSafePath.inspect(planned.path)).identity
+        func refusal(_ path: String, _ identity: FileIdentity) throws -> String? {
+            do {
+                let target = try LocalWipeTarget(path: path, opening: .planned(identity))
+                _ = try Overwriter.overwrite(target, with: .constant(0))
+                return nil
+            } catch let error as LCMError {
+                #expect(error.code == .checkFailed && LinkSafePath.isRefusal(error), "\(error)")
+                return error.message
+            }
+        }
+
+        // Replaced by a symbolic link to a file outside.
+        let aside = directory.appendingPathComponent("aside")
+        #expect(rename(planned.path, aside.path) == 0 && symlink(outside.path, planned.path) == 0)
+        #expect(try refusal(planned.path, identity)?.contains("symbolic link") == true)
+        #expect(try Data(contentsOf: outside) == outsideBytes, "written through the link")
+        // The planned file back, with a second hard link.
+        #expect(unlink(planned.path) == 0 && rename(aside.path, planned.path) == 0)
+        let before = try Data(contentsOf: planned)
+        let second = directory.appendingPathComponent("second-name")
+        #expect(link(planned.path, second.path) == 0)
+        #expect(try refusal(planned.path, identity)?.contains("2 hard links") == true)
+        #expect(try Data(contentsOf: second) == before, "the other name's file was written")
+        #expect(unlink(second.path) == 0)
+        // Another file under the planned name, and a block device.
+        let planB = try #require(try LinkSafePath.inspect(outside.path)).identity
+        #expect(try refusal(planned.path, planB)?.contains("another file than the one planned") == true)
+        #expect(try Data(contentsOf: planned) == before)
+        let loop = directory.appendingPathComponent("loopdev")
+        #expect(mknod(loop.path, S_IFBLK | 0o600, dev_t(7 << 8 | 250)) == 0)
+        #expect(try refusal(loop.path, identity) != nil)
+
+        // A link on the path in a directory another user owns is refused; in root's, followed.
+        let userOwned = directory.appendingPathComponent("tss-owned")
+        try FileManager.default.createDirectory(at: userOwned, withIntermediateDirectories: true)
+        #expect(chown(userOwned.path, 65534, 65534) == 0)
+        #expect(symlink(directory.path, userOwned.appendingPathComponent("tpm2").path) == 0)
+        #expect(try refusal(userOwned.path + "/tpm2/d1-nvram.fd", identity)?.contains("another user can change") == true)
+        #expect(try Data(contentsOf: planned) == before)
+        let rootLink = directory.path + "/root-link"
+        #expect(symlink(directory.path, rootLink) == 0)
+        #expect(try refusal(rootLink + "/d1-nvram.fd", identity) == nil, "a link only root could make is followed")
+        #expect(try Data(contentsOf: planned) == Data(count: 64 << 10), "the planned file itself was overwritten")
+        #expect(try Data(contentsOf: outside) == outsideBytes)
+
+        // Removal: only the planned file goes; a name given to another file is refused.
+        #expect(throws: LCMError.self) { try LinkSafePath.unlinkPlannedFile(outside.path, planned: identity) }
+        #expect(FileManager.default.fileExists(atPath: outside.path))
+        try LinkSafePath.unlinkPlannedFile(planned.path, planned: identity)
+        #expect(!FileManager.default.fileExists(atPath: planned.path))
+    }
 }

@@ -154,8 +154,18 @@ import Testing
             return CertificateVerifier.verify(paths: [path], trust: trusted).files[0].problems
         }
         #expect(try problems { _ in }.isEmpty)
-        #expect(try problems { $0.files = [] }.contains { $0.contains("claims Purge with no file evidence") })
-        #expect(try problems { $0.files = []; $0.claim = .clear }.contains { $0.contains("claims Clear with no file evidence") })
+        #expect(try problems { $0.files = [] }.contains { $0.contains("claims Purge but there is no file evidence") })
+        #expect(try problems { $0.files = []; $0.claim = .clear }.contains { $0.contains("claims Clear but there is no file evidence") })
+        // Anything named as not sanitized by lcm keeps a desktop at None, Clear included.
+        let missing = SanitizationCertificate.NotSanitized(item: "data volume desk-data in pool lcm", reason: "missing from the pool")
+        #expect(try problems { $0.notSanitized = [missing] }.contains { $0.contains("claims Purge but data volume desk-data in pool lcm was not sanitized by lcm") })
+        #expect(try problems { $0.notSanitized = [missing]; $0.claim = .clear }.contains { $0.contains("claims Clear but data volume desk-data") })
+        #expect(try problems { $0.notSanitized = [missing]; $0.claim = .none }.isEmpty, "None is what it supports")
+        #expect(try problems { $0.notSanitized = [] }.isEmpty)
+        // The issuer and the verifier judge with the same rules.
+        let evidence = certificate(sequence: 1, previous: CertificateVerifier.firstPrevious, name: "desk")
+        let limits = SanitizationCertificate.desktopClaimLimits(files: evidence.files, keyCopies: evidence.keyCopies, notSanitized: [missing])
+        #expect(limits.map(\.atMost) == [.none] && limits[0].reason.contains("missing from the pool"), "\(limits)")
         #expect(try problems { $0.files = []; $0.keyCopies = []; $0.claim = .none }.isEmpty, "None needs no evidence")
         #expect(try problems { $0.files[0].encrypted = false }.contains { $0.contains("was not encrypted") })
         #expect(try problems { $0.files[0].encrypted = false; $0.claim = .clear }.isEmpty, "unencrypted data supports Clear")

@@ -37,7 +37,8 @@ struct RetireCommandTests {
         let plan = try world.lcm.run(["retire", name, "--dry-run", "--format", "json"])
         try #require(plan.status == 0, "\(plan.stderr)")
         let planned = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(plan.stdout.utf8)).first).plan
-        #expect(Set(planned.files.map(\.role)).isSuperset(of: ["os", "data", "nvram", "tpm-state", "qemu-log"]), "\(planned.files.map(\.role))")
+        #expect(Set(planned.files.map(\.role)).isSuperset(of: ["os", "data", "nvram", "tpm-state", "swtpm-log", "qemu-log"]), "\(planned.files.map(\.role))")
+        #expect(planned.notSanitized == [], "\(planned.notSanitized ?? [])")
         // qemu's log holds the disk key, encrypted under the run's master key: it is wiped too.
         let qemuLog = try #require(planned.files.first { $0.role == "qemu-log" }).path
         #expect(try String(contentsOfFile: qemuLog, encoding: .utf8).contains("encryption-secret"), "no key blob in \(qemuLog)")
@@ -364,6 +365,123 @@ struct RetireCommandTests {
         #expect(start.status == 0, "\(start.stderr)")
         _ = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "destroy", names[2]])
         #expect(try world.lcm.run(["retire", "verify-certificate", "--all"]).stdout.contains("all 3 certificate(s) valid"))
+    }
+
+    /// What lcm does not sanitize is named, never left out: a recorded volume deleted from the
+    /// pool behind lcm's back, a block and a network disk and an outside backing file added to
+    /// the inactive definition; each keeps the claim at None and the desktop retired, not
+    /// disposed. A desktop that ran has NVRAM and an swtpm log: both are wiped and read back.
+    /// Between plan and wipe the NVRAM file is replaced by a link to a file outside, then given
+    /// a second hard link: each run refuses it (exit 3) with the other file's bytes untouched,
+    /// and the resumed run checks again before it finishes.
+    @Test func whatLcmDoesNotSanitizeIsNamedAndLinksAreRefused() throws {
+        let world = try DeployWorld()
+        defer { world.cleanUpHost() }
+        let device = "DEV-RE-\(world.tag)"
+        try world.addDevice(device, uri: DeployFixture.localURI)
+        try world.importImage(.golden, as: "gold")
+        let (network, destroyNetwork) = try world.makeNetwork()
+        defer { destroyNetwork() }
+        let name = world.name("ev")
+        try world.expectOK(["deploy", "--image", "gold", "--device", device, "--name", name, "--network", network, "--no-start"])
+        let uri = DeployFixture.localURI
+        // Run once: libvirt makes its NVRAM and swtpm its state and log.
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "start", name]).status == 0)
+        Thread.sleep(forTimeInterval: 2)
+        _ = try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "destroy", name])
+        let nvram = "/var/lib/libvirt/qemu/nvram/\(name)_VARS.fd"
+        let swtpmLog = "/var/log/swtpm/libvirt/qemu/\(name)-swtpm.log"
+        #expect(FileManager.default.fileExists(atPath: nvram) && FileManager.default.fileExists(atPath: swtpmLog))
+
+        // Behind lcm's back: an overlay named after the desktop on a backing file lcm never
+        // recorded, a block and a network disk in the inactive definition, the data volume deleted.
+        let base = world.scratch.file("outside-base.qcow2").path, overlay = world.scratch.file("\(name)-extra.qcow2").path
+        #expect(try ProgramRun.run("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", base, "1M"]).status == 0)
+        #expect(try ProgramRun.run("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", overlay]).status == 0)
+        let baseHash = try FileDigest.sha256(path: base)
+        var xml = try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "dumpxml", "--inactive", name]).stdout
+        let extraDisks = """
+            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(overlay)'/>
+              <backingStore type='file'><format type='qcow2'/><source file='\(base)'/></backingStore><target dev='vdw' bus='virtio'/></disk>
+            <disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/lcm-no-such-disk'/><target dev='vdx' bus='virtio'/></disk>
+            <disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='nbd' name='export1'><host name='127.0.0.1' port='10809'/></source><target dev='vdy' bus='virtio'/></disk>
+            </devices>
+            """
+        xml = xml.replacingOccurrences(of: "</devices>", with: extraDisks)
+        let edited = world.scratch.file("edited.xml")
+        try xml.write(to: edited, atomically: true, encoding: .utf8)
+        let defined = try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "define", edited.path])
+        try #require(defined.status == 0, "\(defined.stderr)")
+        let dataVolume = DesktopSettings.dataVolume(name)
+        try #require(try ProgramRun.run("/usr/bin/virsh", ["-c", uri, "vol-delete", dataVolume, "--pool", DeviceStoragePool.name]).status == 0)
+
+        let dryRun = try world.lcm.run(["retire", name, "--dry-run", "--format", "json"])
+        try #require(dryRun.status == 0, "\(dryRun.stderr)")
+        let plan = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(dryRun.stdout.utf8)).first).plan
+        let named = (plan.notSanitized ?? []).map(\.item)
+        for expected in [dataVolume, "block device /dev/lcm-no-such-disk", "network disk nbd:export1 on 127.0.0.1", "backing file \(base)"] {
+            #expect(named.contains { $0.contains(expected) }, "\(expected) not named: \(named)")
+        }
+        #expect(named.count == 4, "\(named)")
+        #expect(plan.files.contains { $0.role == "nvram" && $0.path == nvram } && plan.files.contains { $0.role == "swtpm-log" && $0.path == swtpmLog },
+                "\(plan.files.map { "\($0.role) \($0.path)" })")
+        #expect(plan.files.contains { $0.role == "disk" && $0.path == overlay } && !plan.files.contains { $0.path == base })
+        let text = try world.lcm.run(["retire", name, "--dry-run"])
+        #expect(text.stdout.contains("NOT SANITIZED by lcm: backing file \(base)"), "\(text.stdout)")
+
+        // Planned, then killed before any file is overwritten.
+        var killed = world.lcm
+        killed.environment["LCM_FAILPOINT"] = "retire:keys-destroyed:recorded"
+        let first = try killed.run(["retire", name, "--yes", "--shutdown-timeout", "5"])
+        #expect(first.signaled && first.status == SIGKILL, "\(first.status) \(first.stderr)")
+        // The NVRAM file's name now leads to a file outside: refused, the outside file untouched.
+        let victim = world.scratch.file("victim")
+        try Data((0..<65536).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: victim)
+        let victimBytes = try Data(contentsOf: victim)
+        // Put aside in its own directory: the same inode comes back later.
+        let aside = nvram + ".aside"
+        defer { unlink(aside) }
+        #expect(rename(nvram, aside) == 0)
+        #expect(symlink(victim.path, nvram) == 0)
+        let linked = try world.lcm.run(["retire", name, "--yes"])
+        #expect(linked.status == LCMExitCode.checkFailed.rawValue && linked.stderr.contains(nvram) && linked.stderr.contains("symbolic link"),
+                "\(linked.status) \(linked.stderr)")
+        #expect(try Data(contentsOf: victim) == victimBytes, "written through the link")
+        // The planned file back, now with a second name: refused again by the resumed run.
+        #expect(unlink(nvram) == 0)
+        #expect(rename(aside, nvram) == 0)
+        let nvramBytes = try Data(contentsOf: URL(fileURLWithPath: nvram))
+        let secondName = nvram + ".second-name"
+        defer { unlink(secondName) }
+        #expect(link(nvram, secondName) == 0)
+        let hardLinked = try world.lcm.run(["retire", name, "--yes"])
+        #expect(hardLinked.status == LCMExitCode.checkFailed.rawValue && hardLinked.stderr.contains("2 hard links"), "\(hardLinked.status) \(hardLinked.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: secondName)) == nvramBytes, "the second name's file was written")
+        #expect(unlink(secondName) == 0)
+
+        // The resumed run finishes: everything it could reach wiped, the rest named, claim None.
+        // Exit 3: the retirement ran to its end, but the desktop is not disposed; stderr says why.
+        let last = try world.lcm.run(["retire", name, "--yes", "--format", "json"])
+        #expect(last.status == LCMExitCode.checkFailed.rawValue && last.stderr.contains("not disposed") && last.stderr.contains(base),
+                "\(last.status) \(last.stderr)")
+        let report = try #require(try JSONDecoder.iso8601.decode([RetireReport].self, from: Data(last.stdout.utf8)).first)
+        #expect(!report.disposed && report.claim == "None" && report.state == .closed, "\(report.claim ?? "-") \(report.state)")
+        let status = try world.inventory().read { db in try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE name = ?", arguments: [name]) }
+        #expect(status == "retired", "not everything was sanitized, so not disposed")
+        for path in [nvram, swtpmLog, overlay] { #expect(!FileManager.default.fileExists(atPath: path), "\(path) stayed") }
+        #expect(try FileDigest.sha256(path: base) == baseHash, "the outside backing file was touched")
+        let leftovers = try world.hostLeftovers()
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        let signed = try JSONDecoder().decode(SignedCertificate.self, from: Data(try world.lcm.run(["retire", "certificate", name]).stdout.utf8)).certificate
+        #expect((signed.notSanitized ?? []).map(\.item) == named, "\(signed.notSanitized ?? [])")
+        #expect(signed.claim == .none && named.allSatisfy { item in signed.claimReasons.contains { $0.contains(item) && $0.contains("not sanitized by lcm") } },
+                "\(signed.claimReasons)")
+        for role in ["nvram", "swtpm-log"] {
+            let evidence = try #require(signed.files.first { $0.role == role })
+            #expect(evidence.errors.isEmpty && evidence.passes == 1 && evidence.bytesWritten > 0 && evidence.verification.hasSuffix(" 0 differing"),
+                    "\(evidence)")
+        }
+        #expect(try world.lcm.run(["retire", "verify-certificate", "--all"]).status == 0, "None is what the evidence supports")
     }
 
     /// A certificate proves something only against a key the auditor trusts: without one,

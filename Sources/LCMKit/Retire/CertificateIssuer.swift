@@ -114,12 +114,9 @@ extension Retirement {
                                route: done.route ?? "", bytesWritten: done.bytesWritten, bytesVerified: done.verification?.bytesRead ?? 0,
                                verification: verification, start: time(done.start), end: time(done.end), errors: done.errors,
                                notes: done.notes))
-            if !done.errors.isEmpty { failures.append("\(file.path): \(done.errors.joined(separator: "; "))") }
+            // What the evidence itself shows is judged below, by the rules the verifier uses.
             if done.passesDone < done.passes.count { failures.append("\(file.path): \(done.passesDone) of \(done.passes.count) passes written") }
-            if options.verify != .none, done.verification?.passed != true { failures.append("\(file.path): verification did not pass") }
-            if !file.encrypted, !["nvram", "qemu-log"].contains(file.role) { clearReasons.append("\(file.role) \(file.path) was not encrypted: an overwrite through the host filesystem is Clear") }
             if file.encrypted, file.volume != nil, !done.headerVerified { clearReasons.append("\(file.path): its LUKS keyslots were not erased and verified") }
-            if done.hostFilesystem.contains("copy-on-write") { clearReasons.append("\(file.path) lies on a copy-on-write filesystem: old blocks may survive an overwrite") }
             if done.hostFilesystem.hasPrefix("unknown") { risks.append("\(file.path): the host filesystem is unknown; whether it overwrites in place could not be checked") }
             if file.discard == true { risks.append("\(file.path): discard was enabled, so blocks the guest freed went back to the host filesystem before retirement and are outside this file") }
             if file.role == "nvram" { risks.append("\(file.path) (UEFI variables) was not encrypted; it was overwritten like the rest") }
@@ -145,7 +142,6 @@ extension Retirement {
                 if item.location == .luksKeyslots {
                     // Listed above, from what the header and overwrite steps did.
                     if !progress.erasedKeyslots.contains(item.detail) && !progress.overwrittenKeyslots.contains(item.detail) {
-                        failures.append("key copy luks-keyslots \(item.detail) not destroyed")
                         keyCopies.append(.init(kind: item.location.rawValue, location: item.detail, destroyed: false, how: item.how, at: nil))
                     }
                     continue
@@ -153,7 +149,6 @@ extension Retirement {
                 let destroyed = item.outcome == .destroyed
                 keyCopies.append(.init(kind: item.location.rawValue, location: item.detail + (item.hostURI.map { " on \($0)" } ?? ""),
                                        destroyed: destroyed, how: how, at: nil))
-                if !destroyed { failures.append("key copy \(item.location.rawValue) \(item.detail) not destroyed: \(item.how)") }
                 if item.location == .libvirtSecretFile && !overwritten {
                     clearReasons.append("libvirtd kept the key base64-encoded in \(item.detail) on \(item.hostURI ?? "the device") and only unlinked it: its blocks were not overwritten")
                 }
@@ -161,12 +156,14 @@ extension Retirement {
         } else if plan.keyID == nil {
             clearReasons.append("the desktop was deployed with --no-encrypt: there is no key to destroy")
         }
+        let notSanitized = plan.notSanitized ?? []
+        for limit in SanitizationCertificate.desktopClaimLimits(files: files, keyCopies: keyCopies, notSanitized: notSanitized) {
+            if limit.atMost == .none { failures.append(limit.reason) } else { clearReasons.append(limit.reason) }
+        }
         if plan.files.filter({ $0.role == "qemu-log" }).count > 1 {
             clearReasons.append("qemu's log was rotated: earlier rotations deleted before retirement may still hold the disk key encrypted under a master key whose unlinked file may be recoverable")
         }
-        if options.verify == .sample { clearReasons.append("verification was sampled, not every byte was read back") }
         if options.verify == .none { failures.append("verification was skipped (--verify none)") }
-        if options.method == .verifyOnly { clearReasons.append("nothing was written by lcm (verify-only): the claim rests on an earlier wipe") }
         risks.append("Overwrites went through the host's filesystem and block layer; blocks the filesystem or the device moved earlier "
                      + "(file copies, defragmentation, SSD wear levelling) are outside lcm's reach: sanitize the device's own storage at its disposal.")
 
@@ -174,7 +171,7 @@ extension Retirement {
         let reasons: [String] = switch claim {
         case .none: failures
         case .clear: clearReasons
-        case .purge: ["every volume holding data was encrypted; its LUKS keyslots and every recorded copy of the key were destroyed and checked; every file was overwritten and read back"]
+        case .purge: ["every volume holding data was encrypted; its LUKS keyslots and every recorded copy of the key were destroyed and checked; every file was overwritten and read back; nothing the desktop's data may be in was left out"]
         }
         let name = options.operatorName
         return SanitizationCertificate(
@@ -189,6 +186,7 @@ extension Retirement {
                                        verificationMethod: options.verify == .none ? "none" : "\(options.verify.rawValue) read-back compared with the regenerated pattern",
                                        postSanitizationDestination: options.destination, reason: options.reason,
                                        start: time(progress.start), end: time(Date())),
-            personValidating: nil, files: files, keyCopies: keyCopies, claim: claim, claimReasons: reasons, residualRisk: risks)
+            personValidating: nil, files: files, keyCopies: keyCopies, claim: claim, claimReasons: reasons, residualRisk: risks,
+            notSanitized: notSanitized)
     }
 }

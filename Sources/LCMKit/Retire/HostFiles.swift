@@ -7,14 +7,18 @@ import Libvirt
 /// `dir` pool over their directory when it is remote (its files become volumes, reachable by
 /// streams; destroying the transient pool leaves the directory as it was).
 enum HostFiles {
-    /// Regular files in `directory` on the host (none when it does not exist).
+    /// Entries of `directory` on the host other than subdirectories (none when it does not
+    /// exist). On this machine the directory is reached without following a link another user
+    /// could have made, and symbolic links in it are listed, not followed: the plan names them.
     static func list(directory: String, connection: Connection) throws -> [String] {
         if DiskHost.isLocal(uri: try connection.uri) {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-            return names.sorted().map { "\(directory)/\($0)" }.filter {
+            guard let fd = try LinkSafePath.openDirectory(directory) else { return [] }
+            defer { close(fd) }
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd/\(fd)") else { return [] }
+            return names.sorted().filter { name in
                 var status = stat()
-                return lstat($0, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
-            }
+                return fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 && (status.st_mode & S_IFMT) != S_IFDIR
+            }.map { "\(directory)/\($0)" }
         }
         guard let pool = try? transientPool(over: directory, connection: connection) else { return [] }
         defer { try? pool.destroy() }
@@ -22,8 +26,8 @@ enum HostFiles {
     }
 
     /// Runs `body` with a wipe target for the host file at `path`.
-    static func withTarget<T>(path: String, connection: Connection, _ body: (WipeTarget) throws -> T) throws -> T {
-        if DiskHost.isLocal(uri: try connection.uri) { return try body(try LocalWipeTarget(path: path)) }
+    static func withTarget<T>(path: String, planned: FileIdentity?, connection: Connection, _ body: (WipeTarget) throws -> T) throws -> T {
+        if DiskHost.isLocal(uri: try connection.uri) { return try body(try LocalWipeTarget(path: path, opening: .planned(planned))) }
         let pool = try transientPool(over: (path as NSString).deletingLastPathComponent, connection: connection)
         defer { try? pool.destroy() }
         guard let volume = try pool.lookupVolume(name: (path as NSString).lastPathComponent) else {
@@ -32,12 +36,10 @@ enum HostFiles {
         return try body(try StreamWipeTarget(volume: volume))
     }
 
-    /// Deletes the host file at `path` (absent is fine).
-    static func remove(path: String, connection: Connection) throws {
+    /// Deletes the host file at `path` (absent is fine), on this machine only the planned file.
+    static func remove(path: String, planned: FileIdentity?, connection: Connection) throws {
         if DiskHost.isLocal(uri: try connection.uri) {
-            guard unlink(path) == 0 || errno == ENOENT else {
-                throw LCMError(.cannotWrite, "cannot remove \(path): \(String(cString: strerror(errno)))")
-            }
+            try LinkSafePath.unlinkPlannedFile(path, planned: planned)
             return
         }
         let pool = try transientPool(over: (path as NSString).deletingLastPathComponent, connection: connection)

@@ -49,6 +49,9 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         public var discard: Bool?
         public var virtualBytes: UInt64?
         public var allocatedBytes: UInt64?
+        /// Device and inode on this machine when planned (nil on a remote host): the file is
+        /// refused if its name leads anywhere else later.
+        public var identity: FileIdentity? = nil
     }
 
     public var desktop: String
@@ -61,6 +64,9 @@ public struct RetirePlan: Codable, Sendable, Equatable {
     public var user: String?
     public var keyID: String?
     public var files: [File]
+    /// What the desktop's data may be in that lcm does not sanitize: named in the certificate,
+    /// whose claim it lowers (nil in plans made before lcm looked for them).
+    public var notSanitized: [SanitizationCertificate.NotSanitized]?
     /// Live key copies: "location: detail (host)".
     public var keyCopies: [String]
     public var seats: Int
@@ -68,33 +74,174 @@ public struct RetirePlan: Codable, Sendable, Equatable {
     public var kept: [String]
 
     static let qemuLogDirectory = "/var/log/libvirt/qemu"
+    /// Where libvirt's system qemu driver keeps domains' NVRAM (`<name>_VARS.fd`) by default.
+    static let nvramDirectory = "/var/lib/libvirt/qemu/nvram"
+    static let swtpmStateDirectory = "/var/lib/libvirt/swtpm"
+    /// Where libvirt has swtpm log (`<name>-swtpm.log`).
+    static let swtpmLogDirectory = "/var/log/swtpm/libvirt/qemu"
     /// Where libvirt's system qemu driver keeps `virsh managedsave` images.
     static let managedSaveDirectory = "/var/lib/libvirt/qemu/save"
 
-    /// Files a domain writes that are named by path in its XML or its snapshots' XML: writable
-    /// disk sources ("disk"), external snapshot overlays ("snapshot") and memory images
-    /// ("snapshot-memory"). CD-ROMs and read-only disks are not written, so not listed.
-    static func unrecordedFiles(domainXML: String, snapshotXMLs: [String]) throws -> [(path: String, role: String)] {
-        var found: [(path: String, role: String)] = []
+    /// What a domain's definitions (running and inactive) and its snapshots say it stores data in.
+    struct DomainStorage: Equatable {
+        /// Files named by path: writable disk sources ("disk"), external snapshot overlays
+        /// ("snapshot"), memory images ("snapshot-memory"), and files below them in a backing
+        /// chain ("backing", read by the domain, written earlier).
+        var files: [Found] = []
+        /// Disks that are volumes of a pool: "pool/volume".
+        var volumes: [String] = []
+        /// Disks lcm cannot overwrite as a file (block devices, network disks, ...).
+        var elsewhere: [SanitizationCertificate.NotSanitized] = []
+
+        struct Found: Equatable {
+            var path: String
+            var role: String
+        }
+    }
+
+    /// Every place a domain's definitions and snapshots say it keeps data. CD-ROMs and read-only
+    /// disks are not written, so not listed.
+    static func domainStorage(domainXMLs: [String], snapshotXMLs: [String]) throws -> DomainStorage {
+        var storage = DomainStorage()
         func add(_ path: String?, _ role: String) {
-            guard let path, !path.isEmpty, !found.contains(where: { $0.path == path }) else { return }
-            found.append((path, role))
+            guard let path, !path.isEmpty, !storage.files.contains(where: { $0.path == path }) else { return }
+            storage.files.append(.init(path: path, role: role))
+        }
+        func elsewhere(_ item: String, _ reason: String) {
+            guard !storage.elsewhere.contains(where: { $0.item == item }) else { return }
+            storage.elsewhere.append(.init(item: item, reason: reason))
+        }
+        /// A disk's or backing store's source by its type; nil where it is a file.
+        func describe(_ element: XMLElement, type: String) -> String {
+            let source = element.elements(forName: "source").first
+            func attribute(_ name: String) -> String? { source?.attribute(forName: name)?.stringValue }
+            switch type {
+            case "block": return "block device \(attribute("dev") ?? "?")"
+            case "network":
+                let hosts = source?.elements(forName: "host").compactMap { $0.attribute(forName: "name")?.stringValue } ?? []
+                return "network disk \(attribute("protocol") ?? "?"):\(attribute("name") ?? "?")" + (hosts.isEmpty ? "" : " on \(hosts.joined(separator: ", "))")
+            case "dir": return "directory \(attribute("dir") ?? "?")"
+            default: return "\(type) disk \(attribute("dev") ?? attribute("path") ?? attribute("name") ?? "")"
+            }
+        }
+        /// The files (or other stores) under a disk or snapshot disk, in its backing chain.
+        func addBackingChain(of element: XMLElement, owner: String) {
+            var current = element.elements(forName: "backingStore").first
+            while let store = current, let type = store.attribute(forName: "type")?.stringValue {
+                if type == "file" {
+                    add(store.elements(forName: "source").first?.attribute(forName: "file")?.stringValue, "backing")
+                } else {
+                    elsewhere(describe(store, type: type), "in the backing chain of \(owner): lcm sanitizes only files it can open and check")
+                }
+                current = store.elements(forName: "backingStore").first
+            }
         }
         var snapshotDisks: Set<String> = []
         for xml in snapshotXMLs {
             let snapshot = try SafeXML.libvirtDocument(xml, what: "a snapshot's XML")
-            for node in try snapshot.nodes(forXPath: "/domainsnapshot/disks/disk[@snapshot='external']/source/@file") {
-                if let path = node.stringValue { snapshotDisks.insert(path); add(path, "snapshot") }
+            let name = try snapshot.nodes(forXPath: "/domainsnapshot/name").first?.stringValue ?? "?"
+            for case let disk as XMLElement in try snapshot.nodes(forXPath: "/domainsnapshot/disks/disk[@snapshot='external']") {
+                let type = disk.attribute(forName: "type")?.stringValue ?? "file"
+                if type == "file" {
+                    if let path = disk.elements(forName: "source").first?.attribute(forName: "file")?.stringValue {
+                        snapshotDisks.insert(path)
+                        add(path, "snapshot")
+                    }
+                } else {
+                    elsewhere(describe(disk, type: type), "external snapshot \(name)'s overlay is not a file: lcm cannot overwrite it")
+                }
             }
             for node in try snapshot.nodes(forXPath: "/domainsnapshot/memory[@snapshot='external']/@file") {
                 add(node.stringValue, "snapshot-memory")
             }
         }
-        let domain = try SafeXML.libvirtDocument(domainXML, what: "the domain's XML")
-        for node in try domain.nodes(forXPath: "/domain/devices/disk[(not(@device) or @device='disk') and not(readonly)]/source/@file") {
-            if let path = node.stringValue { add(path, snapshotDisks.contains(path) ? "snapshot" : "disk") }
+        for xml in domainXMLs {
+            let domain = try SafeXML.libvirtDocument(xml, what: "the domain's XML")
+            for case let disk as XMLElement in try domain.nodes(forXPath: "/domain/devices/disk[not(@device='cdrom') and not(readonly)]") {
+                let type = disk.attribute(forName: "type")?.stringValue ?? "file"
+                let source = disk.elements(forName: "source").first
+                let target = disk.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue ?? "?"
+                switch type {
+                case "file":
+                    if let path = source?.attribute(forName: "file")?.stringValue {
+                        add(path, snapshotDisks.contains(path) ? "snapshot" : "disk")
+                        addBackingChain(of: disk, owner: path)
+                    }
+                case "volume":
+                    if let pool = source?.attribute(forName: "pool")?.stringValue, let volume = source?.attribute(forName: "volume")?.stringValue,
+                       !storage.volumes.contains("\(pool)/\(volume)") {
+                        storage.volumes.append("\(pool)/\(volume)")
+                    }
+                    addBackingChain(of: disk, owner: "disk \(target)")
+                default:
+                    elsewhere(describe(disk, type: type), "disk \(target) of the domain is not a file: lcm cannot overwrite or verify it; sanitize it where it lives")
+                }
+            }
         }
-        return found
+        return storage
+    }
+
+    /// A host file found for the plan: to wipe, or to name as not sanitized.
+    enum HostFileFinding {
+        case file(File)
+        case notSanitized(SanitizationCertificate.NotSanitized)
+    }
+
+    /// A host file as the plan takes it: on this machine with its device and inode, or named as
+    /// not sanitized when it is not a regular file with one link (a symbolic link is never
+    /// followed; another link's file would be wiped with it); nil when it is gone.
+    static func hostFile(role: String, path: String, encrypted: Bool, local: Bool) throws -> HostFileFinding? {
+        var identity: FileIdentity?
+        if local {
+            guard let found = try LinkSafePath.inspect(path) else { return nil }
+            guard found.kind == S_IFREG else {
+                return .notSanitized(.init(item: "\(role) \(path)", reason: found.kind == S_IFLNK
+                    ? "a symbolic link where a file was expected: lcm does not follow it, and did not sanitize what it points to"
+                    : "not a regular file: lcm overwrites only regular files"))
+            }
+            guard found.links == 1 else {
+                return .notSanitized(.init(item: "\(role) \(path)", reason: "has \(found.links) hard links: overwriting it would overwrite another name's file too"))
+            }
+            identity = found.identity
+        }
+        return .file(File(role: role, path: path, volume: nil, encrypted: encrypted, discard: nil, virtualBytes: nil, allocatedBytes: nil,
+                          identity: identity))
+    }
+
+    /// The files a desktop leaves on its host outside any pool: NVRAM (the definitions' paths and
+    /// libvirt's default, which a domain undefined behind lcm's back leaves), swtpm's state and
+    /// log, qemu's log. Looked for when planning and again once the domain is stopped (swtpm
+    /// saves its state into a new file when it stops).
+    static func hostFiles(desktop name: String, uuid: String?, nvramPaths: [String], encryptedTPM: Bool,
+                          connection: Connection) throws -> [HostFileFinding] {
+        let local = DiskHost.isLocal(uri: try connection.uri)
+        var found: [(role: String, path: String, encrypted: Bool)] = nvramPaths.map { ("nvram", $0, false) }
+        for path in try HostFiles.list(directory: nvramDirectory, connection: connection)
+        where (path as NSString).lastPathComponent == "\(name)_VARS.fd" {
+            found.append(("nvram", path, false))
+        }
+        if let uuid {
+            // swtpm's state (tpm2/, and tpm12/ for a TPM 1.2), in directories the swtpm user owns.
+            for version in ["tpm2", "tpm12"] {
+                for path in try HostFiles.list(directory: "\(swtpmStateDirectory)/\(uuid.lowercased())/\(version)", connection: connection) {
+                    found.append(("tpm-state", path, encryptedTPM))
+                }
+            }
+        }
+        // swtpm's log of the desktop (its setup and runs; no key, but the desktop's) and qemu's
+        // log, which holds the command line of every run, with the disk key encrypted under that
+        // run's master key (a file libvirtd unlinks, unwiped, when the domain stops).
+        for path in try HostFiles.list(directory: swtpmLogDirectory, connection: connection)
+        where (path as NSString).lastPathComponent == "\(name)-swtpm.log" {
+            found.append(("swtpm-log", path, false))
+        }
+        for path in try HostFiles.list(directory: qemuLogDirectory, connection: connection) {
+            let file = (path as NSString).lastPathComponent
+            guard file == "\(name).log" || file.hasPrefix("\(name).log.") else { continue }
+            found.append(("qemu-log", path, false))
+        }
+        var seen: Set<String> = []
+        return try found.filter { seen.insert($0.path).inserted }.compactMap { try hostFile(role: $0.role, path: $0.path, encrypted: $0.encrypted, local: local) }
     }
 
     /// Builds the plan from the inventory and the device. Refuses a volume the desktop does not own.
@@ -114,8 +261,36 @@ public struct RetirePlan: Codable, Sendable, Equatable {
                            hint: "remove it with `lcm deploy --undo \(name)`")
         }
         let connection = try Connection(uri: settings.uri)
+        let local = DiskHost.isLocal(uri: settings.uri)
         let pool = try connection.lookupStoragePool(name: settings.pool)
+        // A volume removed behind libvirt's back is listed until the pool is looked at again.
+        try pool?.refresh()
         var files: [File] = []
+        var notSanitized: [SanitizationCertificate.NotSanitized] = []
+        func addHostFile(_ role: String, _ path: String, encrypted: Bool = false) throws {
+            guard !files.contains(where: { $0.path == path }) else { return }
+            switch try hostFile(role: role, path: path, encrypted: encrypted, local: local) {
+            case .file(let file)?: files.append(file)
+            case .notSanitized(let item)?: notSanitized.append(item)
+            case nil: break
+            }
+        }
+        /// A volume's file on this host: the same checks as any host file; `refused` when it is
+        /// not there or not to be overwritten.
+        var refusedPaths: Set<String> = []
+        func volumeIdentity(_ path: String, role: String) throws -> (FileIdentity?, refused: Bool) {
+            guard local else { return (nil, false) }
+            // Nothing there holds nothing (a recorded volume gone is named above).
+            guard let found = try LinkSafePath.inspect(path) else { return (nil, true) }
+            guard found.kind == S_IFREG, found.links == 1 else {
+                refusedPaths.insert(path)
+                notSanitized.append(.init(item: "\(role) \(path)", reason: found.kind == S_IFREG
+                    ? "has \(found.links) hard links: overwriting it would overwrite another name's file too"
+                    : "not a regular file (a symbolic link is not followed): lcm overwrites only regular files"))
+                return (nil, true)
+            }
+            return (found.identity, false)
+        }
         let recorded = try inventory.read { db in
             try Row.fetchAll(db, sql: "SELECT name, role, encrypted, discard FROM volume WHERE desktopID = ? ORDER BY id", arguments: [id])
         }
@@ -124,65 +299,87 @@ public struct RetirePlan: Codable, Sendable, Equatable {
                 throw LCMError(.conflict, "volume \(volumeName) is recorded for desktop \(name) but is not named after it",
                                hint: "lcm only sanitizes what the desktop owns; check the volume rows")
             }
-            guard let volume = try pool?.lookupVolume(name: volumeName) else { continue }
             let record = recorded.first { ($0["name"] as String?) == volumeName }
+            guard let volume = try pool?.lookupVolume(name: volumeName) else {
+                // The default names are listed even without a row; only a recorded one is missed.
+                if let record {
+                    notSanitized.append(.init(item: "\(record["role"] as String? ?? "volume") volume \(volumeName) in pool \(settings.pool) on \(settings.uri)",
+                                              reason: "recorded in the inventory but missing from the pool: whatever became of its data, lcm did not sanitize it"))
+                }
+                continue
+            }
             let info = try volume.info()
             let role: String = record?["role"] ?? (volumeName == DesktopSettings.dataVolume(name) ? "data" : "os")
-            files.append(File(role: role, path: try volume.path, volume: volumeName,
+            let path = try volume.path
+            let (identity, refused) = try volumeIdentity(path, role: role)
+            if refused { continue }
+            files.append(File(role: role, path: path, volume: volumeName,
                               encrypted: record?["encrypted"] ?? settings.encrypted, discard: record?["discard"] ?? settings.discard,
-                              virtualBytes: info.capacity, allocatedBytes: info.allocation))
+                              virtualBytes: info.capacity, allocatedBytes: info.allocation, identity: identity))
+        }
+        // Golden versions lcm uploaded to this host: backing files it recorded and never writes.
+        let goldenCopies = try inventory.read { db in
+            try String.fetchAll(db, sql: "SELECT path FROM hostImage WHERE uri = ? ORDER BY id", arguments: [settings.uri])
         }
         let domain = try connection.lookupDomain(name: name)
+        var nvramPaths: [String] = []
         if let domain {
+            // Both definitions: a disk attached with --config only is in the inactive one, one
+            // hot-plugged only in the running one.
+            var definitions = [try domain.xmlDescription(flags: .inactive)]
+            if try domain.isActive { definitions.append(try domain.xmlDescription()) }
+            nvramPaths = definitions.compactMap { DesktopDomain.nvramPath(inDomainXML: $0) }
+            let storage = try domainStorage(domainXMLs: definitions, snapshotXMLs: domain.snapshotXMLDescriptions())
+            notSanitized += storage.elsewhere
+            let recordedVolumes = Set(files.compactMap { $0.volume.map { "\(settings.pool)/\($0)" } })
+            for volume in storage.volumes where !recordedVolumes.contains(volume) {
+                notSanitized.append(.init(item: "volume \(volume) on \(settings.uri)",
+                                          reason: "a disk of the domain that lcm did not record for this desktop: lcm did not sanitize it"))
+            }
             // What the domain writes that lcm did not create: external snapshots (the disk then
             // writes to their overlay) and each snapshot's memory image (RAM, keys in clear).
-            let xml = try domain.isActive ? domain.xmlDescription() : domain.xmlDescription(flags: .inactive)
-            let known = Set(files.map(\.path) + [settings.imagePath])
-            let extra = try unrecordedFiles(domainXML: xml, snapshotXMLs: domain.snapshotXMLDescriptions())
-                .filter { !known.contains($0.path) }
-            if !extra.isEmpty { try pool?.refresh() }
-            for (path, role) in extra {
-                guard (path as NSString).lastPathComponent.hasPrefix(name + "-") else {
-                    throw LCMError(.conflict, "desktop \(name) writes to \(path), which lcm did not create for it and which is not named after it",
-                                   hint: "lcm sanitizes only what the desktop owns: detach it or sanitize it yourself, then run again")
+            let known = Set(files.map(\.path) + [settings.imagePath] + goldenCopies).union(refusedPaths)
+            let extra = storage.files.filter { !known.contains($0.path) }
+            for found in extra {
+                let (path, role) = (found.path, found.role)
+                guard role != "backing" else {
+                    notSanitized.append(.init(item: "backing file \(path)", reason: "in a disk's backing chain but outside lcm's records: "
+                        + "it may hold the desktop's data from before its overlay, and may be shared, so lcm did not touch it"))
+                    continue
                 }
+                guard (path as NSString).lastPathComponent.hasPrefix(name + "-") else {
+                    notSanitized.append(.init(item: "\(role) \(path)", reason: "the desktop writes to it, but lcm did not create it and it is not named after the desktop: "
+                        + "lcm sanitizes only what the desktop owns"))
+                    continue
+                }
+                let (identity, refused) = try volumeIdentity(path, role: role)
+                if refused { continue }
                 let volume = try pool?.lookupVolume(name: (path as NSString).lastPathComponent).flatMap { try $0.path == path ? $0 : nil }
                 let info = try volume?.info()
                 files.append(File(role: role, path: path, volume: try volume?.name, encrypted: false, discard: nil,
-                                  virtualBytes: info?.capacity, allocatedBytes: info?.allocation))
+                                  virtualBytes: info?.capacity, allocatedBytes: info?.allocation, identity: identity))
             }
             if try domain.hasManagedSaveImage {
-                let saved = "\(name).save"
                 for path in try HostFiles.list(directory: managedSaveDirectory, connection: connection)
-                where (path as NSString).lastPathComponent == saved {
-                    files.append(File(role: "managed-save", path: path, volume: nil, encrypted: false, discard: nil,
-                                      virtualBytes: nil, allocatedBytes: nil))
+                where (path as NSString).lastPathComponent == "\(name).save" {
+                    try addHostFile("managed-save", path)
                 }
-            }
-            if let nvram = try DesktopDomain.nvramPath(of: domain) {
-                files.append(File(role: "nvram", path: nvram, volume: nil, encrypted: false, discard: nil, virtualBytes: nil, allocatedBytes: nil))
             }
         }
         let uuid = try domain.map { try $0.uuidString } ?? (row["domainUUID"] as String?)
-        if let uuid {
-            for path in try HostFiles.list(directory: "/var/lib/libvirt/swtpm/\(uuid.lowercased())/tpm2", connection: connection) {
-                files.append(File(role: "tpm-state", path: path, volume: nil, encrypted: row["keyID"] != nil, discard: nil,
-                                  virtualBytes: nil, allocatedBytes: nil))
+        for found in try hostFiles(desktop: name, uuid: uuid, nvramPaths: nvramPaths, encryptedTPM: row["keyID"] != nil, connection: connection) {
+            switch found {
+            case .file(let file) where !files.contains(where: { $0.path == file.path }): files.append(file)
+            case .notSanitized(let item): notSanitized.append(item)
+            default: break
             }
-        }
-        // qemu's log holds the command line of every run, with the disk key encrypted under that
-        // run's master key (a file libvirtd unlinks, unwiped, when the domain stops).
-        for path in try HostFiles.list(directory: qemuLogDirectory, connection: connection) {
-            let file = (path as NSString).lastPathComponent
-            guard file == "\(name).log" || file.hasPrefix("\(name).log.") else { continue }
-            files.append(File(role: "qemu-log", path: path, volume: nil, encrypted: false, discard: nil, virtualBytes: nil, allocatedBytes: nil))
         }
         let keyID: String? = row["keyID"]
         let copies = try keyID.map { try DesktopKey.copies(keyID: $0, inventory: inventory) } ?? []
         let seats = try inventory.read { db in try Licenses.held(db, desktopID: id) }
         return RetirePlan(
             desktop: name, desktopID: id, device: row["assetTag"], uri: settings.uri, pool: settings.pool,
-            domainUUID: uuid, domainDefined: domain != nil, user: row["username"], keyID: keyID, files: files,
+            domainUUID: uuid, domainDefined: domain != nil, user: row["username"], keyID: keyID, files: files, notSanitized: notSanitized,
             keyCopies: copies.map { "\($0.location.rawValue): \($0.detail)" + ($0.hostURI.map { " (\($0))" } ?? "") },
             seats: seats, kept: [settings.imagePath])
     }

@@ -11,7 +11,7 @@ public enum RetireReports {
             lines.append("  domain: \(plan.domainDefined ? "stopped (forced after the timeout) and undefined" : "none defined")")
             lines.append("  records: seats released \(plan.seats), user \(plan.user.map { "\($0) checked in" } ?? "none"), status retiring -> retired -> disposed")
         } else {
-            lines.append("\(plan.desktop): \(report.disposed ? "disposed" : "retired, not disposed (verification did not pass or was skipped)")"
+            lines.append("\(plan.desktop): \(report.disposed ? "disposed" : "retired, not disposed (verification did not pass or was skipped, or not everything was sanitized)")"
                          + (report.claim.map { ", certificate claims \($0)" } ?? ""))
             if let stopped = report.progress.stopped { lines.append("  domain: \(stopped)") }
             lines.append("  seats released \(report.progress.seatsReleased), user \(report.progress.userCheckedIn ?? "none") checked in")
@@ -32,6 +32,9 @@ public enum RetireReports {
                 if !progress.errors.isEmpty { line += ", errors: \(progress.errors.joined(separator: "; "))" }
             }
             lines.append(line)
+        }
+        for item in plan.notSanitized ?? [] {
+            lines.append("  NOT SANITIZED by lcm: \(item.item) (\(item.reason)); the certificate names it and claims None")
         }
         if report.dryRun {
             for copy in plan.keyCopies { lines.append("  key copy: \(copy) -> destroyed") }

@@ -160,6 +160,7 @@ public struct Retirement {
 
         if record.state < .stopped {
             record.progress.stopped = try stop(&record, connection: connection)
+            try takeStoppedHostFiles(&record, connection: connection)
             try save(&record, .stopped)
         }
         if record.state < .reclaimed {
@@ -319,8 +320,10 @@ public struct Retirement {
     /// Stores the record's state, options and progress in its row (in the caller's transaction).
     static func write(_ record: Record, _ db: Database) throws {
         let encoder = JSONEncoder()
-        try db.execute(sql: "UPDATE retirement SET state = ?, options = ?, progress = ?, updatedAt = ? WHERE id = ?",
+        // The plan too: the stop step fixes the host files' identities.
+        try db.execute(sql: "UPDATE retirement SET state = ?, options = ?, plan = ?, progress = ?, updatedAt = ? WHERE id = ?",
                        arguments: [record.state.rawValue, String(decoding: try encoder.encode(record.options), as: UTF8.self),
+                                   String(decoding: try encoder.encode(record.plan), as: UTF8.self),
                                    String(decoding: try encoder.encode(record.progress), as: UTF8.self), Date(), record.id])
     }
 
@@ -362,6 +365,38 @@ public struct Retirement {
         }
         try domain.undefine(removeNVRAM: false, removeTPMState: false)
         return how + "; undefined, NVRAM and TPM state kept for sanitization"
+    }
+
+    /// The host files as the stopped domain left them: swtpm saves its state into a new file
+    /// (a new inode) when it stops, and may leave files the plan did not see. Each is checked
+    /// again (regular, one link, never through a link) and its device and inode recorded now,
+    /// when nothing legitimate writes it any more; new ones join the plan, and what is no
+    /// regular file is named as not sanitized.
+    func takeStoppedHostFiles(_ record: inout Record, connection: Connection) throws {
+        let plan = record.plan
+        let found = try RetirePlan.hostFiles(desktop: plan.desktop, uuid: plan.domainUUID,
+                                             nvramPaths: plan.files.filter { $0.role == "nvram" }.map(\.path),
+                                             encryptedTPM: plan.keyID != nil, connection: connection)
+        for finding in found {
+            switch finding {
+            case .file(let file):
+                if let index = record.plan.files.firstIndex(where: { $0.path == file.path && $0.volume == nil }) {
+                    record.plan.files[index].identity = file.identity
+                } else {
+                    record.plan.files.append(file)
+                    record.progress.files.append(RetireFileProgress(passes: options.method.passes(encrypted: file.encrypted)))
+                }
+            case .notSanitized(let item):
+                var named = record.plan.notSanitized ?? []
+                if !named.contains(item) { named.append(item) }
+                record.plan.notSanitized = named
+                // Not overwritten, so not planned as a file any more.
+                if let index = record.plan.files.firstIndex(where: { item.item == "\($0.role) \($0.path)" }) {
+                    record.plan.files.remove(at: index)
+                    record.progress.files.remove(at: index)
+                }
+            }
+        }
     }
 
     /// Seats back to their pools, the user checked out, queued patches dropped, status retired.
@@ -451,8 +486,9 @@ public struct Retirement {
         var done: [String] = []
         for copy in try DesktopKey.copies(keyID: keyID, inventory: inventory)
         where copy.location == .libvirtSecretFile && DiskHost.isLocal(uri: copy.hostURI ?? Connection.defaultURI) {
-            let fd = open(copy.detail, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
+            // Never through a link, never a file with another name: lcm writes here as root.
+            guard (try LinkSafePath.inspect(copy.detail)) != nil else { continue }
+            let fd = try LinkSafePath.openPlannedFile(copy.detail, flags: O_WRONLY, planned: nil)
             defer { close(fd) }
             var status = stat()
             guard fstat(fd, &status) == 0, status.st_size > 0 else { continue }
@@ -497,6 +533,11 @@ public struct Retirement {
                 }
             } catch {
                 progress.errors.append("overwrite: \(DiskEngine.message(error))")
+                if LinkSafePath.isRefusal(error) {
+                    record.progress.files[index] = progress
+                    try saveProgress(record)
+                    throw error
+                }
             }
             progress.end = Date()
             record.progress.files[index] = progress
@@ -514,6 +555,8 @@ public struct Retirement {
                     progress.verification = try Overwriter.verify(target, against: pattern, coverage: options.verify == .sample ? .sample : .full)
                 }
             } catch {
+                // A refusal is not the file's fault: the run stops and the next one checks again.
+                if LinkSafePath.isRefusal(error) { throw error }
                 progress.errors.append("verify: \(DiskEngine.message(error))")
             }
             progress.end = Date()
@@ -527,17 +570,23 @@ public struct Retirement {
         let pool = try connection.lookupStoragePool(name: record.plan.pool)
         for (index, file) in record.plan.files.enumerated().reversed() where !record.progress.files[index].removed {
             if let volume = file.volume {
+                // The name must still lead to the file that was overwritten (a resumed run checks again).
+                if DiskHost.isLocal(uri: record.plan.uri), let found = try LinkSafePath.inspect(file.path),
+                   found.kind != S_IFREG || (file.identity != nil && found.identity != file.identity) {
+                    throw LinkSafePath.refusal(file.path, "it is another file than the one planned and overwritten")
+                }
                 try pool?.lookupVolume(name: volume)?.delete()
             } else {
-                try HostFiles.remove(path: file.path, connection: connection)
+                try HostFiles.remove(path: file.path, planned: file.identity, connection: connection)
             }
             record.progress.files[index].removed = true
         }
         if let uuid = record.plan.domainUUID, DiskHost.isLocal(uri: record.plan.uri) {
-            // swtpm's now empty state directories.
-            let directory = "/var/lib/libvirt/swtpm/\(uuid.lowercased())"
-            try? FileManager.default.removeItem(atPath: directory + "/tpm2")
-            try? FileManager.default.removeItem(atPath: directory)
+            // swtpm's now empty state directories (only empty ones, never through a link).
+            let directory = "\(RetirePlan.swtpmStateDirectory)/\(uuid.lowercased())"
+            LinkSafePath.removeEmptyDirectory(directory + "/tpm2")
+            LinkSafePath.removeEmptyDirectory(directory + "/tpm12")
+            LinkSafePath.removeEmptyDirectory(directory)
         }
         if let domain = try connection.lookupDomain(name: record.plan.desktop) {
             try domain.undefine(removeNVRAM: true, removeTPMState: true)
@@ -546,15 +595,17 @@ public struct Retirement {
 
     func withTarget<T>(_ file: RetirePlan.File, plan: RetirePlan, connection: Connection, _ body: (WipeTarget) throws -> T) throws -> T {
         if let volume = file.volume {
-            if DiskHost.isLocal(uri: plan.uri), access(file.path, R_OK | W_OK) == 0 {
-                return try body(try LocalWipeTarget(path: file.path))
+            // On this machine always the planned file itself: libvirt's streams would follow a
+            // link put in its place.
+            if DiskHost.isLocal(uri: plan.uri) {
+                return try body(try LocalWipeTarget(path: file.path, opening: .planned(file.identity)))
             }
             guard let handle = try connection.lookupStoragePool(name: plan.pool)?.lookupVolume(name: volume) else {
                 throw LCMError.notFound("volume \(volume) in pool \(plan.pool) on \(plan.uri)")
             }
             return try body(try StreamWipeTarget(volume: handle))
         }
-        return try HostFiles.withTarget(path: file.path, connection: connection, body)
+        return try HostFiles.withTarget(path: file.path, planned: file.identity, connection: connection, body)
     }
 
     // MARK: - Evidence
@@ -564,8 +615,9 @@ public struct Retirement {
         copy.detail == file.path || file.volume.map { copy.detail == "\(pool)/\($0)" } == true
     }
 
+    /// Whether the desktop is disposed of: every file written and read back, nothing left out.
     static func verificationPassed(_ record: Record) -> Bool {
-        record.options.verify != .none && record.progress.files.allSatisfy { file in
+        record.options.verify != .none && (record.plan.notSanitized ?? []).isEmpty && record.progress.files.allSatisfy { file in
             file.errors.isEmpty && file.passesDone == file.passes.count && file.verification?.passed == true
         }
     }

@@ -11,7 +11,12 @@ import Foundation
 public struct SanitizationCertificate: Codable, Sendable, Equatable {
     public enum Subject: String, Codable, Sendable { case desktop, device }
     /// What the evidence supports (NIST SP 800-88 categories).
-    public enum Level: String, Codable, Sendable { case purge = "Purge", clear = "Clear", none = "None" }
+    public enum Level: String, Codable, Sendable, Comparable {
+        case purge = "Purge", clear = "Clear", none = "None"
+
+        private var rank: Int { self == .none ? 0 : self == .clear ? 1 : 2 }
+        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
+    }
 
     public var format = "lcm-sanitization-certificate/1"
     /// Position in this home's chain (1, 2, ...) and the SHA-256 of the previous certificate's
@@ -32,6 +37,67 @@ public struct SanitizationCertificate: Codable, Sendable, Equatable {
     public var claim: Level
     public var claimReasons: [String]
     public var residualRisk: [String]
+    /// Where the desktop's data may be that lcm did not sanitize (a recorded volume missing from
+    /// the pool, a disk that is no file, a backing file outside lcm's records, a link where a
+    /// file was expected): each keeps the claim at None. Absent in certificates issued before
+    /// lcm looked for them.
+    public var notSanitized: [NotSanitized]? = nil
+
+    /// Something the subject's data may be in that lcm did not sanitize, and why.
+    public struct NotSanitized: Codable, Sendable, Equatable {
+        public var item: String
+        public var reason: String
+
+        public init(item: String, reason: String) {
+            self.item = item
+            self.reason = reason
+        }
+    }
+
+    /// How far a piece of evidence lets a claim go, and why.
+    public struct ClaimLimit: Sendable, Equatable {
+        /// The highest claim this evidence allows (None or Clear).
+        public var atMost: Level
+        public var reason: String
+    }
+
+    /// File roles that hold no user data (firmware variables, logs): left unencrypted, they do
+    /// not lower a claim of Purge.
+    static let rolesWithoutUserData: Set<String> = ["nvram", "qemu-log", "swtpm-log"]
+
+    /// The rules a desktop's evidence sets on its claim (docs/RETIRE.md, "What the claim rests
+    /// on"): the one function both issuing and verifying use, so an issued claim and a checked
+    /// one cannot drift apart. The issuer adds what only its run knows (passes left unwritten,
+    /// keyslots not erased, key files only unlinked, a rotated log).
+    static func desktopClaimLimits(files: [FileEvidence], keyCopies: [KeyCopyEvidence], notSanitized: [NotSanitized]) -> [ClaimLimit] {
+        var limits: [ClaimLimit] = []
+        func none(_ reason: String) { limits.append(.init(atMost: .none, reason: reason)) }
+        func clear(_ reason: String) { limits.append(.init(atMost: .clear, reason: reason)) }
+        for item in notSanitized { none("\(item.item) was not sanitized by lcm: \(item.reason)") }
+        if files.isEmpty { none("there is no file evidence") }
+        for file in files {
+            if !file.errors.isEmpty { none("\(file.path) recorded errors: \(file.errors.joined(separator: "; "))") }
+            // Byte counts can be 0 for an empty file: whether it was read back is in its verification.
+            if !Overwriter.Coverage.allCases.contains(where: { file.verification.hasPrefix($0.rawValue) }) {
+                none("\(file.path) was not read back (\(file.verification))")
+            } else if !file.verification.hasSuffix(" 0 differing") {
+                none("\(file.path) did not read back as written (\(file.verification))")
+            } else if !file.verification.hasPrefix(Overwriter.Coverage.full.rawValue) {
+                clear("\(file.path) was only sampled, not fully verified (\(file.verification))")
+            }
+            if !file.encrypted, !rolesWithoutUserData.contains(file.role) {
+                clear("\(file.role) \(file.path) was not encrypted: an overwrite through the host filesystem is Clear")
+            }
+            if file.passes == 0 { clear("no pass was written over \(file.path) (verify-only: the claim rests on an earlier wipe)") }
+            if file.hostFilesystem.contains("copy-on-write") {
+                clear("\(file.path) lies on a copy-on-write filesystem: old blocks may survive an overwrite")
+            }
+        }
+        for copy in keyCopies where !copy.destroyed {
+            none("key copy \(copy.kind) \(copy.location) was not destroyed: \(copy.how)")
+        }
+        return limits
+    }
 
     public struct Person: Codable, Sendable, Equatable {
         public var name: String
@@ -304,29 +370,10 @@ public enum CertificateVerifier {
                 problems.append("claims \(claim.rawValue) for the device's storage without the operator's evidence of its sanitization")
             }
         case .desktop:
-            if certificate.files.isEmpty { problems.append("claims \(claim.rawValue) with no file evidence") }
-            for file in certificate.files {
-                if !file.errors.isEmpty { problems.append("claims \(claim.rawValue) but \(file.path) recorded errors") }
-                // Byte counts can be 0 for an empty file: whether it was read back is in its verification.
-                if !Overwriter.Coverage.allCases.contains(where: { file.verification.hasPrefix($0.rawValue) }) {
-                    problems.append("claims \(claim.rawValue) but \(file.path) was not read back (\(file.verification))")
-                } else if !file.verification.hasSuffix(" 0 differing") {
-                    problems.append("claims \(claim.rawValue) but \(file.path) did not read back as written (\(file.verification))")
-                }
-            }
-            for copy in certificate.keyCopies where !copy.destroyed {
-                problems.append("claims \(claim.rawValue) but key copy \(copy.kind) \(copy.location) was not destroyed")
-            }
-            guard claim == .purge else { break }
-            for file in certificate.files {
-                if !file.encrypted, !["nvram", "qemu-log"].contains(file.role) {
-                    problems.append("claims Purge but \(file.role) \(file.path) was not encrypted")
-                }
-                if !file.verification.hasPrefix(Overwriter.Coverage.full.rawValue) {
-                    problems.append("claims Purge but \(file.path) was not fully verified (\(file.verification))")
-                }
-                if file.passes == 0 { problems.append("claims Purge but no pass was written over \(file.path)") }
-                if file.hostFilesystem.contains("copy-on-write") { problems.append("claims Purge but \(file.path) lies on a copy-on-write filesystem") }
+            for limit in SanitizationCertificate.desktopClaimLimits(files: certificate.files, keyCopies: certificate.keyCopies,
+                                                                    notSanitized: certificate.notSanitized ?? [])
+            where limit.atMost < claim {
+                problems.append("claims \(claim.rawValue) but \(limit.reason)")
             }
         }
         return problems

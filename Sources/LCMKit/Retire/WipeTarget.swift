@@ -42,16 +42,49 @@ public final class LocalWipeTarget: WipeTarget {
     static let openDirect: Int32 = 0o40000
     #endif
 
-    public init(path: String, checkpointBytes: UInt64 = 256 << 20) throws {
+    /// How the file is reached.
+    public enum Opening: Sendable {
+        /// `path` as given (benchmarks, a block device the admin names).
+        case asGiven
+        /// A retirement's file: reached without following any link another user could have
+        /// made, refused unless it is a regular file with one link and, when the plan recorded
+        /// one (plans made before lcm did have none), the planned device and inode (`LinkSafePath`).
+        case planned(FileIdentity?)
+    }
+
+    public init(path: String, opening: Opening = .asGiven, checkpointBytes: UInt64 = 256 << 20) throws {
         self.path = path
         self.checkpointBytes = checkpointBytes
-        buffered = open(path, O_RDWR | O_CLOEXEC)
-        guard buffered >= 0 else { throw Self.error("open", path) }
-        direct = open(path, O_RDWR | Self.openDirect | O_CLOEXEC)
+        var planned: FileIdentity?
+        var linkSafe = false
+        if case .planned(let identity) = opening {
+            planned = identity
+            linkSafe = true
+        }
+        if linkSafe {
+            buffered = try LinkSafePath.openPlannedFile(path, flags: O_RDWR, planned: planned)
+            // The direct descriptor is the same open file again, never the name looked up twice.
+            direct = open("/proc/self/fd/\(buffered)", O_RDWR | Self.openDirect | O_CLOEXEC)
+        } else {
+            buffered = open(path, O_RDWR | O_CLOEXEC)
+            guard buffered >= 0 else { throw Self.error("open", path) }
+            direct = open(path, O_RDWR | Self.openDirect | O_CLOEXEC)
+        }
         guard direct >= 0 || errno == EINVAL else {
             let error = Self.error("open (direct I/O)", path)
             close(buffered)
             throw error
+        }
+        if linkSafe {
+            if direct >= 0 {
+                do { try LinkSafePath.check(direct, path: path, planned: planned) } catch {
+                    close(direct)
+                    close(buffered)
+                    throw error
+                }
+            }
+            // O_NONBLOCK only kept a FIFO from hanging the open (refused since).
+            _ = fcntl(buffered, F_SETFL, fcntl(buffered, F_GETFL) & ~O_NONBLOCK)
         }
         var status = stat()
         guard fstat(buffered, &status) == 0 else { throw Self.error("stat", path) }
