@@ -70,6 +70,17 @@ struct DeployWorld {
 
     func inventory() throws -> Inventory { try Inventory.open(home: LCMHome(url: URL(fileURLWithPath: home))) }
 
+    /// The domain's inactive definition from libvirtd, which `virt-xml-validate` must accept.
+    func validatedDefinition(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let dumped = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name])
+        try #require(dumped.status == 0, "\(dumped.stderr)", sourceLocation: sourceLocation)
+        let file = scratch.file("\(name).xml")
+        try dumped.stdout.write(to: file, atomically: true, encoding: .utf8)
+        let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [file.path, "domain"])
+        #expect(validated.status == 0, "virt-xml-validate \(name): \(validated.stderr)", sourceLocation: sourceLocation)
+        return dumped.stdout
+    }
+
     /// Desktop name for this test run (names are global on the host's libvirtd).
     func name(_ base: String) -> String { "t\(tag)-\(base)" }
 
@@ -296,14 +307,7 @@ struct DeployCommandTests {
         }
 
         // The domains libvirt holds pass libvirt's own schema.
-        for name in names {
-            let dumped = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name])
-            try #require(dumped.status == 0, "\(dumped.stderr)")
-            let file = world.scratch.file("\(name).xml")
-            try dumped.stdout.write(to: file, atomically: true, encoding: .utf8)
-            let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [file.path, "domain"])
-            #expect(validated.status == 0, "virt-xml-validate \(name): \(validated.stderr)")
-        }
+        for name in names { _ = try world.validatedDefinition(name) }
 
         // The device goes away (issue 27 item 7): every command fails its desktop with 69 (2 for a
         // batch that also holds a reachable one), never 1, and changes nothing.
@@ -413,19 +417,14 @@ struct DeployCommandTests {
         for (index, world) in [first, second].enumerated() {
             let secure = index == 0
             let name = world.name("h")
-            let dumped = try ProgramRun.run("/usr/bin/virsh", ["-c", DeployFixture.localURI, "dumpxml", "--inactive", name])
-            try #require(dumped.status == 0, "\(dumped.stderr)")
-            let file = world.scratch.file("\(name).xml")
-            try dumped.stdout.write(to: file, atomically: true, encoding: .utf8)
-            let validated = try ProgramRun.run("/usr/bin/virt-xml-validate", [file.path, "domain"])
-            #expect(validated.status == 0, "virt-xml-validate \(name): \(validated.stderr)")
-            let definition = try XMLDocument(xmlString: dumped.stdout, options: [])
+            let dumped = try world.validatedDefinition(name)
+            let definition = try XMLDocument(xmlString: dumped, options: [])
             func values(_ path: String) throws -> [String] { try definition.nodes(forXPath: path).map { $0.stringValue ?? "" } }
             let enabled = secure ? "yes" : "no"
             #expect(try values("/domain/os/@firmware") == ["efi"])
-            #expect(try values("/domain/os/firmware/feature[@name='secure-boot']/@enabled") == [enabled], "\(dumped.stdout)")
-            #expect(try values("/domain/os/firmware/feature[@name='enrolled-keys']/@enabled") == [enabled], "\(dumped.stdout)")
-            #expect(try values("/domain/features/smm/@state") == (secure ? ["on"] : []), "\(dumped.stdout)")
+            #expect(try values("/domain/os/firmware/feature[@name='secure-boot']/@enabled") == [enabled], "\(dumped)")
+            #expect(try values("/domain/os/firmware/feature[@name='enrolled-keys']/@enabled") == [enabled], "\(dumped)")
+            #expect(try values("/domain/features/smm/@state") == (secure ? ["on"] : []), "\(dumped)")
 
             let shown = try world.lcm.run(["inventory", "show", "desktops", name, "--format", "json"])
             try #require(shown.status == 0, "\(shown.stderr)")
