@@ -22,7 +22,7 @@ extension DesktopKey {
                                  passphrase known: DiskPassphrase? = nil) throws -> String {
         let usage = Self.tpmSecretUsageName(id)
         return try installLibvirtSecret(on: connection, inventory: inventory, passphrase: known, usageType: .vtpm, usage: usage,
-                                        usageXML: "<usage type='vtpm'><name>\(XMLText.escape(usage))</name></usage>",
+                                        secretUsage: .vtpm(usage),
                                         purpose: "vTPM key")
     }
 }

@@ -67,7 +67,7 @@ public struct DesktopKey: Codable, Sendable, Equatable {
                               passphrase known: DiskPassphrase? = nil) throws -> String {
         let usage = Self.secretUsageID(id)
         return try installLibvirtSecret(on: connection, inventory: inventory, passphrase: known, usageType: .volume, usage: usage,
-                                        usageXML: "<usage type='volume'><volume>\(XMLText.escape(usage))</volume></usage>",
+                                        secretUsage: .volume(usage),
                                         purpose: "disk key")
     }
 
@@ -75,7 +75,7 @@ public struct DesktopKey: Codable, Sendable, Equatable {
     /// registered as a copy of the key before it exists (a crash after defining can never leave an
     /// unknown copy), its value set through the API only (never an argument, log line or file).
     func installLibvirtSecret(on connection: Connection, inventory: Inventory, passphrase known: DiskPassphrase?,
-                              usageType: SecretUsageType, usage: String, usageXML: String, purpose: String) throws -> String {
+                              usageType: SecretUsageType, usage: String, secretUsage: SecretDefinition.Usage, purpose: String) throws -> String {
         let uri = try connection.uri
         let existing = try connection.lookupSecret(usageType: usageType, usageID: usage)
         let uuid = try existing?.uuidString ?? UUID().uuidString.lowercased()
@@ -89,13 +89,9 @@ public struct DesktopKey: Codable, Sendable, Equatable {
         if let existing {
             secret = existing
         } else {
-            secret = try connection.defineSecret(xml: """
-                <secret ephemeral='no' private='yes'>
-                  <uuid>\(uuid)</uuid>
-                  <description>lcm \(purpose) \(XMLText.escape(id)) of \(XMLText.escape(ownerKind)) \(XMLText.escape(ownerID))</description>
-                  \(usageXML)
-                </secret>
-                """)
+            secret = try connection.defineSecret(xml: SecretDefinition(
+                ephemeral: false, isPrivate: true, uuid: uuid, description: "lcm \(purpose) \(id) of \(ownerKind) \(ownerID)",
+                usage: secretUsage).xml)
         }
         let passphrase = try known ?? Self.passphrase(keyID: id, inventory: inventory)
         var value = passphrase.bytes()
