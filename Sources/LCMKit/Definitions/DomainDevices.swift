@@ -365,28 +365,39 @@ public struct RedirectionFilter: LibvirtXMLElement {
     public init(rules: [Rule]) { self.rules = rules }
 
     public init(element: XMLTree) throws {
-        self.init(rules: element.children("usbdev").map {
-            Rule(deviceClass: $0.attribute("class"), vendor: $0.attribute("vendor"), product: $0.attribute("product"),
-                 version: $0.attribute("version"), allow: $0.flag("allow") ?? false)
+        self.init(rules: try element.children("usbdev").map { rule in
+            func hex(_ name: String) throws -> UInt16? {
+                guard let text = rule.attribute(name), text != "-1" else { return nil }
+                let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
+                guard let value = UInt16(digits, radix: 16) else { throw XMLTree.invalid("<usbdev \(name)='\(text)'>", "is not a hexadecimal number") }
+                return value
+            }
+            let version = rule.attribute("version")
+            return Rule(deviceClass: try hex("class").map { UInt8(truncatingIfNeeded: $0) }, vendor: try hex("vendor"),
+                        product: try hex("product"), version: version == "-1" ? nil : version, allow: rule.flag("allow") ?? false)
         })
     }
 
     public var element: XMLTree {
         XMLTree(Self.elementName, children: rules.map {
-            XMLTree("usbdev", [("class", $0.deviceClass), ("vendor", $0.vendor), ("product", $0.product), ("version", $0.version),
+            // libvirt's own form: upper-case hexadecimal, two digits for a class, four for an id.
+            XMLTree("usbdev", [("class", $0.deviceClass.map { String(format: "0x%02X", $0) }),
+                               ("vendor", $0.vendor.map { String(format: "0x%04X", $0) }),
+                               ("product", $0.product.map { String(format: "0x%04X", $0) }), ("version", $0.version),
                                ("allow", DomainDefinition.OS.yesNo($0.allow))])
         })
     }
 
     /// One `<usbdev>` rule: unset fields match any device (-1 in libvirt's terms).
     public struct Rule: Sendable, Equatable {
-        /// USB class code, e.g. `0x08` (mass storage).
-        public var deviceClass: String?
-        public var vendor: String?
-        public var product: String?
+        /// USB class code, e.g. 0x08 (mass storage).
+        public var deviceClass: UInt8?
+        public var vendor: UInt16?
+        public var product: UInt16?
+        /// The device's release, e.g. `2.00`.
         public var version: String?
         public var allow: Bool
-        public init(deviceClass: String? = nil, vendor: String? = nil, product: String? = nil, version: String? = nil, allow: Bool) {
+        public init(deviceClass: UInt8? = nil, vendor: UInt16? = nil, product: UInt16? = nil, version: String? = nil, allow: Bool) {
             self.deviceClass = deviceClass; self.vendor = vendor; self.product = product; self.version = version; self.allow = allow
         }
     }

@@ -30,7 +30,7 @@ struct DomainDefinitionTests {
         definition.devices.interfaces[0].filter = FilterReference(filter: "clean-traffic", parameters: [.init(name: "IP", value: "10.0.0.5")])
         definition.devices.redirectedDevices = [.init(bus: "usb", type: "spicevmc")]
         definition.devices.redirectionFilters = [RedirectionFilter(rules: [
-            .init(deviceClass: "0x08", allow: false), .init(vendor: "0x046d", product: "0xc52b", allow: true), .init(allow: false),
+            .init(deviceClass: 0x08, allow: false), .init(vendor: 0x046d, product: 0xc52b, allow: true), .init(allow: false),
         ])]
         return definition
     }

@@ -16,8 +16,8 @@ struct StorageDefinitionTests {
                                              backing: .init(path: "/var/lib/libvirt/images/lcm/golden & 1.qcow2", format: "qcow2"))
         let encrypted = StorageVolumeDefinition(name: "e.qcow2", capacityBytes: 1 << 20, format: "qcow2",
                                                 encryption: DiskEncryption(secretUUID: Self.secret))
-        let diskKey = SecretDefinition(uuid: Self.secret, description: "lcm disk key k1 of desktop <d&1>", usage: .volume("lcm-key-k1"))
-        let tpmKey = SecretDefinition(uuid: Self.secret, description: "lcm vTPM key", usage: .vtpm("lcm-vtpm-k1"))
+        let diskKey = SecretDefinition(uuid: Self.secret, description: "lcm disk key k1 of desktop <d&1>", usage: .volume(DesktopKey.secretUsageID("k1")))
+        let tpmKey = SecretDefinition(uuid: Self.secret, description: "lcm vTPM key", usage: .vtpm(DesktopKey.tpmSecretUsageName("k1")))
         let snapshot = DomainSnapshotDefinition.diskOnly(name: "before-move", description: "lcm snapshot",
                                                          overlays: [("vda", "/var/lib/libvirt/images/lcm/d-os.snap1"),
                                                                     ("vdb", "/var/lib/libvirt/images/lcm/d-data.snap1")])
@@ -42,7 +42,9 @@ struct StorageDefinitionTests {
         let connection = try Connection(uri: "qemu:///system")
         let scratch = ScratchDirectory(prefix: "lcm-pooldef")
         let directory = scratch.file("pool").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // A transient pool over an existing directory reports the directory's own mode.
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o711])
         let sent = StoragePoolDefinition(name: "lcmtest-pool-\(UUID().uuidString.prefix(8).lowercased())",
                                          uuid: UUID().uuidString.lowercased(), targetPath: directory, mode: "0711")
         let pool = try connection.createTransientStoragePool(xml: sent.xml)
@@ -81,7 +83,7 @@ struct StorageDefinitionTests {
     func libvirtKeepsTheSecretFields() throws {
         let connection = try Connection(uri: "qemu:///system")
         let tag = UUID().uuidString.prefix(8).lowercased()
-        for usage in [SecretDefinition.Usage.volume("/lcmtest/\(tag)/disk"), .vtpm("lcmtest-vtpm-\(tag)")] {
+        for usage in [SecretDefinition.Usage.volume(DesktopKey.secretUsageID("lcmtest-\(tag)")), .vtpm(DesktopKey.tpmSecretUsageName("lcmtest-\(tag)"))] {
             let sent = SecretDefinition(uuid: UUID().uuidString.lowercased(), description: "lcmtest key of <\(tag)> & co", usage: usage)
             let secret = try connection.defineSecret(xml: sent.xml)
             defer { try? secret.undefine() }
