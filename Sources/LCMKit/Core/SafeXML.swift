@@ -25,6 +25,10 @@ public enum SafeXML {
     public static func document(_ data: Data, source: String, preserveAll: Bool = false,
                                 preserveWhitespace: Bool = false) throws -> XMLDocument {
         try refuseDeclarations(in: data, source: source)
+        // FoundationXML traps on a document with no markup at all instead of throwing.
+        guard data.contains(where: { !(" \t\r\n".utf8.contains($0)) }) else {
+            throw Refusal(source: source, reason: "is empty")
+        }
         do {
             // External entities off here too, whatever the check above let through.
             var options: XMLNode.Options = [.nodeLoadExternalEntitiesNever]
