@@ -259,14 +259,14 @@ struct DesktopDomainTests {
         #expect(volume.desktopDisk().discard && volume.desktopDisk().luksSecretUUID == Self.secretA)
     }
 
-    @Test func nvramPathIsReadFromDomainXML() {
+    @Test func nvramPathIsReadFromDomainXML() throws {
         let xml = """
             <domain><os firmware='efi'><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
             <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/d&amp;x_VARS.fd</nvram></os></domain>
             """
-        #expect(DesktopDomain.nvramPath(inDomainXML: xml) == "/var/lib/libvirt/qemu/nvram/d&x_VARS.fd")
-        #expect(DesktopDomain.nvramPath(inDomainXML: "<domain><os firmware='efi'/></domain>") == nil)
-        #expect(DesktopDomain.nvramPath(inDomainXML: "<domain><os><nvram template='/t'/></os></domain>") == nil)
+        #expect(try DesktopDomain.nvramPath(inDomainXML: xml) == "/var/lib/libvirt/qemu/nvram/d&x_VARS.fd")
+        #expect(try DesktopDomain.nvramPath(inDomainXML: "<domain><os firmware='efi'/></domain>") == nil)
+        #expect(try DesktopDomain.nvramPath(inDomainXML: "<domain><os><nvram template='/t'/></os></domain>") == nil)
     }
 
     // MARK: - libvirt

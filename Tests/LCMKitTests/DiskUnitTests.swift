@@ -110,7 +110,7 @@ import Testing
         #expect(blamed == [7])
     }
 
-    @Test func volumeXMLGivesFormatEncryptionAndBacking() {
+    @Test func volumeXMLGivesFormatEncryptionAndBacking() throws {
         let xml = """
             <volume type='file'>
               <name>d.qcow2</name>
@@ -126,10 +126,10 @@ import Testing
               </backingStore>
             </volume>
             """
-        let description = VolumeDescription.parse(xml)
+        let description = try VolumeDescription.parse(xml)
         #expect(description == VolumeDescription(format: "qcow2", encryptionFormat: "luks",
                                                  backingPath: "/var/lib/libvirt/images/lcm/base&1.qcow2", backingFormat: "raw"))
-        let plain = VolumeDescription.parse("<volume><target><format type='raw'/></target></volume>")
+        let plain = try VolumeDescription.parse("<volume><target><format type='raw'/></target></volume>")
         #expect(plain == VolumeDescription(format: "raw", encryptionFormat: nil, backingPath: nil, backingFormat: nil))
     }
 

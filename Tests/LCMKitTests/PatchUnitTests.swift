@@ -170,8 +170,8 @@ struct PatchUnitTests {
         // Already switched: nothing to do. A domain without the layer: refused.
         #expect(try OSLayers.replacingOSDisk(in: edited, layerPaths: ["/pool/desk-os.qcow2", "/pool/desk-os-2.qcow2"], with: disk) == nil)
         #expect(throws: LCMError.self) { try OSLayers.replacingOSDisk(in: Self.domainXML, layerPaths: ["/pool/other.qcow2"], with: disk) }
-        #expect(throws: LCMError.self) { try DesktopDomain.backingStoreXML([.init(path: "relative.qcow2")]) }
-        #expect(throws: LCMError.self) { try DesktopDomain.backingStoreXML([.init(path: "/x.img", format: "vmdk")]) }
+        #expect(throws: LCMError.self) { try DesktopDomain.backingChain([.init(path: "relative.qcow2")]) }
+        #expect(throws: LCMError.self) { try DesktopDomain.backingChain([.init(path: "/x.img", format: "vmdk")]) }
     }
 
     /// The patch medium: an id from the staged files alone, each file at `<id>/NN-name.kind` in

@@ -178,19 +178,17 @@ import Testing
         #expect(DeviceCheck(profile: profile, uri: "x").plannedProbes(advertised: both).isEmpty)
     }
 
-    @Test func capabilityXMLIsRead() {
-        let caps = CapabilityXML("""
+    @Test func capabilityXMLIsRead() throws {
+        let caps = try HostCapabilities(xml: """
             <capabilities><host><cpu><arch>x86_64</arch><model>Skylake-Client</model>
             <feature name='vmx'/><feature name="ssse3"/></cpu><iommu support='yes'/></host>
             <guest><arch name='x86_64'><domain type='qemu'/><domain type='kvm'/></arch></guest></capabilities>
             """)
-        let host = CapabilityXML(String(caps.element("host")!))
-        let cpu = CapabilityXML(String(host.element("cpu")!))
-        #expect(cpu.attributeValues(element: "feature", attribute: "name") == ["vmx", "ssse3"])
-        #expect(cpu.text(of: "arch") == "x86_64")
-        #expect(host.attributeValues(element: "iommu", attribute: "support") == ["yes"])
-        #expect(caps.attributeValues(element: "domain", attribute: "type") == ["qemu", "kvm"])
-        let domcaps = CapabilityXML("""
+        #expect(caps.cpuFeatures == ["vmx", "ssse3"])
+        #expect(caps.cpuArch == "x86_64")
+        #expect(caps.iommuSupported == true)
+        #expect(caps.guestDomainTypes == ["qemu", "kvm"])
+        let domcaps = try DomainCapabilities(xml: """
             <domainCapabilities><os supported='yes'><enum name='firmware'><value>efi</value></enum>
             <loader supported='yes'><value>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</value>
             <enum name='type'><value>rom</value><value>pflash</value></enum>
@@ -198,11 +196,11 @@ import Testing
             <devices><tpm supported='yes'><enum name='model'><value>tpm-crb</value></enum>
             <enum name='backendModel'><value>emulator</value></enum></tpm></devices></domainCapabilities>
             """)
-        let loader = CapabilityXML(String(CapabilityXML(String(domcaps.element("os")!)).element("loader")!))
-        #expect(loader.values().filter { $0.hasPrefix("/") } == ["/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"])
-        #expect(loader.enumValues("secure") == ["yes", "no"])
-        #expect(domcaps.isSupported("tpm"))
-        #expect(CapabilityXML(String(domcaps.element("tpm")!)).enumValues("backendModel") == ["emulator"])
-        #expect(CapabilityXML("<x><iommu support='no'/></x>").element("iommu") == nil)
+        let loader = try #require(domcaps.loader)
+        #expect(loader.values.filter { $0.hasPrefix("/") } == ["/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"])
+        #expect(loader.values(of: "secure") == ["yes", "no"])
+        #expect(domcaps.tpm?.supported == true)
+        #expect(domcaps.tpm?.values(of: "backendModel") == ["emulator"])
+        #expect(try HostCapabilities(xml: "<capabilities><host><iommu support='no'/></host></capabilities>").iommuSupported == false)
     }
 }

@@ -22,19 +22,27 @@ public enum SafeXML {
     }
 
     /// Parses a document lcm did not write itself.
-    public static func document(_ data: Data, source: String, preserveAll: Bool = false) throws -> XMLDocument {
+    public static func document(_ data: Data, source: String, preserveAll: Bool = false,
+                                preserveWhitespace: Bool = false) throws -> XMLDocument {
         try refuseDeclarations(in: data, source: source)
+        // FoundationXML traps on a document with no markup at all instead of throwing.
+        guard data.contains(where: { !(" \t\r\n".utf8.contains($0)) }) else {
+            throw Refusal(source: source, reason: "is empty")
+        }
         do {
             // External entities off here too, whatever the check above let through.
-            let options: XMLNode.Options = preserveAll ? [.nodeLoadExternalEntitiesNever, .nodePreserveAll] : [.nodeLoadExternalEntitiesNever]
+            var options: XMLNode.Options = [.nodeLoadExternalEntitiesNever]
+            if preserveAll { options.insert(.nodePreserveAll) }
+            if preserveWhitespace { options.insert(.nodePreserveWhitespace) }
             return try XMLDocument(data: data, options: options)
         } catch {
             throw Refusal(source: source, reason: "is not well-formed XML")
         }
     }
 
-    public static func document(_ text: String, source: String, preserveAll: Bool = false) throws -> XMLDocument {
-        try document(Data(text.utf8), source: source, preserveAll: preserveAll)
+    public static func document(_ text: String, source: String, preserveAll: Bool = false,
+                                preserveWhitespace: Bool = false) throws -> XMLDocument {
+        try document(Data(text.utf8), source: source, preserveAll: preserveAll, preserveWhitespace: preserveWhitespace)
     }
 
     /// Refuses a DOCTYPE or ENTITY declaration in any encoding libxml2 would read the bytes in.
@@ -79,12 +87,21 @@ extension SafeXML.Refusal {
 extension SafeXML {
     /// A document libvirt returned (domain, snapshot, volume XML). libvirt never writes a DTD,
     /// so a refusal means the definition was made outside lcm by someone who put one there.
-    public static func libvirtDocument(_ xml: String, what: String, preserveAll: Bool = false) throws -> XMLDocument {
+    public static func libvirtDocument(_ xml: String, what: String, preserveAll: Bool = false,
+                                       preserveWhitespace: Bool = false) throws -> XMLDocument {
         do {
-            return try document(xml, source: what, preserveAll: preserveAll)
+            return try document(xml, source: what, preserveAll: preserveAll, preserveWhitespace: preserveWhitespace)
         } catch let refusal as Refusal {
             throw LCMError(.unavailable, "libvirt returned \(refusal.description)",
                            hint: "check the definition with `virsh dumpxml`; it was changed outside lcm")
         }
+    }
+}
+
+/// Escaping for a value placed in an XML document lcm writes as text (answer files in test
+/// fixtures); libvirt's documents are written by `XMLTree`, with the same escaping.
+public enum XMLText {
+    public static func escape(_ text: String) -> String {
+        XMLTree.escapedAttribute(text)
     }
 }

@@ -287,6 +287,11 @@ public struct DesktopDomain: Sendable, Equatable {
     /// Validates every field and renders the domain XML; throws `LCMError(.usage, ...)` naming the
     /// first bad field.
     public func xml() throws -> String {
+        try definition().xml
+    }
+
+    /// Validates every field and builds the libvirt domain lcm defines for this desktop.
+    public func definition() throws -> DomainDefinition {
         try Self.validateName(name)
         let uuid = try Self.canonicalUUID(uuid, what: "the domain UUID")
         guard vcpus >= 1, vcpus <= 255 else {
@@ -300,92 +305,56 @@ public struct DesktopDomain: Sendable, Equatable {
             throw LCMError(.usage, "a desktop needs at least one disk (its boot disk)")
         }
         let targets = try diskTargets()
-        var diskElements: [String] = []
+        var devices = DomainDevices()
         for (index, disk) in disks.enumerated() {
-            diskElements.append(try Self.diskXML(disk, target: targets[index], bootOrder: index == 0 ? 1 : nil))
+            devices.disks.append(try Self.diskDefinition(disk, target: targets[index], bootOrder: index == 0 ? 1 : nil))
         }
-        let networkElement = try network.map(Self.networkXML)
-        let tpmElement = try tpm.map(Self.tpmXML)
-        let titleText = title.map(Self.oneLine) ?? ""
-        let descriptionText = description ?? ""
+        if let network { devices.interfaces = [try Self.interfaceDefinition(network)] }
+        devices.channels = [.init(type: "unix", targetType: "virtio", targetName: "org.qemu.guest_agent.0")]
+        devices.serials = [.init(type: "pty", targetPort: "0")]
+        devices.consoles = [.init(type: "pty", targetType: "serial", targetPort: "0")]
+        // The listen address is fixed, never user input: loopback only.
+        devices.graphics = [.init(type: graphics.rawValue, autoport: true, listen: "127.0.0.1", listenAddresses: ["127.0.0.1"])]
+        // Plain VGA: Windows' basic display driver runs it without extra drivers.
+        devices.videos = ["vga"]
+        devices.inputs = [.init(type: "tablet", bus: "usb")]
+        if let tpm {
+            devices.tpms = [TPMDefinition(encryptionSecretUUID: try tpm.encryptionSecretUUID.map { try Self.canonicalUUID($0, what: "the vTPM secret") })]
+        }
+        devices.memoryBalloon = "virtio"
+        devices.randomNumberGenerators = [.init(model: "virtio", backendModel: "random", source: "/dev/urandom")]
         let isKVM = domainType == .kvm
-        let firmwareFeatures = secureBoot ? "yes" : "no"
+        devices.panics = isKVM ? ["isa", "hyperv"] : ["isa"]
 
         // No <nvram> path: libvirt creates <name>_VARS.fd from the chosen firmware's template at its
         // own place on the device, and removes it with VIR_DOMAIN_UNDEFINE_NVRAM.
-        let os = [
-            "<os firmware='efi'>",
-            "  <type arch='x86_64' machine='q35'>hvm</type>",
-            "  <firmware>",
-            "    <feature enabled='\(firmwareFeatures)' name='secure-boot'/>",
-            "    <feature enabled='\(firmwareFeatures)' name='enrolled-keys'/>",
-            "  </firmware>",
-            "</os>",
-        ]
-        let features = ["<features>", "  <acpi/>", "  <apic/>"]
-            // The Secure Boot firmware builds need SMM to protect their variable store.
-            + (secureBoot ? ["  <smm state='on'/>"] : [])
-            + (isKVM ? Self.indent(Self.hypervEnlightenments) : [])
-            + ["</features>"]
+        let os = DomainDefinition.OS(firmware: "efi", arch: "x86_64", machine: "q35", firmwareFeatures: [
+            .init(name: "secure-boot", enabled: secureBoot), .init(name: "enrolled-keys", enabled: secureBoot),
+        ])
+        // The Secure Boot firmware builds need SMM to protect their variable store.
+        let features = DomainDefinition.Features(smm: secureBoot ? true : nil, hyperv: isKVM ? Self.hypervEnlightenments : nil)
         let cpu = isKVM
-            ? "<cpu mode='host-passthrough' check='none' migratable='on'/>"
+            ? DomainDefinition.CPU(mode: "host-passthrough", check: "none", migratable: true)
             // TCG cannot pass the host CPU through; 'maximum' is the newest model it emulates
             // (Windows 11 24H2 refuses CPUs without SSE4.2 and POPCNT, which qemu64 lacks).
-            : "<cpu mode='maximum' check='none'/>"
+            : DomainDefinition.CPU(mode: "maximum", check: "none")
         // Windows keeps the RTC in local time unless told otherwise.
-        let clock = ["<clock offset='localtime'>",
-                     "  <timer name='rtc' tickpolicy='catchup'/>",
-                     "  <timer name='pit' tickpolicy='delay'/>",
-                     "  <timer name='hpet' present='no'/>"]
-            + (isKVM ? ["  <timer name='hypervclock' present='yes'/>"] : [])
-            + ["</clock>"]
-        var devices: [String] = diskElements.flatMap { Self.indent($0) }
-        if let networkElement { devices.append("  " + networkElement) }
-        devices += [
-            "  <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
-            "  <serial type='pty'><target port='0'/></serial>",
-            "  <console type='pty'><target type='serial' port='0'/></console>",
-            "  " + graphicsXML,
-            // Plain VGA: Windows' basic display driver runs it without extra drivers.
-            "  <video><model type='vga'/></video>",
-            "  <input type='tablet' bus='usb'/>",
+        var timers: [DomainDefinition.Clock.Timer] = [
+            .init(name: "rtc", tickPolicy: "catchup"), .init(name: "pit", tickPolicy: "delay"), .init(name: "hpet", present: false),
         ]
-        if let tpmElement { devices.append("  " + tpmElement) }
-        devices += [
-            "  <memballoon model='virtio'/>",
-            "  <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>",
-            "  <panic model='isa'/>",
-        ]
-        if isKVM { devices.append("  <panic model='hyperv'/>") }
-
-        var lines = ["<domain type='\(domainType.rawValue)'>", "  <name>\(name)</name>", "  <uuid>\(uuid)</uuid>"]
-        // libvirt's schema wants a non-empty title, so empty text leaves the element out.
-        if !titleText.isEmpty { lines.append("  <title>\(Self.escapedText(titleText))</title>") }
-        if !descriptionText.isEmpty { lines.append("  <description>\(Self.escapedText(descriptionText))</description>") }
-        lines += [
-            "  <memory unit='MiB'>\(memoryMiB)</memory>",
-            "  <currentMemory unit='MiB'>\(memoryMiB)</currentMemory>",
-            "  <vcpu placement='static'>\(vcpus)</vcpu>",
-        ]
-        lines += Self.indent(os.joined(separator: "\n")) + Self.indent(features.joined(separator: "\n"))
-        lines += ["  " + cpu] + Self.indent(clock.joined(separator: "\n"))
-        lines += [
-            "  <on_poweroff>destroy</on_poweroff>",
-            "  <on_reboot>restart</on_reboot>",
-            "  " + Self.crashPolicy,
+        if isKVM { timers.append(.init(name: "hypervclock", present: true)) }
+        let clock = DomainDefinition.Clock(offset: "localtime", timers: timers)
+        let titleText = title.map(Self.oneLine)
+        return DomainDefinition(
+            type: domainType.rawValue, name: name, uuid: uuid,
+            title: titleText?.isEmpty == false ? titleText : nil,
+            description: description?.isEmpty == false ? description : nil,
+            memory: .mebibytes(memoryMiB), currentMemory: .mebibytes(memoryMiB), vcpu: .init(count: vcpus),
+            os: os, features: features, cpu: cpu, clock: clock,
+            onPoweroff: "destroy", onReboot: "restart", onCrash: Self.crashPolicy,
             // Sleep states only confuse a managed desktop: lcm starts and stops it.
-            "  <pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>",
-            "  <devices>",
-        ]
-        lines += Self.indent(devices.joined(separator: "\n"))
-        lines += ["  </devices>", "</domain>"]
-        return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// The lines of an element block, two spaces deeper. Text content never spans lines here
-    /// except a description, which is on the `<description>` line itself and not re-indented.
-    static func indent(_ block: String) -> [String] {
-        block.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+            powerManagement: .init(suspendToMemory: false, suspendToDisk: false),
+            devices: devices)
     }
 
     /// What happens when the guest reports a crash. QEMU's libvirt driver offers destroy, restart,
@@ -400,93 +369,68 @@ public struct DesktopDomain: Sendable, Equatable {
     /// driver. Without either, a blue screen reboots inside the guest and libvirt never notices.
     /// Windows signals before it writes its own MEMORY.DMP, so under `preserve` that file is not
     /// written: take the dump from the host (`virsh dump --memory-only`) before destroying.
-    static let crashPolicy = "<on_crash>preserve</on_crash>"
+    static let crashPolicy = "preserve"
 
     /// Paravirtual interfaces Windows uses when it sees Hyper-V; KVM implements them, TCG does not.
-    static let hypervEnlightenments = """
-        <hyperv mode='custom'>
-          <relaxed state='on'/>
-          <vapic state='on'/>
-          <spinlocks state='on' retries='8191'/>
-          <vpindex state='on'/>
-          <synic state='on'/>
-          <stimer state='on'/>
-          <reset state='on'/>
-          <frequencies state='on'/>
-        </hyperv>
-        """
-
-    var graphicsXML: String {
-        // The listen address is fixed, never user input: loopback only.
-        "<graphics type='\(graphics.rawValue)' autoport='yes' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>"
-    }
+    static let hypervEnlightenments = DomainDefinition.Features.HyperV(mode: "custom", enlightenments: [
+        .init(name: "relaxed"), .init(name: "vapic"), .init(name: "spinlocks", retries: "8191"), .init(name: "vpindex"),
+        .init(name: "synic"), .init(name: "stimer"), .init(name: "reset"), .init(name: "frequencies"),
+    ])
 
     /// A `<disk>` element: qcow2, with its LUKS secret when encrypted, TRIM passed through when asked.
     public static func diskXML(_ disk: Disk, target: String, bootOrder: Int? = nil) throws -> String {
-        let discard = disk.discard ? " discard='unmap'" : ""
-        var lines = [
-            "<disk type='file' device='disk'>",
-            "  <driver name='qemu' type='qcow2'\(discard)/>",
-            "  " + (try sourceXML(path: disk.path, luksSecretUUID: disk.luksSecretUUID)),
-        ]
-        if !disk.backingChain.isEmpty { lines.append("  " + (try backingStoreXML(disk.backingChain))) }
-        lines.append("  <target dev='\(XMLText.escape(target))' bus='\(disk.bus.rawValue)'/>")
-        if let bootOrder { lines.append("  <boot order='\(bootOrder)'/>") }
-        lines.append("</disk>")
-        return lines.joined(separator: "\n")
+        try diskDefinition(disk, target: target, bootOrder: bootOrder).xml
     }
 
-    /// `<source file=...>`, with the LUKS secret that unlocks the file when it is encrypted.
-    static func sourceXML(path: String, luksSecretUUID: String?) throws -> String {
+    /// The disk as libvirt's domain names it; paths, secrets and backing formats checked.
+    public static func diskDefinition(_ disk: Disk, target: String, bootOrder: Int? = nil) throws -> DiskDefinition {
+        DiskDefinition(driver: .init(format: "qcow2", discard: disk.discard ? "unmap" : nil),
+                       source: try source(path: disk.path, luksSecretUUID: disk.luksSecretUUID),
+                       backingChain: try backingChain(disk.backingChain), backingChainClosed: !disk.backingChain.isEmpty,
+                       target: .init(device: target, bus: disk.bus.rawValue), bootOrder: bootOrder)
+    }
+
+    /// A file source, with the LUKS secret that unlocks the file when it is encrypted.
+    static func source(path: String, luksSecretUUID: String?) throws -> DiskSource {
         guard path.hasPrefix("/"), !path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw LCMError(.usage, "disk path \(shown(path)) must be an absolute path without control characters")
         }
-        guard let luksSecretUUID else { return "<source file='\(XMLText.escape(path))'/>" }
-        let secret = try canonicalUUID(luksSecretUUID, what: "the disk's LUKS secret")
-        return "<source file='\(XMLText.escape(path))'><encryption format='luks'><secret type='passphrase' uuid='\(secret)'/></encryption></source>"
+        let secret = try luksSecretUUID.map { try canonicalUUID($0, what: "the disk's LUKS secret") }
+        return DiskSource(file: path, encryption: secret.map { DiskEncryption(secretUUID: $0) })
     }
 
-    /// Nested `<backingStore>` elements for `layers` (top first), closed by an empty one: the
-    /// chain ends there, libvirt probes nothing further.
-    public static func backingStoreXML(_ layers: [Layer]) throws -> String {
-        var xml = "<backingStore/>"
-        for layer in layers.reversed() {
+    /// The backing layers (top first) as `<backingStore>` elements; a disk with any is written
+    /// with the chain closed by an empty one, so libvirt probes nothing further.
+    public static func backingChain(_ layers: [Layer]) throws -> [DiskDefinition.BackingStore] {
+        try layers.map { layer in
             guard ["qcow2", "raw"].contains(layer.format) else {
                 throw LCMError(.usage, "backing format \(shown(layer.format)) is not qcow2 or raw")
             }
-            xml = "<backingStore type='file'><format type='\(layer.format)'/>\(try sourceXML(path: layer.path, luksSecretUUID: layer.luksSecretUUID))\(xml)</backingStore>"
+            return DiskDefinition.BackingStore(format: layer.format, source: try source(path: layer.path, luksSecretUUID: layer.luksSecretUUID))
         }
-        return xml
     }
 
-    static func networkXML(_ network: Network) throws -> String {
-        let source: String
+    static func interfaceDefinition(_ network: Network) throws -> InterfaceDefinition {
+        let type: String, source: String
         switch network.source {
         case .network(let name):
             try validateIdentifier(name, what: "the libvirt network name", maximumLength: 64)
-            source = "<interface type='network'><source network='\(XMLText.escape(name))'/>"
+            (type, source) = ("network", name)
         case .bridge(let name):
             // Linux interface names are at most 15 bytes (IFNAMSIZ 16 with the terminator).
             try validateIdentifier(name, what: "the bridge name", maximumLength: 15)
-            source = "<interface type='bridge'><source bridge='\(XMLText.escape(name))'/>"
+            (type, source) = ("bridge", name)
         }
-        var mac = ""
+        var mac: String?
         if let address = network.macAddress {
             let octets = address.split(separator: ":", omittingEmptySubsequences: false)
             guard octets.count == 6, octets.allSatisfy({ $0.count == 2 && UInt8($0, radix: 16) != nil }),
                   let first = UInt8(octets[0], radix: 16), first & 1 == 0 else {
                 throw LCMError(.usage, "MAC address \(shown(address)) is not a unicast address like 52:54:00:12:34:56")
             }
-            mac = "<mac address='\(address.lowercased())'/>"
+            mac = address.lowercased()
         }
-        return "\(source)\(mac)<model type='\(network.model.rawValue)'/></interface>"
-    }
-
-    static func tpmXML(_ tpm: TPM) throws -> String {
-        let encryption = try tpm.encryptionSecretUUID.map {
-            "<encryption secret='\(try canonicalUUID($0, what: "the vTPM secret"))'/>"
-        } ?? ""
-        return "<tpm model='tpm-crb'><backend type='emulator' version='2.0'>\(encryption)</backend></tpm>"
+        return InterfaceDefinition(type: type, source: source, macAddress: mac, model: network.model.rawValue)
     }
 
     // MARK: - Free text
@@ -498,23 +442,6 @@ public struct DesktopDomain: Sendable, Equatable {
         }))
     }
 
-    /// Escapes text for element content. XML 1.0 cannot carry most C0 controls (even as character
-    /// references) nor U+FFFE/U+FFFF: they become U+FFFD. A carriage return is written as a
-    /// character reference, because a parser turns a literal one into a line feed.
-    static func escapedText(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\t", "\n": out.unicodeScalars.append(scalar)
-            case "\r": out += "&#13;"
-            case "\u{FFFE}", "\u{FFFF}": out += "\u{FFFD}"
-            case _ where scalar.value < 0x20: out += "\u{FFFD}"
-            default: out += XMLText.escape(String(scalar))
-            }
-        }
-        return out
-    }
-
     // MARK: - Reading back
 
     /// The NVRAM file libvirt chose for a domain, from its XML: the live definition when it runs,
@@ -524,14 +451,11 @@ public struct DesktopDomain: Sendable, Equatable {
     /// by `undefine(removeNVRAM: true, ...)`, which derives the path itself.
     public static func nvramPath(of domain: Domain) throws -> String? {
         let xml = try domain.isActive ? domain.xmlDescription() : domain.xmlDescription(flags: .inactive)
-        return nvramPath(inDomainXML: xml)
+        return try nvramPath(inDomainXML: xml)
     }
 
-    /// The text of `<nvram>` in a domain's XML (nil when absent or without a path).
-    public static func nvramPath(inDomainXML xml: String) -> String? {
-        guard let text = CapabilityXML(xml).text(of: "nvram"), !text.isEmpty else { return nil }
-        return text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-            .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
-            .replacingOccurrences(of: "&amp;", with: "&")
+    /// The path of `<nvram>` in a domain's XML (nil when absent or without a path).
+    public static func nvramPath(inDomainXML xml: String) throws -> String? {
+        try DomainDefinition(xml: xml, what: "the domain's XML").os.nvram?.path
     }
 }

@@ -145,7 +145,7 @@ public enum DesktopStatusReader {
             let pool = try connection.lookupStoragePool(name: volume["pool"] ?? DeviceStoragePool.name)
             var disk = DesktopStatusReport.Disk(role: volume["role"], volume: volume["name"], path: volume["path"], backingChain: [], present: false)
             if let found = try pool?.lookupVolume(name: volume["name"]) {
-                let description = VolumeDescription.parse(try found.xmlDescription())
+                let description = try VolumeDescription.parse(try found.xmlDescription())
                 let info = try found.info()
                 disk.present = true
                 disk.format = description.format

@@ -147,16 +147,9 @@ public enum DesktopVolumes {
     }
 
     static func createPlain(_ name: String, in pool: StoragePool, virtualSize: UInt64, backing: String?) throws -> StorageVolume {
-        let backingXML = backing.map { "<backingStore><path>\(XMLText.escape($0))</path><format type='qcow2'/></backingStore>" } ?? ""
-        return try pool.createVolume(xml: """
-            <volume>
-              <name>\(XMLText.escape(name))</name>
-              <capacity unit='bytes'>\(virtualSize)</capacity>
-              <allocation unit='bytes'>0</allocation>
-              <target><format type='qcow2'/><permissions><mode>0600</mode></permissions></target>
-              \(backingXML)
-            </volume>
-            """)
+        try pool.createVolume(xml: StorageVolumeDefinition(
+            name: name, capacityBytes: virtualSize, allocationBytes: 0, format: "qcow2", mode: "0600",
+            backing: backing.map { .init(path: $0, format: "qcow2") }).xml)
     }
 
     /// The desktop's user-data volume on its device, if it is there.

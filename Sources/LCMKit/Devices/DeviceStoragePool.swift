@@ -23,13 +23,7 @@ public enum DeviceStoragePool {
             return (pool, false)
         }
         let path = defaultTargetPath(uri: try connection.uri)
-        let xml = """
-            <pool type='dir'>
-              <name>\(name)</name>
-              <target><path>\(XMLText.escape(path))</path><permissions><mode>0711</mode></permissions></target>
-            </pool>
-            """
-        let pool = try connection.defineStoragePool(xml: xml)
+        let pool = try connection.defineStoragePool(xml: StoragePoolDefinition(name: name, targetPath: path, mode: "0711").xml)
         do {
             try pool.build()
             try pool.create()
@@ -51,24 +45,5 @@ public enum DeviceStoragePool {
         }
         if try !pool.isActive { try pool.create() }
         return pool
-    }
-}
-
-/// Escaping for text placed in libvirt XML.
-public enum XMLText {
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

@@ -148,7 +148,7 @@ final class DiskStager<Value: Sendable>: @unchecked Sendable {
     private func stageRemote(_ disk: StagedDisk, connection: Connection, pool: StoragePool, volume: StorageVolume,
                              uri: String) throws {
         let remotePath = try volume.path
-        let description = VolumeDescription.parse(try volume.xmlDescription())
+        let description = try VolumeDescription.parse(try volume.xmlDescription())
         let users = try VolumeTransfer.activeDomains(on: connection, using: remotePath)
         guard users.isEmpty else {
             throw DiskFailure(stage: .validate, reason: .locked,
@@ -180,7 +180,7 @@ final class DiskStager<Value: Sendable>: @unchecked Sendable {
                 throw DiskFailure(stage: .validate, reason: .missing,
                                   message: "backing file \(path) is in no storage pool on \(uri)")
             }
-            let backingDescription = VolumeDescription.parse(try backing.xmlDescription())
+            let backingDescription = try VolumeDescription.parse(try backing.xmlDescription())
             let local = try downloadBacking(backing, uri: uri, path: path)
             chain.append(QemuImage.Layer(path: local, format: backingFormat ?? backingDescription.format,
                                          encrypted: backingDescription.encryptionFormat != nil))

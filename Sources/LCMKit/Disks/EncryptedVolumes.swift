@@ -85,7 +85,7 @@ public enum DeviceVolumes {
                 guard let base = try pool.lookupVolume(name: backing) else {
                     throw LCMError.notFound("backing volume \(backing) in pool \(poolName) at \(uri)")
                 }
-                layer = (try base.path, VolumeDescription.parse(try base.xmlDescription()).format)
+                layer = (try base.path, try VolumeDescription.parse(try base.xmlDescription()).format)
                 if size == nil { size = try base.info().capacity }
             }
             guard size != nil || layer != nil else {
@@ -130,7 +130,7 @@ public enum DeviceVolumes {
                 }
                 let volume = try importFile(locals[index], as: request.name, into: pool)
                 uploaded.append(volume)
-                let description = VolumeDescription.parse(try volume.xmlDescription())
+                let description = try VolumeDescription.parse(try volume.xmlDescription())
                 guard description.format == "qcow2", description.encryptionFormat == "luks",
                       description.backingPath == layers[index]?.path else {
                     throw LCMError(.unavailable, "libvirt does not see \(request.name) as a LUKS qcow2 after the upload")
@@ -168,14 +168,8 @@ public enum DeviceVolumes {
                                   expectedSHA256: String? = nil) throws -> StorageVolume {
         let local = try expectedSHA256.map { (bytes: try VolumeTransfer.localSize(path), sha256: $0) }
             ?? { let hashed = try VolumeTransfer.localHash(path); return (hashed.bytes, hashed.sha256.hexString) }()
-        let volume = try pool.createVolume(xml: """
-            <volume>
-              <name>\(XMLText.escape(name))</name>
-              <capacity unit='bytes'>\(local.bytes)</capacity>
-              <allocation unit='bytes'>0</allocation>
-              <target><format type='raw'/><permissions><mode>0600</mode></permissions></target>
-            </volume>
-            """)
+        let volume = try pool.createVolume(xml: StorageVolumeDefinition(
+            name: name, capacityBytes: local.bytes, allocationBytes: 0, format: "raw", mode: "0600").xml)
         do {
             try volume.upload(from: URL(fileURLWithPath: path))
             let remote = try VolumeTransfer.remoteHash(volume)
@@ -197,7 +191,7 @@ public enum DeviceVolumes {
         for attempt in 0..<3 {
             // Its own refresh briefly empties the pool's volume list: a miss is retried.
             if let volume = try pool.lookupVolume(name: name),
-               try !qcow2 || VolumeDescription.parse(volume.xmlDescription()).format == "qcow2" {
+               try !qcow2 || StorageVolumeDefinition(xml: volume.xmlDescription()).format == "qcow2" {
                 return volume
             }
             if attempt == 1 { try pool.refresh() } else { Thread.sleep(forTimeInterval: 0.05) }

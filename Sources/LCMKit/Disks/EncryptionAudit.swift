@@ -77,7 +77,7 @@ public enum EncryptionAudit {
 
     /// The chain of a device volume, top first, read from libvirt.
     public static func layers(of volume: StorageVolume) throws -> [Layer] {
-        var description = VolumeDescription.parse(try volume.xmlDescription())
+        var description = try VolumeDescription.parse(try volume.xmlDescription())
         var layers = [Layer(path: try volume.path, format: description.format,
                             encrypted: description.encryptionFormat != nil)]
         while let path = description.backingPath, layers.count < 16 {
@@ -85,7 +85,7 @@ public enum EncryptionAudit {
                 layers.append(Layer(path: path, format: description.backingFormat ?? "unknown", encrypted: nil))
                 break
             }
-            description = VolumeDescription.parse(try backing.xmlDescription())
+            description = try VolumeDescription.parse(try backing.xmlDescription())
             layers.append(Layer(path: path, format: description.format, encrypted: description.encryptionFormat != nil))
         }
         return layers

@@ -9,43 +9,11 @@ struct VolumeDescription: Equatable {
     var backingPath: String?
     var backingFormat: String?
 
-    /// Reads the few elements lcm needs from libvirt's own volume XML (whose layout libvirt fixes),
-    /// without a general XML parser.
-    static func parse(_ xml: String) -> VolumeDescription {
-        let parts = xml.components(separatedBy: "<backingStore")
-        let target = parts[0]
-        let backing = parts.count > 1 ? parts[1] : nil
-        return VolumeDescription(
-            format: attribute(in: target, element: "format", name: "type") ?? "raw",
-            encryptionFormat: attribute(in: target, element: "encryption", name: "format"),
-            backingPath: backing.flatMap { text(in: $0, element: "path") },
-            backingFormat: backing.flatMap { attribute(in: $0, element: "format", name: "type") })
-    }
-
-    static func attribute(in xml: String, element: String, name: String) -> String? {
-        guard let start = xml.range(of: "<\(element) ") else { return nil }
-        let rest = xml[start.upperBound...]
-        guard let end = rest.firstIndex(of: ">") else { return nil }
-        let tag = rest[..<end]
-        for quote in ["'", "\""] {
-            if let value = tag.range(of: "\(name)=\(quote)") {
-                let after = tag[value.upperBound...]
-                if let close = after.firstIndex(of: Character(quote)) { return unescape(String(after[..<close])) }
-            }
-        }
-        return nil
-    }
-
-    static func text(in xml: String, element: String) -> String? {
-        guard let open = xml.range(of: "<\(element)>"),
-              let close = xml.range(of: "</\(element)>", range: open.upperBound..<xml.endIndex) else { return nil }
-        return unescape(String(xml[open.upperBound..<close.lowerBound]))
-    }
-
-    static func unescape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-            .replacingOccurrences(of: "&apos;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
-            .replacingOccurrences(of: "&amp;", with: "&")
+    /// Reads libvirt's volume XML (`virStorageVolGetXMLDesc`); a volume without a format is raw.
+    static func parse(_ xml: String) throws -> VolumeDescription {
+        let volume = try StorageVolumeDefinition(xml: xml, what: "the volume's XML")
+        return VolumeDescription(format: volume.formatOrRaw, encryptionFormat: volume.encryption?.format,
+                                 backingPath: volume.backing?.path, backingFormat: volume.backing?.format)
     }
 }
 
@@ -99,9 +67,9 @@ enum VolumeTransfer {
     /// Names of running domains on `connection` whose definition mentions `path`.
     static func activeDomains(on connection: Connection, using path: String) throws -> [String] {
         try connection.listAllDomains().compactMap { domain in
-            guard (try? domain.isActive) == true, let xml = try? domain.xmlDescription() else { return nil }
-            return xml.contains("'\(XMLText.escape(path))'") || xml.contains("\"\(XMLText.escape(path))\"")
-                ? (try? domain.name) : nil
+            guard (try? domain.isActive) == true, let xml = try? domain.xmlDescription(),
+                  let definition = try? DomainDefinition(xml: xml, what: "the domain's XML") else { return nil }
+            return definition.devices.disks.contains { $0.layerFiles.contains(path) } ? (try? domain.name) : nil
         }
     }
 }

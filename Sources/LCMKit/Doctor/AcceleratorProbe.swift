@@ -40,31 +40,12 @@ public struct AcceleratorProbe: Sendable {
         }
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let size = (try FileManager.default.attributesOfItem(atPath: kernel.path)[.size] as? NSNumber)?.uint64Value ?? 0
-        let volume = try pool.createVolume(xml: """
-            <volume><name>lcm-probe-\(suffix).kernel</name><capacity unit='bytes'>\(size)</capacity>
-            <target><format type='raw'/></target></volume>
-            """)
+        let volume = try pool.createVolume(xml: StorageVolumeDefinition(name: "lcm-probe-\(suffix).kernel", capacityBytes: size, format: "raw").xml)
         defer { try? volume.delete() }
         _ = try volume.upload(from: kernel)
         let kernelPath = try volume.path
 
-        let xml = """
-            <domain type='\(domainType)'>
-              <name>lcm-probe-\(suffix)</name>
-              <memory unit='MiB'>256</memory>
-              <vcpu>1</vcpu>
-              <os>
-                <type arch='x86_64' machine='pc'>hvm</type>
-                <kernel>\(XMLText.escape(kernelPath))</kernel>
-                <cmdline>console=ttyS0 panic=-1 quiet loglevel=3</cmdline>
-              </os>
-              <on_reboot>destroy</on_reboot>
-              <devices>
-                <serial type='pty'><target port='0'/></serial>
-                <console type='pty'><target type='serial' port='0'/></console>
-              </devices>
-            </domain>
-            """
+        let xml = Self.definition(domainType: domainType, name: "lcm-probe-\(suffix)", kernelPath: kernelPath).xml
         let started = Date()
         // Paused first, so no byte of console output is lost before the console is attached.
         let domain = try connection.createTransientDomain(xml: xml, paused: true, autoDestroy: true)
@@ -90,6 +71,15 @@ public struct AcceleratorProbe: Sendable {
         }
         return Result(works: false, seconds: Date().timeIntervalSince(started),
                       detail: String(format: "probe guest printed nothing in %.0f s (guests hang)", timeout))
+    }
+
+    /// The probe guest: the host's kernel booted directly (no disk), its console on a pty.
+    static func definition(domainType: String, name: String, kernelPath: String) -> DomainDefinition {
+        DomainDefinition(type: domainType, name: name, memory: .mebibytes(256), vcpu: .init(count: 1, placement: nil),
+                         os: .init(machine: "pc", kernel: kernelPath, commandLine: "console=ttyS0 panic=-1 quiet loglevel=3"),
+                         onReboot: "destroy",
+                         devices: DomainDevices(serials: [.init(type: "pty", targetPort: "0")],
+                                                consoles: [.init(type: "pty", targetType: "serial", targetPort: "0")]))
     }
 
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {

@@ -9,8 +9,12 @@ import Libvirt
 /// destroying that one key (`DesktopKey.destroyAll`, which undefines every registered secret by
 /// UUID) makes the TPM state unreadable along with the disks.
 extension DesktopKey {
-    /// The vTPM secret's usage name on a device: unique per key, and apart from the volume secret's.
-    public static func tpmSecretUsageName(_ keyID: String) -> String { "lcm-desktop-tpm/\(keyID)" }
+    /// The vTPM secret's usage name on a device: unique per key, and apart from the volume secret's
+    /// (no '/', which libvirt's schema does not allow in a name).
+    public static func tpmSecretUsageName(_ keyID: String) -> String { "lcm-desktop-tpm-\(keyID)" }
+
+    /// The usage name earlier versions gave a key's vTPM secret: still found on devices.
+    static func legacyTPMSecretUsageName(_ keyID: String) -> String { "lcm-desktop-tpm/\(keyID)" }
 
     /// Defines the key as a private, persistent libvirt secret of usage type vtpm on a device
     /// (idempotent: an existing one gets its value set again) and returns its UUID, for
@@ -22,7 +26,7 @@ extension DesktopKey {
                                  passphrase known: DiskPassphrase? = nil) throws -> String {
         let usage = Self.tpmSecretUsageName(id)
         return try installLibvirtSecret(on: connection, inventory: inventory, passphrase: known, usageType: .vtpm, usage: usage,
-                                        usageXML: "<usage type='vtpm'><name>\(XMLText.escape(usage))</name></usage>",
+                                        legacyUsage: Self.legacyTPMSecretUsageName(id), secretUsage: .vtpm(usage),
                                         purpose: "vTPM key")
     }
 }

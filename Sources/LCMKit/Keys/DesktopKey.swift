@@ -22,8 +22,12 @@ public struct DesktopKey: Codable, Sendable, Equatable {
     static func purpose(_ keyID: String) -> String { "desktop-key:\(keyID)" }
 
     /// The libvirt secret's usage id. A volume secret's usage id is normally the volume path; one
-    /// key serves all of a desktop's volumes, so it names the key instead (libvirt only needs it unique).
-    public static func secretUsageID(_ keyID: String) -> String { "lcm-desktop-key/\(keyID)" }
+    /// key serves all of a desktop's volumes, so it names the key instead (libvirt only needs it
+    /// unique), in the form of an absolute path, as libvirt's schema wants.
+    public static func secretUsageID(_ keyID: String) -> String { "/lcm-desktop-key/\(keyID)" }
+
+    /// The usage id earlier versions gave a key's volume secret (not a path): still found on devices.
+    static func legacySecretUsageID(_ keyID: String) -> String { "lcm-desktop-key/\(keyID)" }
 
     // MARK: - Creating
 
@@ -67,17 +71,19 @@ public struct DesktopKey: Codable, Sendable, Equatable {
                               passphrase known: DiskPassphrase? = nil) throws -> String {
         let usage = Self.secretUsageID(id)
         return try installLibvirtSecret(on: connection, inventory: inventory, passphrase: known, usageType: .volume, usage: usage,
-                                        usageXML: "<usage type='volume'><volume>\(XMLText.escape(usage))</volume></usage>",
-                                        purpose: "disk key")
+                                        legacyUsage: Self.legacySecretUsageID(id), secretUsage: .volume(usage), purpose: "disk key")
     }
 
-    /// One libvirt secret holding the key's value: looked up by usage (so a rerun reuses it),
+    /// One libvirt secret holding the key's value: looked up by usage, or by the usage an earlier
+    /// version gave it (so a rerun reuses it),
     /// registered as a copy of the key before it exists (a crash after defining can never leave an
     /// unknown copy), its value set through the API only (never an argument, log line or file).
     func installLibvirtSecret(on connection: Connection, inventory: Inventory, passphrase known: DiskPassphrase?,
-                              usageType: SecretUsageType, usage: String, usageXML: String, purpose: String) throws -> String {
+                              usageType: SecretUsageType, usage: String, legacyUsage: String, secretUsage: SecretDefinition.Usage,
+                              purpose: String) throws -> String {
         let uri = try connection.uri
         let existing = try connection.lookupSecret(usageType: usageType, usageID: usage)
+            ?? connection.lookupSecret(usageType: usageType, usageID: legacyUsage)
         let uuid = try existing?.uuidString ?? UUID().uuidString.lowercased()
         try inventory.write { db in
             try KeyCopyRegistry.register(db, keyID: id, location: .libvirtSecret, hostURI: uri, detail: uuid)
@@ -89,13 +95,9 @@ public struct DesktopKey: Codable, Sendable, Equatable {
         if let existing {
             secret = existing
         } else {
-            secret = try connection.defineSecret(xml: """
-                <secret ephemeral='no' private='yes'>
-                  <uuid>\(uuid)</uuid>
-                  <description>lcm \(purpose) \(XMLText.escape(id)) of \(XMLText.escape(ownerKind)) \(XMLText.escape(ownerID))</description>
-                  \(usageXML)
-                </secret>
-                """)
+            secret = try connection.defineSecret(xml: SecretDefinition(
+                ephemeral: false, isPrivate: true, uuid: uuid, description: "lcm \(purpose) \(id) of \(ownerKind) \(ownerID)",
+                usage: secretUsage).xml)
         }
         let passphrase = try known ?? Self.passphrase(keyID: id, inventory: inventory)
         var value = passphrase.bytes()

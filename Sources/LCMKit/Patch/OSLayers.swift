@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import GRDB
 import Libvirt
 
@@ -173,16 +170,19 @@ enum OSLayers {
             try Row.fetchAll(db, sql: "SELECT id, name, path, encrypted FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, discarded])
         }
         guard !rows.isEmpty else { return [] }
-        var named = ""
+        var named: Set<String> = []
         if let domain = try connection.lookupDomain(name: desktop.name) {
-            named = try domain.xmlDescription(flags: [.inactive])
-            if try domain.isActive { named += try domain.xmlDescription(flags: []) }
+            var definitions = [try domain.xmlDescription(flags: [.inactive])]
+            if try domain.isActive { definitions.append(try domain.xmlDescription(flags: [])) }
+            for xml in definitions {
+                named.formUnion(try DomainDefinition(xml: xml, what: "the domain's XML").devices.disks.flatMap(\.layerFiles))
+            }
         }
         let pool = try connection.lookupStoragePool(name: desktop.settings.pool)
         var deleted: [String] = []
         for row in rows {
             let path: String? = row["path"]
-            if let path, named.contains("'\(path)'") || named.contains("\"\(path)\"") { continue }
+            if let path, named.contains(path) { continue }
             if let volume = try pool?.lookupVolume(name: row["name"]) {
                 if !(row["encrypted"] as Bool) { try overwrite(volume, name: row["name"]) }
                 try VolumeDeletion.delete(volume, name: row["name"], pool: desktop.settings.pool, why: "rolled back", inventory: inventory)
@@ -270,16 +270,17 @@ enum OSLayers {
     }
 
     /// The domain XML with the `<disk>` that boots one of `layerPaths` pointed at `disk` (path,
-    /// secret, backing chain; its target, address and boot order kept); nil when it already is.
+    /// secret, backing chain; its target, address, boot order and all else kept); nil when it already is.
     static func replacingOSDisk(in xml: String, layerPaths: Set<String>, with disk: DesktopDomain.Disk) throws -> String? {
-        let document = try SafeXML.libvirtDocument(xml, what: "the domain's XML", preserveAll: true)
-        guard let devices = document.rootElement()?.elements(forName: "devices").first else {
+        var document = try XMLTree.parse(xml, what: "the domain's XML")
+        guard var devices = document.child(DomainDevices.elementName) else {
             throw LCMError(.failure, "the domain's XML has no <devices>")
         }
-        guard let element = devices.elements(forName: "disk").first(where: { candidate in
-            guard let file = candidate.elements(forName: "source").first?.attribute(forName: "file")?.stringValue else { return false }
+        guard let index = try devices.children.firstIndex(where: { node in
+            guard let element = node.asElement, element.name == DiskDefinition.elementName,
+                  let file = try DiskDefinition(element: element).source?.file else { return false }
             return layerPaths.contains(file)
-        }) else {
+        }), case .element(var element) = devices.children[index] else {
             throw LCMError(.conflict, "the domain has no disk on the desktop's OS layer",
                            hint: "its definition was changed outside lcm; redeploy or fix the <disk> element")
         }
@@ -287,31 +288,25 @@ enum OSLayers {
         // the same element back with other quoting and spacing.
         let wanted = [LayerReference(file: disk.path, secret: disk.luksSecretUUID?.lowercased())]
             + disk.backingChain.map { LayerReference(file: $0.path, secret: $0.luksSecretUUID?.lowercased()) }
-        if layers(of: element) == wanted { return nil }
-        let wantedSource = try XMLElement(xmlString: DesktopDomain.sourceXML(path: disk.path, luksSecretUUID: disk.luksSecretUUID))
-        let wantedBacking = disk.backingChain.isEmpty ? nil : try XMLElement(xmlString: DesktopDomain.backingStoreXML(disk.backingChain))
-        for old in element.elements(forName: "source") + element.elements(forName: "backingStore") {
-            old.detach()
-        }
-        let driverIndex = (element.elements(forName: "driver").first?.index ?? -1) + 1
-        element.insertChild(wantedSource, at: driverIndex)
-        if let wantedBacking { element.insertChild(wantedBacking, at: driverIndex + 1) }
+        if layers(of: try DiskDefinition(element: element)) == wanted { return nil }
+        let storage = try DesktopDomain.diskDefinition(disk, target: "").storageElements
+        element.removeChildren { $0.name == "source" || $0.name == "backingStore" }
+        let driverIndex = (element.children.firstIndex { $0.asElement?.name == "driver" } ?? -1) + 1
+        element.children.insert(contentsOf: storage.map(XMLTree.Node.element), at: driverIndex)
+        devices.children[index] = .element(element)
+        document.replaceChildren { $0.name == DomainDevices.elementName ? devices : nil }
         return document.xmlString
     }
 
     /// The disk's layers as the XML names them, top first: file and LUKS secret of the source,
-    /// then of each nested `<backingStore>` that names a file.
+    /// then of each `<backingStore>` that names a file, up to the first that does not.
     struct LayerReference: Equatable { var file: String; var secret: String? }
 
-    static func layers(of disk: XMLElement) -> [LayerReference] {
+    static func layers(of disk: DiskDefinition) -> [LayerReference] {
         var result: [LayerReference] = []
-        var current: XMLElement? = disk
-        while let element = current, let source = element.elements(forName: "source").first,
-              let file = source.attribute(forName: "file")?.stringValue {
-            let secret = source.elements(forName: "encryption").first?.elements(forName: "secret").first?
-                .attribute(forName: "uuid")?.stringValue?.lowercased()
-            result.append(LayerReference(file: file, secret: secret))
-            current = element.elements(forName: "backingStore").first
+        for source in [disk.source] + disk.backingChain.map(\.source) {
+            guard let file = source?.file else { break }
+            result.append(LayerReference(file: file, secret: source?.encryption?.secretUUID?.lowercased()))
         }
         return result
     }

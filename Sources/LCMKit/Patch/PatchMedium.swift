@@ -1,9 +1,6 @@
 import Archive
 import Crypto
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import GRDB
 import Libvirt
 
@@ -171,61 +168,59 @@ public enum PatchMedium {
     }
 
     public static func attachedMedia(in xml: String) throws -> [String] {
-        let document = try SafeXML.libvirtDocument(xml, what: "the domain's XML")
-        return mediaDisks(document).compactMap { $0.elements(forName: "source").first?.attribute(forName: "file")?.stringValue }
+        let domain = try DomainDefinition(xml: xml, what: "the domain's XML")
+        return domain.devices.disks.filter(isMedium).compactMap { $0.source?.file }
     }
 
     /// The domain XML with exactly `wanted` attached as read-only SATA CD-ROMs among its patch
-    /// media (other disks untouched); nil when it already is.
+    /// media (other disks and everything lcm does not own untouched); nil when it already is.
     static func replacingMedia(in xml: String, wanted: [String]) throws -> String? {
-        let document = try SafeXML.libvirtDocument(xml, what: "the domain's XML", preserveAll: true)
-        guard let devices = document.rootElement()?.elements(forName: "devices").first else {
+        var document = try XMLTree.parse(xml, what: "the domain's XML")
+        guard var devices = document.child("devices") else {
             throw LCMError(.failure, "the domain's XML has no <devices>")
         }
         var changed = false
         var attached: Set<String> = []
-        for disk in mediaDisks(document) {
-            let file = disk.elements(forName: "source").first?.attribute(forName: "file")?.stringValue ?? ""
-            if wanted.contains(file) && !attached.contains(file) {
-                attached.insert(file)
-            } else {
-                disk.detach()
-                changed = true
+        var kept: [XMLTree.Node] = []
+        for node in devices.children {
+            if case .element(let element) = node, element.name == DiskDefinition.elementName {
+                let disk = try DiskDefinition(element: element)
+                if isMedium(disk), let file = disk.source?.file {
+                    guard wanted.contains(file) && !attached.contains(file) else {
+                        changed = true
+                        continue
+                    }
+                    attached.insert(file)
+                }
             }
+            kept.append(node)
         }
-        var targets = Set(devices.elements(forName: "disk").compactMap {
-            $0.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue
-        })
+        devices.children = kept
+        var targets = Set(try DiskDefinition.decodeAll(devices).compactMap { $0.target?.device })
         var index = 0
         for path in wanted where !attached.contains(path) {
             while targets.contains("sd" + DesktopDomain.driveLetters(index)) { index += 1 }
             let target = "sd" + DesktopDomain.driveLetters(index)
             targets.insert(target)
-            let element = try XMLElement(xmlString: cdromXML(path: path, target: target))
             // After the last <disk>: libvirt wants disks together, and keeps their order.
-            let lastDisk = devices.elements(forName: "disk").last?.index ?? -1
-            // FoundationXML traps inserting at the end (or into no children): append there.
-            if lastDisk + 1 >= devices.childCount { devices.addChild(element) } else { devices.insertChild(element, at: lastDisk + 1) }
+            devices.insert(cdrom(path: path, target: target).element, afterLast: DiskDefinition.elementName)
             changed = true
         }
-        return changed ? document.xmlString : nil
+        guard changed else { return nil }
+        document.replaceChildren { $0.name == DomainDevices.elementName ? devices : nil }
+        return document.xmlString
     }
 
-    static func cdromXML(path: String, target: String) -> String {
-        """
-        <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='\(XMLText.escape(path))'/>\
-        <target dev='\(target)' bus='sata'/><readonly/></disk>
-        """
+    /// A patch medium as the domain names it: a read-only SATA CD-ROM.
+    static func cdrom(path: String, target: String) -> DiskDefinition {
+        DiskDefinition(device: "cdrom", driver: .init(format: "raw"), source: DiskSource(file: path),
+                       target: .init(device: target, bus: "sata"), readonly: true)
     }
 
-    /// `<disk device='cdrom'>` elements whose file is a patch medium.
-    private static func mediaDisks(_ document: XMLDocument) -> [XMLElement] {
-        guard let devices = document.rootElement()?.elements(forName: "devices").first else { return [] }
-        return devices.elements(forName: "disk").filter { disk in
-            guard disk.attribute(forName: "device")?.stringValue == "cdrom",
-                  let file = disk.elements(forName: "source").first?.attribute(forName: "file")?.stringValue else { return false }
-            let name = URL(fileURLWithPath: file).lastPathComponent
-            return name.hasPrefix(prefix) && name.hasSuffix(".iso")
-        }
+    /// A CD-ROM whose file is a patch medium.
+    private static func isMedium(_ disk: DiskDefinition) -> Bool {
+        guard disk.device == "cdrom", let file = disk.source?.file else { return false }
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        return name.hasPrefix(prefix) && name.hasSuffix(".iso")
     }
 }

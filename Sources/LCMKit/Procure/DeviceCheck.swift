@@ -132,35 +132,29 @@ public struct DeviceCheck: Sendable {
 
     func gather(_ connection: Connection) throws -> DeviceFacts {
         let node = try connection.nodeInfo()
-        let caps = CapabilityXML(try connection.capabilitiesXML())
-        let host = caps.element("host") ?? ""
-        let hostCPU = CapabilityXML(String(host)).element("cpu").map(String.init) ?? ""
-        let cpuXML = CapabilityXML(hostCPU)
-        let features = cpuXML.attributeValues(element: "feature", attribute: "name")
-        let domainTypes = Array(Set(caps.attributeValues(element: "domain", attribute: "type"))).sorted()
-        let iommu = CapabilityXML(String(host)).attributeValues(element: "iommu", attribute: "support").first.map { $0 == "yes" }
-        let arch = cpuXML.text(of: "arch") ?? node.model
+        let caps = try HostCapabilities(xml: try connection.capabilitiesXML(), what: "the host's capabilities")
+        let domainTypes = Array(Set(caps.guestDomainTypes)).sorted()
+        let arch = caps.cpuArch ?? node.model
 
         let virtType = Self.domainCapsType(requirement: profile.requires.accelerator, setting: accelerator, advertised: Set(domainTypes))
-        let domCaps = CapabilityXML(try connection.domainCapabilitiesXML(emulatorBinary: nil, arch: arch, machine: arch == "x86_64" ? "q35" : nil,
-                                                                         virtType: virtType))
-        let tpm = domCaps.element("tpm").map { CapabilityXML(String($0)) }
-        let os = domCaps.element("os").map { CapabilityXML(String($0)) }
-        let loader = os?.element("loader").map { CapabilityXML(String($0)) }
+        let domCaps = try DomainCapabilities(xml: try connection.domainCapabilitiesXML(emulatorBinary: nil, arch: arch, machine: arch == "x86_64" ? "q35" : nil,
+                                                                                       virtType: virtType),
+                                             what: "the domain capabilities")
+        let tpm = domCaps.tpm
 
         var facts = DeviceFacts(
             uri: (try? connection.uri) ?? uri,
             hypervisor: "\((try? connection.hypervisorType) ?? "?") \((try? connection.hypervisorVersion) ?? "?"), libvirt \((try? connection.libraryVersion) ?? "?")",
             architecture: arch, cpus: Int(node.cpus),
             cpuTopology: "\(node.sockets * node.nodes) socket(s) x \(node.cores) core(s) x \(node.threads) thread(s)",
-            memoryBytes: node.memoryKiB * 1024, cpuModel: cpuXML.text(of: "model"),
-            virtualizationFlags: features.filter { $0 == "vmx" || $0 == "svm" }, iommu: iommu, domainTypes: domainTypes,
-            tpmSupported: domCaps.isSupported("tpm"),
-            tpmBackends: tpm?.enumValues("backendModel") ?? [], tpmVersions: tpm?.enumValues("backendVersion") ?? [],
-            tpmModels: tpm?.enumValues("model") ?? [],
-            firmware: os?.enumValues("firmware") ?? [],
-            loaders: loader?.values().filter { $0.hasPrefix("/") } ?? [],
-            secureBoot: Self.offersSecureBoot(os: os),
+            memoryBytes: node.memoryKiB * 1024, cpuModel: caps.cpuModel,
+            virtualizationFlags: caps.cpuFeatures.filter { $0 == "vmx" || $0 == "svm" }, iommu: caps.iommuSupported, domainTypes: domainTypes,
+            tpmSupported: tpm?.supported == true,
+            tpmBackends: tpm?.values(of: "backendModel") ?? [], tpmVersions: tpm?.values(of: "backendVersion") ?? [],
+            tpmModels: tpm?.values(of: "model") ?? [],
+            firmware: domCaps.os?.values(of: "firmware") ?? [],
+            loaders: domCaps.loader?.values.filter { $0.hasPrefix("/") } ?? [],
+            secureBoot: domCaps.offersSecureBoot,
             pool: nil, poolAvailableBytes: nil, probes: [])
 
         // Free space: lcm's pool where it exists, else libvirt's default pool; created only when the
@@ -196,17 +190,10 @@ public struct DeviceCheck: Sendable {
     }
 
     /// Whether a device's domain capabilities (`virConnectGetDomainCapabilities` for q35) offer
-    /// UEFI Secure Boot: `efi` among the firmware kinds and a Secure Boot loader (`secure` = yes).
-    /// The one rule `procure check` and deploy share. libvirt 9.0 does not say whether that
-    /// firmware has a VARS template with Microsoft's keys; a device without one fails at start.
+    /// UEFI Secure Boot (`DomainCapabilities.offersSecureBoot`): the one rule `procure check`,
+    /// `lcm doctor` and deploy share. A document lcm cannot read offers nothing.
     public static func offersSecureBoot(domainCapabilities xml: String) -> Bool {
-        offersSecureBoot(os: CapabilityXML(xml).element("os").map { CapabilityXML(String($0)) })
-    }
-
-    static func offersSecureBoot(os: CapabilityXML?) -> Bool {
-        guard let os, os.enumValues("firmware").contains("efi") else { return false }
-        let loader = os.element("loader").map { CapabilityXML(String($0)) }
-        return loader?.enumValues("secure").contains("yes") ?? false
+        (try? DomainCapabilities(xml: xml, what: "the domain capabilities"))?.offersSecureBoot ?? false
     }
 
     static func domainCapsType(requirement: AcceleratorRequirement, setting: Accelerator, advertised: Set<String>) -> String {
@@ -361,77 +348,5 @@ public struct DeviceCheck: Sendable {
         case "arm64": "aarch64"
         default: arch.lowercased()
         }
-    }
-}
-
-/// Just enough reading of libvirt's capability XML: elements by name, attribute values, `<enum>`
-/// values. libvirt's output is regular (no nesting of the elements read here, no CDATA).
-struct CapabilityXML {
-    let xml: String
-
-    init(_ xml: String) {
-        // libvirt quotes attributes with ' ; accept " too.
-        self.xml = xml.replacingOccurrences(of: "\"", with: "'")
-    }
-
-    /// The content of the first `<name ...>...</name>` (nil when absent or self-closing).
-    func element(_ name: String) -> Substring? {
-        var search = xml.startIndex..<xml.endIndex
-        while let open = xml.range(of: "<\(name)", range: search) {
-            guard open.upperBound < xml.endIndex else { return nil }
-            let next = xml[open.upperBound]
-            if next == ">" || next == " " || next == "\n" {
-                guard let close = xml.range(of: ">", range: open.upperBound..<xml.endIndex) else { return nil }
-                if xml[xml.index(before: close.lowerBound)] == "/" { return nil }
-                guard let end = xml.range(of: "</\(name)>", range: close.upperBound..<xml.endIndex) else { return nil }
-                return xml[close.upperBound..<end.lowerBound]
-            }
-            search = open.upperBound..<xml.endIndex
-        }
-        return nil
-    }
-
-    /// Text of a simple element, e.g. `<arch>x86_64</arch>`.
-    func text(of name: String) -> String? {
-        element(name).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-    }
-
-    /// Every value of `attribute` on `<element ...>` tags.
-    func attributeValues(element: String, attribute: String) -> [String] {
-        var values: [String] = []
-        var search = xml.startIndex..<xml.endIndex
-        while let open = xml.range(of: "<\(element) ", range: search) {
-            guard let close = xml.range(of: ">", range: open.upperBound..<xml.endIndex) else { break }
-            let tag = xml[open.upperBound..<close.lowerBound]
-            if let a = tag.range(of: "\(attribute)='"), let end = tag.range(of: "'", range: a.upperBound..<tag.endIndex) {
-                values.append(String(tag[a.upperBound..<end.lowerBound]))
-            }
-            search = close.upperBound..<xml.endIndex
-        }
-        return values
-    }
-
-    /// Values of `<enum name='NAME'>`.
-    func enumValues(_ name: String) -> [String] {
-        guard let start = xml.range(of: "<enum name='\(name)'>"),
-              let end = xml.range(of: "</enum>", range: start.upperBound..<xml.endIndex) else { return [] }
-        return CapabilityXML(String(xml[start.upperBound..<end.lowerBound])).values()
-    }
-
-    /// Every `<value>` text.
-    func values() -> [String] {
-        var values: [String] = []
-        var search = xml.startIndex..<xml.endIndex
-        while let open = xml.range(of: "<value>", range: search),
-              let close = xml.range(of: "</value>", range: open.upperBound..<xml.endIndex) {
-            values.append(String(xml[open.upperBound..<close.lowerBound]))
-            search = close.upperBound..<xml.endIndex
-        }
-        return values
-    }
-
-    /// `<name supported='yes'>`.
-    func isSupported(_ name: String) -> Bool {
-        xml.contains("<\(name) supported='yes'")
     }
 }

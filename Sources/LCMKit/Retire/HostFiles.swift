@@ -55,8 +55,6 @@ enum HostFiles {
             try existing.refresh()
             return existing
         }
-        return try connection.createTransientStoragePool(xml: """
-            <pool type='dir'><name>\(name)</name><target><path>\(XMLText.escape(directory))</path></target></pool>
-            """)
+        return try connection.createTransientStoragePool(xml: StoragePoolDefinition(name: name, targetPath: directory).xml)
     }
 }

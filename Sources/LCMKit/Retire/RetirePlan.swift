@@ -1,5 +1,4 @@
 import Foundation
-import FoundationXML
 import GRDB
 import Libvirt
 
@@ -111,70 +110,61 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             guard !storage.elsewhere.contains(where: { $0.item == item }) else { return }
             storage.elsewhere.append(.init(item: item, reason: reason))
         }
-        /// A disk's or backing store's source by its type; nil where it is a file.
-        func describe(_ element: XMLElement, type: String) -> String {
-            let source = element.elements(forName: "source").first
-            func attribute(_ name: String) -> String? { source?.attribute(forName: name)?.stringValue }
+        /// A disk's or backing store's source by its type.
+        func describe(_ source: DiskSource?, type: String) -> String {
             switch type {
-            case "block": return "block device \(attribute("dev") ?? "?")"
+            case "block": return "block device \(source?.device ?? "?")"
             case "network":
-                let hosts = source?.elements(forName: "host").compactMap { $0.attribute(forName: "name")?.stringValue } ?? []
-                return "network disk \(attribute("protocol") ?? "?"):\(attribute("name") ?? "?")" + (hosts.isEmpty ? "" : " on \(hosts.joined(separator: ", "))")
-            case "dir": return "directory \(attribute("dir") ?? "?")"
-            default: return "\(type) disk \(attribute("dev") ?? attribute("path") ?? attribute("name") ?? "")"
+                let hosts = source?.hosts ?? []
+                return "network disk \(source?.networkProtocol ?? "?"):\(source?.name ?? "?")" + (hosts.isEmpty ? "" : " on \(hosts.joined(separator: ", "))")
+            case "dir": return "directory \(source?.directory ?? "?")"
+            default: return "\(type) disk \(source?.device ?? source?.name ?? "")"
             }
         }
-        /// The files (or other stores) under a disk or snapshot disk, in its backing chain.
-        func addBackingChain(of element: XMLElement, owner: String) {
-            var current = element.elements(forName: "backingStore").first
-            while let store = current, let type = store.attribute(forName: "type")?.stringValue {
-                if type == "file" {
-                    add(store.elements(forName: "source").first?.attribute(forName: "file")?.stringValue, "backing")
+        /// The files (or other stores) under a disk, in its backing chain.
+        func addBackingChain(of disk: DiskDefinition, owner: String) {
+            for store in disk.backingChain {
+                if store.type == "file" {
+                    add(store.source?.file, "backing")
                 } else {
-                    elsewhere(describe(store, type: type), "in the backing chain of \(owner): lcm sanitizes only files it can open and check")
+                    elsewhere(describe(store.source, type: store.type), "in the backing chain of \(owner): lcm sanitizes only files it can open and check")
                 }
-                current = store.elements(forName: "backingStore").first
             }
         }
         var snapshotDisks: Set<String> = []
         for xml in snapshotXMLs {
-            let snapshot = try SafeXML.libvirtDocument(xml, what: "a snapshot's XML")
-            let name = try snapshot.nodes(forXPath: "/domainsnapshot/name").first?.stringValue ?? "?"
-            for case let disk as XMLElement in try snapshot.nodes(forXPath: "/domainsnapshot/disks/disk[@snapshot='external']") {
-                let type = disk.attribute(forName: "type")?.stringValue ?? "file"
+            let snapshot = try DomainSnapshotDefinition(xml: xml, what: "a snapshot's XML")
+            let name = snapshot.name ?? "?"
+            for disk in snapshot.disks where disk.snapshot == "external" {
+                let type = disk.type ?? "file"
                 if type == "file" {
-                    if let path = disk.elements(forName: "source").first?.attribute(forName: "file")?.stringValue {
+                    if let path = disk.source?.file {
                         snapshotDisks.insert(path)
                         add(path, "snapshot")
                     }
                 } else {
-                    elsewhere(describe(disk, type: type), "external snapshot \(name)'s overlay is not a file: lcm cannot overwrite it")
+                    elsewhere(describe(disk.source, type: type), "external snapshot \(name)'s overlay is not a file: lcm cannot overwrite it")
                 }
             }
-            for node in try snapshot.nodes(forXPath: "/domainsnapshot/memory[@snapshot='external']/@file") {
-                add(node.stringValue, "snapshot-memory")
-            }
+            if snapshot.memory == "external" { add(snapshot.memoryFile, "snapshot-memory") }
         }
         for xml in domainXMLs {
-            let domain = try SafeXML.libvirtDocument(xml, what: "the domain's XML")
-            for case let disk as XMLElement in try domain.nodes(forXPath: "/domain/devices/disk[not(@device='cdrom') and not(readonly)]") {
-                let type = disk.attribute(forName: "type")?.stringValue ?? "file"
-                let source = disk.elements(forName: "source").first
-                let target = disk.elements(forName: "target").first?.attribute(forName: "dev")?.stringValue ?? "?"
-                switch type {
+            let domain = try DomainDefinition(xml: xml, what: "the domain's XML")
+            for disk in domain.devices.disks where disk.device != "cdrom" && !disk.readonly {
+                let target = disk.target?.device ?? "?"
+                switch disk.type {
                 case "file":
-                    if let path = source?.attribute(forName: "file")?.stringValue {
+                    if let path = disk.source?.file {
                         add(path, snapshotDisks.contains(path) ? "snapshot" : "disk")
                         addBackingChain(of: disk, owner: path)
                     }
                 case "volume":
-                    if let pool = source?.attribute(forName: "pool")?.stringValue, let volume = source?.attribute(forName: "volume")?.stringValue,
-                       !storage.volumes.contains("\(pool)/\(volume)") {
+                    if let pool = disk.source?.pool, let volume = disk.source?.volume, !storage.volumes.contains("\(pool)/\(volume)") {
                         storage.volumes.append("\(pool)/\(volume)")
                     }
                     addBackingChain(of: disk, owner: "disk \(target)")
                 default:
-                    elsewhere(describe(disk, type: type), "disk \(target) of the domain is not a file: lcm cannot overwrite or verify it; sanitize it where it lives")
+                    elsewhere(describe(disk.source, type: disk.type), "disk \(target) of the domain is not a file: lcm cannot overwrite or verify it; sanitize it where it lives")
                 }
             }
         }
@@ -328,7 +318,7 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             // hot-plugged only in the running one.
             var definitions = [try domain.xmlDescription(flags: .inactive)]
             if try domain.isActive { definitions.append(try domain.xmlDescription()) }
-            nvramPaths = definitions.compactMap { DesktopDomain.nvramPath(inDomainXML: $0) }
+            nvramPaths = try definitions.compactMap { try DesktopDomain.nvramPath(inDomainXML: $0) }
             let storage = try domainStorage(domainXMLs: definitions, snapshotXMLs: domain.snapshotXMLDescriptions())
             notSanitized += storage.elsewhere
             let recordedVolumes = Set(files.compactMap { $0.volume.map { "\(settings.pool)/\($0)" } })
