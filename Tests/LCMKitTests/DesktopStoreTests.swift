@@ -123,7 +123,7 @@ import Testing
         #expect(try read() == expected)
 
         // Reads by name, status and device; the retired desktop is history, not live.
-        try world.inventory.read { db in
+        try world.inventory.read { (db: Database) throws -> Void in
             #expect(try DesktopStore.name(db, id: id) == "desk-1")
             #expect(try DesktopStore.status(db, id: id) == .deployed)
             #expect(try DesktopStore.status(db, name: "desk-2") == .retired)
