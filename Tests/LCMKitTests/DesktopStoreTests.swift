@@ -137,17 +137,18 @@ import Testing
         #expect(try world.inventory.read { db in try DesktopStore.find(db, name: "desk-2") } != nil)
     }
 
-    /// Settings stored before Secure Boot and a chosen storage pool existed (and the enums' string
-    /// values of every release) decode from a row an earlier lcm wrote.
+    /// Settings stored before Secure Boot and a chosen storage pool existed, with the enums as the
+    /// strings every release wrote, decode from a row inserted as an earlier lcm did.
     @Test func settingsAnOlderLCMStoredStillDecode() throws {
         let world = try World()
-        let json = """
-            {"allowUngeneralized":false,"architecture":"x86_64","computerName":"PC-OLD","dataDiskBytes":1073741824,
-             "deviceTag":"DEV-1","discard":true,"domainType":"kvm","encrypted":true,"generalized":true,
-             "imagePath":"/var/lib/lcm/images/gold.qcow2","imageReference":"gold@1","imageSHA256":"00","imageVersionID":1,
-             "memoryBytes":4294967296,"network":"default","networkModel":"virtio","osDiskBytes":1073741824,"owner":"lcm",
-             "start":true,"storageBus":"virtio","timeZone":"UTC","uri":"qemu:///system","vcpus":2}
-            """
+        // What lcm wrote before those two keys existed: today's encoding without them.
+        var current = world.settings()
+        current.domainType = .kvm; current.storageBus = .virtio; current.networkModel = .virtio
+        var old = try #require(try JSONSerialization.jsonObject(with: Data(try current.storedJSON().utf8)) as? [String: Any])
+        old["secureBoot"] = nil
+        old["storagePool"] = nil
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: old, options: [.sortedKeys]), as: UTF8.self)
+        #expect(json.contains("\"storageBus\":\"virtio\"") && json.contains("\"domainType\":\"kvm\"") && !json.contains("secureBoot"))
         try world.inventory.write { db in
             try db.execute(sql: """
                 INSERT INTO desktop (name, deviceID, imageVersionID, status, createdAt, updatedAt, stage, settings)
@@ -160,7 +161,7 @@ import Testing
         #expect(settings.storageBus == .virtio && settings.networkModel == .virtio && settings.domainType == .kvm)
         #expect(settings.storagePool == nil && settings.pool == DeviceStoragePool.name)
         #expect(settings.secureBoot == nil && !settings.usesSecureBoot)
-        #expect(settings.computerName == "PC-OLD" && settings.vcpus == 2)
+        #expect(settings.computerName == "PC-ANNA" && settings.vcpus == 3 && settings.user == "anna")
     }
 
     @Test func unreadableSettingsAreAClearError() throws {
@@ -192,7 +193,7 @@ import Testing
             try world.inventory.write { db in
                 try db.execute(sql: "UPDATE desktop SET settings = NULL, stage = 'halfway' WHERE id = ?", arguments: [desktop.id])
             }
-            try world.inventory.read { db in try DesktopStore.find(db, name: "desk-bad") }
+            _ = try world.inventory.read { db in try DesktopStore.find(db, name: "desk-bad") }
         }
         #expect(unknownStage.code == .databaseError && unknownStage.message.contains("stage 'halfway'"), "\(unknownStage)")
     }

@@ -46,7 +46,8 @@ public struct DeployOptions: Sendable {
     public init() {}
 }
 
-/// Rules for desktop names: they become libvirt domain and volume names and a default computer name.
+/// The rule for desktop names (`NameRule.desktop`): they become libvirt domain and volume names,
+/// lock file names and a default computer name. Deploy checks every name it is given or makes with it.
 public enum DesktopNames {
     public static func validate(_ name: String) throws { try NameRule.desktop.validate(name) }
 }
@@ -125,11 +126,16 @@ public enum DeployPlanner {
         return (name, settings)
     }
 
-    /// "<device>-<user>" (or the device alone), cut to fit the name rules.
+    /// "<device>-<user>" (or the device alone), made of what the desktop name rule allows and cut
+    /// to its length; `DesktopNames.validate` then checks it like any other name.
     static func defaultDesktopName(device: String, user: String?) -> String {
+        let rule = NameRule.desktop
         let raw = [device, user].compactMap { $0 }.joined(separator: "-")
-        let cleaned = String(raw.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" }.prefix(63))
-        return cleaned
+        func allowed(_ character: Character) -> Bool {
+            guard let byte = character.asciiValue else { return false }
+            return character.isLetter || character.isNumber || rule.punctuation.contains(byte)
+        }
+        return String(raw.map { allowed($0) ? $0 : "-" }.prefix(rule.maxLength))
     }
 
     /// The desktop name when it is a valid computer name, otherwise an error asking for one.
