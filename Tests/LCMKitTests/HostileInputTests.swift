@@ -150,4 +150,20 @@ extension HostileInputTests {
         #expect(!RequirementProfile.isValidName("office\n") && RequirementProfile.isValidName("_lab.2"))
         #expect(!NameRule.image.isValid("-x") && !NameRule.desktop.isValid("a.b"))
     }
+
+    /// Deploy's default name is made of the desktop rule's characters and passes it; and whatever
+    /// the desktop rule takes, the domain definition's own name check takes too.
+    @Test func desktopNamesPassTheOneRuleAndTheDomainCheck() throws {
+        let made = DeployPlanner.defaultDesktopName(device: "DEV 7/ä", user: String(repeating: "jdoe.x", count: 20))
+        try DesktopNames.validate(made)
+        #expect(made.hasPrefix("DEV-7---jdoe-x") && made.utf8.count == NameRule.desktop.maxLength, "\(made)")
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abcXYZ019-_")
+        for _ in 0..<500 {
+            let length = Int.random(in: 1...NameRule.desktop.maxLength, using: &generator)
+            let name = String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+            guard NameRule.desktop.isValid(name) else { continue }
+            #expect(throws: Never.self, "\(name)") { try DesktopDomain.validateName(name) }
+        }
+    }
 }

@@ -15,16 +15,12 @@ enum DeployFinish {
             throw DeployRecords.layersMadeAgain(name)
         }
         let connection = try Connection(uri: settings.uri)
-        let row = try inventory.read { db in
-            try Row.fetchOne(db, sql: "SELECT keyID, domainUUID FROM desktop WHERE id = ?", arguments: [desktopID])
-        }
-        let keyID: String? = row?["keyID"]
-        var uuid: String = row?["domainUUID"] ?? ""
+        let desktop = try inventory.read { db in try DesktopStore.find(db, id: desktopID) }
+        let keyID = desktop?.keyID
+        var uuid = desktop?.domainUUID ?? ""
         if uuid.isEmpty {
             uuid = UUID().uuidString.lowercased()
-            try inventory.write { db in
-                try db.execute(sql: "UPDATE desktop SET domainUUID = ? WHERE id = ?", arguments: [uuid, desktopID])
-            }
+            try inventory.write { db in try DesktopStore.setDomainUUID(db, id: desktopID, uuid) }
         }
         var luksSecret: String?, tpmSecret: String?
         if let keyID {
@@ -43,18 +39,16 @@ enum DeployFinish {
             return found
         }
         // Without a virtio storage driver Windows sees neither disk on virtio: both go on SATA.
-        let bus = DesktopDomain.DiskBus(rawValue: settings.storageBus) ?? .sata
+        let bus = settings.storageBus
         let disks = [
             DesktopDomain.Disk(path: try path("os"), bus: bus, luksSecretUUID: luksSecret, discard: settings.discard),
             DesktopDomain.Disk(path: try path("data"), bus: bus, luksSecretUUID: luksSecret, discard: settings.discard),
         ]
-        let domainType: DesktopDomain.DomainType = settings.domainType == "kvm" ? .kvm : .qemu
         let definition = DesktopDomain(
             name: name, uuid: uuid, title: "lcm desktop \(name)",
             description: "user \(settings.user ?? "-"), image \(settings.imageReference), device \(settings.deviceTag)",
-            vcpus: settings.vcpus, memoryMiB: Int(settings.memoryBytes >> 20), domainType: domainType, disks: disks,
-            network: DesktopDomain.Network(source: .network(settings.network),
-                                           model: DesktopDomain.NetworkModel(rawValue: settings.networkModel) ?? .e1000e),
+            vcpus: settings.vcpus, memoryMiB: Int(settings.memoryBytes >> 20), domainType: settings.domainType, disks: disks,
+            network: DesktopDomain.Network(source: .network(settings.network), model: settings.networkModel),
             tpm: DesktopDomain.TPM(encryptionSecretUUID: tpmSecret), secureBoot: settings.usesSecureBoot)
         let xml = try definition.xml()
         if let existing = try connection.lookupDomain(name: name), try existing.uuidString.lowercased() != uuid {
@@ -78,13 +72,13 @@ enum DeployFinish {
             guard try DeployRecords.layersArePersonalized(db, desktopID: desktopID) else { throw DeployRecords.layersMadeAgain(name) }
             try DeployRecords.setStage(db, desktopID: desktopID, .complete)
             let status: DesktopStatus = running ? .deployed : .stopped
-            try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?", arguments: [status.rawValue, Date(), desktopID])
+            try DesktopStore.setStatus(db, id: desktopID, status)
             let device = try DeviceLifecycle.find(db, settings.deviceTag)
             if device.status == .inStock {
                 _ = try DeviceLifecycle.move(db, device, to: .deployed, note: "desktop \(name) deployed", actor: inventory.actor)
             }
             try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name, action: "deployed",
-                                details: ["domain": uuid, "running": "\(running)", "bus": settings.storageBus,
+                                details: ["domain": uuid, "running": "\(running)", "bus": settings.storageBus.rawValue,
                                           "encrypted": "\(settings.encrypted)", "secure_boot": "\(settings.usesSecureBoot)",
                                           "computer_name": settings.computerName])
         }

@@ -37,7 +37,7 @@ enum DeployHostCheck {
                 entry.demand.goldenUploads[HostImages.volumeName(reference: item.imageReference, sha256: item.imageSHA256)] = fileSize(item.imagePath)
             }
             if item.start { entry.demand.networks.insert(item.network) }
-            if item.usesSecureBoot { entry.demand.secureBootTypes.insert(item.domainType) }
+            if item.usesSecureBoot { entry.demand.secureBootTypes.insert(item.domainType.rawValue) }
             demands[key] = entry
         }
         var problems: [String: LCMError] = [:], notes: [String: String] = [:]

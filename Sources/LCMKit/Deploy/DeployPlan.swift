@@ -46,95 +46,8 @@ public struct DeployOptions: Sendable {
     public init() {}
 }
 
-/// Everything a desktop's deployment decided, stored with the desktop (no secrets) so a rerun
-/// resumes with the same choices.
-public struct DesktopSettings: Codable, Sendable, Equatable {
-    public var imageReference: String
-    public var imageVersionID: Int64
-    public var imagePath: String
-    public var imageSHA256: String
-    public var uri: String
-    public var deviceTag: String
-    public var user: String?
-    public var vcpus: Int
-    public var memoryBytes: UInt64
-    public var osDiskBytes: UInt64
-    public var dataDiskBytes: UInt64
-    public var encrypted: Bool
-    public var allowUngeneralized: Bool
-    public var generalized: Bool
-    /// "virtio", or "sata" for an image without virtio storage drivers.
-    public var storageBus: String
-    /// "virtio", or "e1000e" for an image without the virtio network driver.
-    public var networkModel: String
-    public var network: String
-    public var computerName: String
-    public var owner: String
-    public var organization: String?
-    public var timeZone: String
-    public var licensePool: String?
-    public var migrateArchive: String?
-    public var architecture: String
-    public var discard: Bool
-    public var joinBlobBytes: Int?
-    public var start: Bool
-    public var domainType: String
-    /// The device's storage pool when not lcm's own (absent in settings stored before it existed).
-    public var storagePool: String?
-    /// Whether the domain boots with Secure Boot and Microsoft's keys enrolled. Absent in settings
-    /// stored before it existed: those desktops were defined without it.
-    public var secureBoot: Bool?
-
-    public var pool: String { storagePool ?? DeviceStoragePool.name }
-    public var usesSecureBoot: Bool { secureBoot ?? false }
-
-    /// What a rerun asks differently from these (stored) settings, as "what: stored -> asked";
-    /// only what the admin chooses (names, user, sizes, placement), not what lcm derives.
-    func askedDifferently(from asked: DesktopSettings) -> [String] {
-        var changes: [String] = []
-        func compare<T: Equatable>(_ what: String, _ stored: T, _ new: T, _ show: (T) -> String) {
-            if stored != new { changes.append("\(what): \(show(stored)) -> \(show(new))") }
-        }
-        let text: (String?) -> String = { $0 ?? "none" }
-        let size: (UInt64) -> String = { ByteSize.format($0) }
-        compare("user", user, asked.user, text)
-        compare("computer name", computerName, asked.computerName) { $0 }
-        compare("time zone", timeZone, asked.timeZone) { $0 }
-        compare("organization", organization, asked.organization, text)
-        compare("license pool", licensePool, asked.licensePool, text)
-        compare("user-data archive", migrateArchive, asked.migrateArchive, text)
-        compare("network", network, asked.network) { $0 }
-        compare("storage pool", pool, asked.pool) { $0 }
-        compare("encryption", encrypted, asked.encrypted) { $0 ? "on" : "off" }
-        compare("Secure Boot", usesSecureBoot, asked.usesSecureBoot) { $0 ? "on" : "off" }
-        compare("vCPUs", vcpus, asked.vcpus) { String($0) }
-        compare("memory", memoryBytes, asked.memoryBytes, size)
-        compare("OS disk", osDiskBytes, asked.osDiskBytes, size)
-        compare("data disk", dataDiskBytes, asked.dataDiskBytes, size)
-        return changes
-    }
-
-    /// Volume names in the device's pool (the desktop name is validated to be safe for them).
-    public static func osVolume(_ desktop: String) -> String { "\(desktop)-os.qcow2" }
-    public static func dataVolume(_ desktop: String) -> String { "\(desktop)-data.qcow2" }
-}
-
-/// How far a desktop's deployment got. A rerun continues from here.
-public enum DeployStage: String, Codable, Sendable, Comparable {
-    /// Row, seat and assignment written; nothing on the device yet.
-    case recorded
-    /// Golden version on the host, key, OS layer and user-data disk created.
-    case prepared
-    /// Computer name, owner, time zone, join and user data written offline.
-    case personalized
-    /// Domain defined (and started unless --no-start).
-    case complete
-
-    var order: Int { [.recorded, .prepared, .personalized, .complete].firstIndex(of: self)! }
-    public static func < (a: DeployStage, b: DeployStage) -> Bool { a.order < b.order }
-}
-
-/// Rules for desktop names: they become libvirt domain and volume names and a default computer name.
+/// The rule for desktop names (`NameRule.desktop`): they become libvirt domain and volume names,
+/// lock file names and a default computer name. Deploy checks every name it is given or makes with it.
 public enum DesktopNames {
     public static func validate(_ name: String) throws { try NameRule.desktop.validate(name) }
 }
@@ -188,38 +101,41 @@ public enum DeployPlanner {
             }
             osDisk = UInt64(virtual)
         }
+        let hardware = DesktopDomain.hardware(for: inspection.virtio)
         let settings = DesktopSettings(
             imageReference: entry.reference, imageVersionID: versionID, imagePath: entry.path, imageSHA256: sha256,
             uri: uri, deviceTag: device.assetTag, user: request.user,
             vcpus: request.vcpus ?? sizing.vcpus, memoryBytes: request.memoryBytes ?? sizing.memoryBytes,
             osDiskBytes: osDisk, dataDiskBytes: request.dataDiskBytes ?? sizing.dataDiskBytes,
             encrypted: options.encrypt, allowUngeneralized: !generalized && options.allowUngeneralized, generalized: generalized,
-            storageBus: inspection.virtio.hasStorageDriver ? "virtio" : "sata",
-            networkModel: inspection.virtio.hasNetworkDriver ? "virtio" : "e1000e", network: options.network,
+            storageBus: hardware.bus, networkModel: hardware.network, network: options.network,
             computerName: computerName, owner: owner, organization: request.organization,
             timeZone: request.timeZone ?? options.defaultTimeZone, licensePool: request.licensePool,
             migrateArchive: request.migrateArchive, architecture: inspection.architecture ?? "x86_64", discard: true,
             joinBlobBytes: options.joinBlob?.count, start: options.start,
-            domainType: options.accelerator == .tcg ? "qemu" : "kvm",
+            // `auto` is planned as KVM (a device with working KVM is the norm; TCG is asked for by name).
+            domainType: options.accelerator == .tcg ? .qemu : .kvm,
             storagePool: options.pool == DeviceStoragePool.name ? nil : options.pool,
             secureBoot: options.secureBoot)
         // Every rule the offline writer applies, checked now: nothing is created for a bad value.
         _ = try DeployPersonalization.personalization(settings, joinBlob: options.joinBlob)
-        if options.joinBlob != nil && !generalized {
-            throw LCMError(.usage, "an offline domain join needs a generalized image: only Windows Setup's specialize pass reads the blob",
-                           hint: "deploy from a sysprep-generalized image, or join the desktop after its first boot")
-        }
+        try DesktopPersonalization.checkJoin(options.joinBlob != nil, generalized: generalized)
         if let pool = request.licensePool { _ = try Licenses.find(db, name: pool) }
         // Opened and checked now (a FIFO or a device is refused here, not halfway through a batch).
         if let archive = request.migrateArchive { _ = try InputFile(archive, what: "user-data archive (tar or zip)") }
         return (name, settings)
     }
 
-    /// "<device>-<user>" (or the device alone), cut to fit the name rules.
+    /// "<device>-<user>" (or the device alone), made of what the desktop name rule allows and cut
+    /// to its length; `DesktopNames.validate` then checks it like any other name.
     static func defaultDesktopName(device: String, user: String?) -> String {
+        let rule = NameRule.desktop
         let raw = [device, user].compactMap { $0 }.joined(separator: "-")
-        let cleaned = String(raw.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" }.prefix(63))
-        return cleaned
+        func allowed(_ character: Character) -> Bool {
+            guard let byte = character.asciiValue else { return false }
+            return character.isLetter || character.isNumber || rule.punctuation.contains(byte)
+        }
+        return String(raw.map { allowed($0) ? $0 : "-" }.prefix(rule.maxLength))
     }
 
     /// The desktop name when it is a valid computer name, otherwise an error asking for one.

@@ -45,7 +45,7 @@ struct DeployPrepareOperation: JournaledOperation {
             OperationStep("record", run: { context in
                 let live = try needLive()
                 live.desktopID = try context.inventory.write { db -> Int64 in
-                    if let existing = try Desktop.filter(Column("name") == desktop).fetchOne(db) { return existing.id! }
+                    if let existing = try DesktopStore.find(db, name: desktop) { return existing.id! }
                     return try DeployRecords.insert(db, name: desktop, settings: live.settings, actor: context.inventory.actor)
                 }
                 try context.updateParameters(["createdRow": "\(live.desktopID!)"])
@@ -64,28 +64,20 @@ struct DeployPrepareOperation: JournaledOperation {
             OperationStep("key", run: { context in
                 let live = try needLive()
                 guard live.settings.encrypted, let id = live.desktopID else { return }
-                let existing = try context.inventory.read { db in
-                    try String.fetchOne(db, sql: "SELECT keyID FROM desktop WHERE id = ?", arguments: [id])
-                }
+                let existing = try context.inventory.read { db in try DesktopStore.keyID(db, id: id) }
                 guard existing == nil else { return }
                 let key = try DesktopKey.create(ownerKind: "desktop", ownerID: desktop, inventory: context.inventory)
                 try context.updateParameters(["createdKey": key.id])
-                try context.inventory.write { db in
-                    try db.execute(sql: "UPDATE desktop SET keyID = ? WHERE id = ?", arguments: [key.id, id])
-                }
+                try context.inventory.write { db in try DesktopStore.setKey(db, id: id, keyID: key.id) }
             }, undo: { context in
                 guard let keyID = context.parametersOrEmpty["createdKey"] else { return }
                 _ = try DesktopKey.destroyAll(keyID: keyID, inventory: context.inventory)
-                try context.inventory.write { db in
-                    try db.execute(sql: "UPDATE desktop SET keyID = NULL WHERE keyID = ?", arguments: [keyID])
-                }
+                try context.inventory.write { db in try DesktopStore.clearKey(db, keyID: keyID) }
             }),
             OperationStep("volumes", run: { context in
                 let live = try needLive()
                 guard let id = live.desktopID, let golden = live.golden else { throw LCMError(.failure, "deploy-prepare ran out of order") }
-                let keyID = try context.inventory.read { db in
-                    try String.fetchOne(db, sql: "SELECT keyID FROM desktop WHERE id = ?", arguments: [id])
-                }
+                let keyID = try context.inventory.read { db in try DesktopStore.keyID(db, id: id) }
                 let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
                 try context.updateParameters(["uri": live.settings.uri, "pool": live.settings.pool, "volumesOf": "\(id)"])
                 live.volumes = try DesktopVolumes.create(desktopID: id, name: desktop, settings: live.settings, golden: golden,
@@ -114,11 +106,9 @@ enum DeployRecords {
     static func insert(_ db: Database, name: String, settings: DesktopSettings, actor: AuditActor) throws -> Int64 {
         let device = try DeviceLifecycle.find(db, settings.deviceTag)
         var desktop = Desktop(name: name, deviceID: device.id, imageVersionID: settings.imageVersionID)
-        try desktop.insert(db)
+        try DesktopStore.insert(db, &desktop)
         let id = desktop.id!
-        let json = String(decoding: try JSONEncoder.sorted.encode(settings), as: UTF8.self)
-        try db.execute(sql: "UPDATE desktop SET stage = ?, settings = ? WHERE id = ?",
-                       arguments: [DeployStage.recorded.rawValue, json, id])
+        try DesktopStore.setDeployment(db, id: id, stage: .recorded, settings: settings)
         if let pool = settings.licensePool {
             _ = try Licenses.takeSeat(db, pool: pool, desktopID: id, actor: actor)
         }
@@ -135,11 +125,11 @@ enum DeployRecords {
 
     /// Removes the desktop's rows (not the audit log, not its key's records: they prove what happened).
     static func delete(_ db: Database, desktopID: Int64, actor: AuditActor) throws {
-        guard let name = try String.fetchOne(db, sql: "SELECT name FROM desktop WHERE id = ?", arguments: [desktopID]) else { return }
+        guard let name = try DesktopStore.name(db, id: desktopID) else { return }
         try db.execute(sql: "DELETE FROM licenseSeat WHERE desktopID = ?", arguments: [desktopID])
         try db.execute(sql: "DELETE FROM assignment WHERE objectKind = 'desktop' AND objectID = ?", arguments: [desktopID])
         try db.execute(sql: "DELETE FROM volume WHERE desktopID = ?", arguments: [desktopID])
-        try db.execute(sql: "DELETE FROM desktop WHERE id = ?", arguments: [desktopID])
+        try DesktopStore.delete(db, id: desktopID)
         try AuditLog.record(db, actor: actor, objectKind: "desktop", objectID: name, action: "records removed")
     }
 
@@ -150,13 +140,12 @@ enum DeployRecords {
             throw layersMadeAgain(name)
         }
         try setStage(db, desktopID: desktopID, .personalized)
-        try db.execute(sql: "UPDATE desktop SET personalizedGeneration = ? WHERE id = ?", arguments: [generation, desktopID])
+        try DesktopStore.setPersonalizedGeneration(db, id: desktopID, generation)
     }
 
     /// Whether the desktop's recorded layers are the ones personalization wrote into.
     static func layersArePersonalized(_ db: Database, desktopID: Int64) throws -> Bool {
-        guard let personalized = try String.fetchOne(db, sql: "SELECT personalizedGeneration FROM desktop WHERE id = ?",
-                                                     arguments: [desktopID]) else { return false }
+        guard let personalized = try DesktopStore.personalizedGeneration(db, id: desktopID) else { return false }
         return try layerGenerations(db, desktopID: desktopID) == [personalized]
     }
 
@@ -176,7 +165,6 @@ enum DeployRecords {
     }
 
     static func setStage(_ db: Database, desktopID: Int64, _ stage: DeployStage) throws {
-        try db.execute(sql: "UPDATE desktop SET stage = ?, failure = NULL, updatedAt = ? WHERE id = ?",
-                       arguments: [stage.rawValue, Date(), desktopID])
+        try DesktopStore.setStage(db, id: desktopID, stage)
     }
 }

@@ -169,12 +169,9 @@ public struct Deployer {
     /// The item for a planned desktop: new, continued from an earlier run's stage, or nil when it
     /// is already complete (a rerun of the same batch skips it).
     func resume(_ name: String, _ planned: DesktopSettings) throws -> Item? {
-        let existing = try inventory.read { db in try Desktop.filter(Column("name") == name).fetchOne(db) }
-        let row = try inventory.read { db in
-            try Row.fetchOne(db, sql: "SELECT stage, settings FROM desktop WHERE name = ?", arguments: [name])
-        }
+        let existing = try inventory.read { db in try DesktopStore.find(db, name: name) }
         var outcome = DeployOutcome(desktop: name, device: planned.deviceTag, image: planned.imageReference, state: .deployed,
-                                    storageBus: planned.storageBus, encrypted: planned.encrypted, computerName: planned.computerName)
+                                    storageBus: planned.storageBus.rawValue, encrypted: planned.encrypted, computerName: planned.computerName)
         guard let existing else {
             let item = Item(outcome: outcome, settings: planned)
             item.createdByThisRun = true
@@ -185,9 +182,7 @@ public struct Deployer {
             throw LCMError(.conflict, "desktop \(name) is \(existing.status.rawValue): its name stays with its retirement records and certificate",
                            hint: "choose another --name")
         }
-        let stage = (row?["stage"] as String?).flatMap(DeployStage.init(rawValue:))
-        let stored = (row?["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
-        guard let stage, let stored else {
+        guard let stage = existing.stage, let stored = existing.settings else {
             throw LCMError(.conflict, "desktop \(name) exists and was not made by lcm deploy", hint: "choose another --name")
         }
         if stored.deviceTag != planned.deviceTag || stored.imageVersionID != planned.imageVersionID {
@@ -236,7 +231,7 @@ public struct Deployer {
             item.volumes = operation.live?.volumes
             item.goldenUploadSeconds = operation.live?.goldenUploadSeconds ?? 0
             item.outcome.stage = .prepared
-            if item.settings.storageBus == "sata" {
+            if item.settings.storageBus == .sata {
                 item.outcome.notes.append("the image has no virtio storage driver: the OS layer is attached over SATA (slower); add drivers with `lcm image drivers add`")
             }
             if item.settings.allowUngeneralized { item.outcome.notes.append("image not generalized: deployed anyway (--allow-ungeneralized, recorded)") }
@@ -321,7 +316,7 @@ public struct Deployer {
         item.outcome.exitCode = failed.exitCode
         if let id = item.desktopID {
             try? inventory.write { db in
-                try db.execute(sql: "UPDATE desktop SET failure = ?, updatedAt = ? WHERE id = ?", arguments: [failed.error, Date(), id])
+                try DesktopStore.setFailure(db, id: id, failed.error)
             }
         }
     }

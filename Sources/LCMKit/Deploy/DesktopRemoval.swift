@@ -27,24 +27,22 @@ public struct DesktopRemoval {
     public func remove(_ name: String, discardUserData: Bool, reason: String, holding held: FileLock? = nil) throws -> RemovalReport {
         let lock = try ObjectLock.acquire(unlessHeld: held, home: inventory.home, kind: "desktop", id: name, timeout: 60)
         defer { lock?.unlock() }
-        guard let row = try inventory.read({ db in
-            try Row.fetchOne(db, sql: """
-                SELECT d.id, d.stage, d.status, d.settings, d.keyID, d.domainUUID, v.libvirtURI AS uri
-                FROM desktop d LEFT JOIN device v ON v.id = d.deviceID WHERE d.name = ?
-                """, arguments: [name])
+        guard let found = try inventory.read({ db -> (Desktop, String?)? in
+            guard let desktop = try DesktopStore.find(db, name: name) else { return nil }
+            return (desktop, try desktop.deviceID.flatMap { try Device.fetchOne(db, key: $0) }?.libvirtURI)
         }) else {
             throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists the desktops")
         }
-        let id: Int64 = row["id"]
+        let (desktop, deviceURI) = found
+        let id = desktop.id!
         // Retirement already destroyed (or is destroying) what removal would: its rows are the
         // certificate's history and stay.
-        if let status = DesktopStatus(rawValue: row["status"]), status.isHistory {
+        if desktop.status.isHistory {
+            let status = desktop.status
             throw LCMError(.conflict, "desktop \(name) is \(status.rawValue): its records stay as the history of its retirement",
                            hint: status == .retiring ? "finish it: lcm retire \(name) --yes" : "`lcm retire certificate \(name)` shows what was done to it")
         }
-        let settings = (row["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
-        let stage = (row["stage"] as String?).flatMap(DeployStage.init(rawValue:))
-        let deviceURI: String? = row["uri"]
+        let settings = desktop.settings, stage = desktop.stage
         let connection = try (settings?.uri ?? deviceURI).map { try Connection(uri: $0) }
         if !discardUserData, let reason = try userDataReason(desktopID: id, name: name, stage: stage, settings: settings, connection: connection) {
             throw LCMError(.conflict, "desktop \(name) may hold its user's data on \(DesktopSettings.dataVolume(name)): \(reason)",
@@ -68,7 +66,7 @@ public struct DesktopRemoval {
         } else {
             report.notes.append("no device URI recorded: nothing on a device to remove")
         }
-        if let keyID = row["keyID"] as String? {
+        if let keyID = desktop.keyID {
             let destroyed = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory)
             report.keyCopiesDestroyed = destroyed.items.filter { $0.outcome == .destroyed }.count
             if !destroyed.complete { report.notes.append("some copies of the desktop's key could not be destroyed: see `lcm inventory events`") }

@@ -73,26 +73,7 @@ public enum DesktopStatusReader {
     /// Desktops by name (retired ones included), or all live ones on a device, or all live ones:
     /// retired desktops are history (`lcm inventory list desktops` lists them).
     public static func read(names: [String], device: String?, inventory: Inventory) throws -> [DesktopStatusReport] {
-        let rows = try inventory.read { db -> [Row] in
-            var sql = """
-                SELECT d.id, d.name, d.status, d.stage, d.settings, d.domainUUID, d.failure, v.assetTag, v.libvirtURI,
-                       u.username, i.name AS imageName, iv.version AS imageVersion
-                FROM desktop d LEFT JOIN device v ON v.id = d.deviceID LEFT JOIN user u ON u.id = d.userID
-                LEFT JOIN imageVersion iv ON iv.id = d.imageVersionID LEFT JOIN image i ON i.id = iv.imageID
-                """
-            var arguments: [DatabaseValueConvertible] = []
-            if !names.isEmpty {
-                sql += " WHERE d.name IN (\(names.map { _ in "?" }.joined(separator: ",")))"
-                arguments = names
-            } else if let device {
-                sql += " WHERE (v.assetTag = ? OR v.serial = ?) AND " + DesktopStatus.isLive("d")
-                arguments = [device, device]
-            } else {
-                sql += " WHERE " + DesktopStatus.isLive("d")
-            }
-            sql += " ORDER BY d.name"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
-        }
+        let rows = try inventory.read { db in try DesktopReports.statusRows(db, names: names, device: device) }
         let found = Set(rows.map { $0["name"] as String })
         if let missing = names.first(where: { !found.contains($0) }) {
             throw LCMError.notFound("desktop \(missing)", hint: "`lcm manage status` lists every desktop")
@@ -100,12 +81,12 @@ public enum DesktopStatusReader {
         if let device, rows.isEmpty { _ = try inventory.read { db in try DeviceLifecycle.find(db, device) } }
         var connections: [String: Result<Connection, any Error>] = [:]
         return try rows.map { row in
-            let settings = (row["settings"] as String?).flatMap { try? JSONDecoder().decode(DesktopSettings.self, from: Data($0.utf8)) }
+            let settings = try (row["settings"] as String?).map { try DesktopSettings.decode(stored: $0, desktop: row["name"]) }
             var report = DesktopStatusReport(
                 desktop: row["name"], device: row["assetTag"], uri: row["libvirtURI"], user: row["username"], status: row["status"],
                 stage: row["stage"], image: (row["imageName"] as String?).map { "\($0):\(row["imageVersion"] as String? ?? "?")" },
                 domainState: "undefined", domainUUID: row["domainUUID"], computerName: settings?.computerName, owner: settings?.owner,
-                timeZone: settings?.timeZone, storageBus: settings?.storageBus, encrypted: settings?.encrypted,
+                timeZone: settings?.timeZone, storageBus: settings?.storageBus.rawValue, encrypted: settings?.encrypted,
                 lastPatch: nil, failure: row["failure"])
             let (volumes, lastPatch) = try inventory.read { db in
                 (try Row.fetchAll(db, sql: "SELECT role, name, path, pool FROM volume WHERE desktopID = ? ORDER BY role DESC", arguments: [row["id"] as Int64]),

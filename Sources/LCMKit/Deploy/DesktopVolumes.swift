@@ -178,7 +178,7 @@ public enum DesktopVolumes {
         try inventory.write { db in
             try db.execute(sql: "DELETE FROM volume WHERE desktopID = ?", arguments: [desktopID])
             // Whatever was personalized is gone with them.
-            try db.execute(sql: "UPDATE desktop SET personalizedGeneration = NULL WHERE id = ?", arguments: [desktopID])
+            try DesktopStore.setPersonalizedGeneration(db, id: desktopID, nil)
         }
     }
 }

@@ -8,6 +8,15 @@ import Guestfs
 /// the registered owner and organization, the time zone, and optionally an offline domain join.
 /// Every field is validated when the value is made, so a bad name fails before any disk is opened.
 public struct DesktopPersonalization: Sendable, CustomStringConvertible {
+    /// The rule for a join blob: only Windows Setup's specialize pass reads it, and that pass runs
+    /// only on a generalized image. Deploy's planner checks it before anything is made; the
+    /// personalizer checks it again for callers that come to it directly.
+    static func checkJoin(_ joins: Bool, generalized: Bool) throws {
+        guard joins && !generalized else { return }
+        throw LCMError(.usage, "an offline domain join needs a generalized image: only Windows Setup's specialize pass reads the blob",
+                       hint: "deploy from a sysprep-generalized image, or join the desktop after its first boot")
+    }
+
     /// The NetBIOS and DNS host name (1-15 letters, digits and hyphens, not all digits).
     public let computerName: String
     public let registeredOwner: String
@@ -243,10 +252,7 @@ public enum DesktopPersonalizer {
     public static func apply(_ personalization: DesktopPersonalization, to access: DiskAccess, generalized: Bool,
                              architecture: UnattendArchitecture = .amd64, golden: GoldenFacts? = nil) throws -> PersonalizationReport {
         let g = access.session
-        if personalization.domainJoin != nil && !generalized {
-            throw LCMError(.usage, "an offline domain join blob needs a generalized image: only Windows Setup's specialize pass consumes it",
-                           hint: "deploy from a sysprep-generalized image, or join the desktop after its first boot")
-        }
+        try DesktopPersonalization.checkJoin(personalization.domainJoin != nil, generalized: generalized)
         let facts = golden ?? GoldenFacts()
         let layout: GoldenFacts.Layout
         if let known = facts.layout {

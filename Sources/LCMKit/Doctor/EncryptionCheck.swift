@@ -45,12 +45,7 @@ struct EncryptionCheck {
             let queue = try DatabaseQueue(path: home.databaseURL.path, configuration: configuration)
             (volumes, keysWithoutEscrow) = try queue.read { db in
                 guard try db.tableExists("desktopKey") else { return ([], []) }
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT d.name AS desktop, v.pool, v.name, dev.libvirtURI AS uri
-                    FROM volume v JOIN desktop d ON d.id = v.desktopID LEFT JOIN device dev ON dev.id = d.deviceID
-                    WHERE v.pool IS NOT NULL AND (v.format IS NULL OR v.format IN ('qcow2', 'raw', 'luks'))
-                    ORDER BY d.name, v.name
-                    """)
+                let rows = try DesktopReports.encryptableVolumeRows(db)
                 let volumes = rows.map {
                     DesktopVolume(desktop: $0["desktop"], uri: ($0["uri"] as String?) ?? defaultURI,
                                   pool: $0["pool"], name: $0["name"])

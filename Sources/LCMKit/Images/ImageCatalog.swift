@@ -91,8 +91,7 @@ public struct ImageCatalog: Sendable {
             try Row.fetchOne(db, sql: "SELECT i.name, v.version FROM imageVersion v JOIN image i ON i.id = v.imageID WHERE v.id = ?",
                              arguments: [parentID]).map { "\($0["name"] as String):\($0["version"] as String)" }
         }
-        let desktops = try String.fetchAll(db, sql: "SELECT name FROM desktop d WHERE imageVersionID = ? AND \(DesktopStatus.isLive("d")) ORDER BY name",
-                                           arguments: [version.id])
+        let desktops = try version.id.map { try DesktopStore.liveNames(db, imageVersionID: $0) } ?? []
         let inspection = version.inspection.flatMap { try? JSONDecoder().decode(WindowsInspection.self, from: Data($0.utf8)) }
         return CatalogEntry(
             id: version.id, name: row["imageName"], version: version.version, path: version.path,

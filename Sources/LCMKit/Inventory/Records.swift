@@ -51,46 +51,6 @@ public struct Device: Codable, Sendable, Equatable, FetchableRecord, MutablePers
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// Where a desktop is in its life.
-public enum DesktopStatus: String, Codable, Sendable, CaseIterable {
-    case provisioning, deployed, stopped, retiring, retired, disposed
-
-    /// A desktop whose retirement has begun (`retiring`) or ended (`retired`, `disposed`) is
-    /// history, not a live object: its seats, user and keys are given back and its layers are
-    /// being or have been destroyed. Fleet-wide selections (`--all`, `--device`, in-use counts)
-    /// leave such desktops out; only a command that names them, or `--status`, reaches them.
-    public static let history: [DesktopStatus] = [.retiring, .retired, .disposed]
-
-    public var isHistory: Bool { Self.history.contains(self) }
-
-    /// The SQL condition that keeps only live desktops of the table aliased `alias`.
-    static func isLive(_ alias: String) -> String {
-        "\(alias).status NOT IN (\(history.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
-    }
-}
-
-/// A Windows VM: its OS layer, user-data disk, NVRAM and TPM state and its domain.
-/// It lives on one device at a time and can move to another.
-public struct Desktop: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "desktop"
-    public var id: Int64?
-    public var name: String
-    public var deviceID: Int64?
-    public var userID: Int64?
-    public var imageVersionID: Int64?
-    public var status: DesktopStatus
-    public var domainUUID: String?
-    public var createdAt: Date
-    public var updatedAt: Date
-
-    public init(name: String, deviceID: Int64?, userID: Int64? = nil, imageVersionID: Int64? = nil,
-                status: DesktopStatus = .provisioning, now: Date = Date()) {
-        self.name = name; self.deviceID = deviceID; self.userID = userID; self.imageVersionID = imageVersionID
-        self.status = status; self.createdAt = now; self.updatedAt = now
-    }
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-}
-
 /// A named golden image; its content lives in immutable `ImageVersion`s.
 public struct Image: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "image"

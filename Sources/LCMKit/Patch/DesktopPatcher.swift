@@ -74,30 +74,17 @@ public struct DesktopPatcher {
     /// anything, since its layers are destroyed.
     public func select(names: [String], device: String?, all: Bool, status: DesktopStatus? = nil) throws -> [String] {
         let selected = try inventory.read { db in
-            var sql = "SELECT d.name, d.status FROM desktop d LEFT JOIN device v ON v.id = d.deviceID WHERE d.stage = 'complete'"
-            var arguments: [DatabaseValueConvertible] = []
             if !names.isEmpty {
-                let known = Set(try String.fetchAll(db, sql: "SELECT name FROM desktop WHERE name IN (\(names.map { _ in "?" }.joined(separator: ",")))",
-                                                    arguments: StatementArguments(names)))
+                let known = try DesktopStore.existingNames(db, among: names)
                 if let missing = names.first(where: { !known.contains($0) }) {
                     throw LCMError.notFound("desktop \(missing)", hint: "`lcm manage status` lists every desktop")
                 }
-                sql += " AND d.name IN (\(names.map { _ in "?" }.joined(separator: ",")))"
-                arguments = names
             } else if let device {
                 _ = try DeviceLifecycle.find(db, device)
-                sql += " AND (v.assetTag = ? OR v.serial = ?)"
-                arguments = [device, device]
             } else if !all && status == nil {
                 throw LCMError(.usage, "name the desktops to patch", hint: "give DESKTOP..., --device TAG, --all, --status STATUS, or --image NAME for a golden image")
             }
-            if let status {
-                sql += " AND d.status = ?"
-                arguments.append(status.rawValue)
-            } else if names.isEmpty {
-                sql += " AND " + DesktopStatus.isLive("d")
-            }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY d.name", arguments: StatementArguments(arguments))
+            return try DesktopReports.patchableRows(db, names: names, device: device, status: status)
                 .map { (name: $0["name"] as String, status: DesktopStatus(rawValue: $0["status"]) ?? .provisioning) }
         }
         if let retired = selected.first(where: \.status.isHistory) { throw Self.history(retired.name, retired.status) }
@@ -327,12 +314,7 @@ public struct DesktopPatcher {
     /// Applies what is queued for `names` (default: every desktop with queued items) that has
     /// stopped, one run per queued batch; the queued rows are replaced by the run's rows.
     public func applyQueued(names: [String] = []) throws -> [DesktopPatchReport] {
-        let queued = try inventory.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT p.runID, d.name, p.file, p.sha256 FROM patchItem p JOIN desktop d ON d.id = p.desktopID
-                WHERE p.state = 'queued' AND \(DesktopStatus.isLive("d")) ORDER BY p.id
-                """)
-        }
+        let queued = try inventory.read { db in try DesktopReports.queuedPatchRows(db) }
         var runs: [(runID: String, desktop: String, files: [String])] = []
         for row in queued where names.isEmpty || names.contains(row["name"] as String) {
             let path = Self.queuedFile(home: inventory.home, sha256: row["sha256"], file: row["file"]).path
@@ -358,9 +340,7 @@ public struct DesktopPatcher {
             report.outcomes = report.outcomes.map { var outcome = $0; outcome.notes.append("queued by run \(run.runID.prefix(8))"); return outcome }
             reports.append(report)
         }
-        let stillQueued = Set(try inventory.read { db in
-            try String.fetchAll(db, sql: "SELECT DISTINCT d.name FROM patchItem p JOIN desktop d ON d.id = p.desktopID WHERE p.state = 'queued'")
-        })
+        let stillQueued = Set(try inventory.read { db in try DesktopReports.namesWithQueuedPatches(db) })
         for run in runs where !stillQueued.contains(run.desktop) { PatchHook.unmark(run.desktop, home: inventory.home) }
         return reports
     }
@@ -375,24 +355,19 @@ public struct DesktopPatcher {
 
     /// Live desktops that have patch records, by name.
     public static func patchedDesktops(inventory: Inventory) throws -> [String] {
-        try inventory.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT DISTINCT d.name FROM patchItem p JOIN desktop d ON d.id = p.desktopID WHERE \(DesktopStatus.isLive("d")) ORDER BY d.name
-                """)
-        }
+        try inventory.read { db in try DesktopReports.patchedNames(db) }
     }
 
     /// A live, completely deployed desktop; a retired one is refused (its layers are gone).
     static func load(_ name: String, inventory: Inventory) throws -> OSLayers.Desktop {
-        guard let row = try inventory.read({ db in
-            try Row.fetchOne(db, sql: "SELECT id, stage, status, settings, keyID FROM desktop WHERE name = ?", arguments: [name])
-        }) else { throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists every desktop") }
-        if let status = DesktopStatus(rawValue: row["status"]), status.isHistory { throw history(name, status) }
-        guard row["stage"] as String? == DeployStage.complete.rawValue,
-              let json = row["settings"] as String?, let settings = try? JSONDecoder().decode(DesktopSettings.self, from: Data(json.utf8)) else {
+        guard let desktop = try inventory.read({ db in try DesktopStore.find(db, name: name) }) else {
+            throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists every desktop")
+        }
+        if desktop.status.isHistory { throw history(name, desktop.status) }
+        guard desktop.stage == .complete, let settings = desktop.settings else {
             throw LCMError(.conflict, "desktop \(name) is not completely deployed", hint: "rerun its deploy first")
         }
-        return OSLayers.Desktop(id: row["id"], name: name, settings: settings, keyID: row["keyID"])
+        return OSLayers.Desktop(id: desktop.id!, name: name, settings: settings, keyID: desktop.keyID)
     }
 
     /// Shuts the desktop down gracefully (ACPI), or fails with a conflict after `timeout`.

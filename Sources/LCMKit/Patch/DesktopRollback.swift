@@ -138,11 +138,7 @@ public struct DesktopRollback {
             guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM patchItem WHERE runID LIKE ? || '%')", arguments: [runID.lowercased()]) == true else {
                 throw LCMError.notFound("patch run \(runID)", hint: "patch reports and `lcm inventory list events` show run ids")
             }
-            return try String.fetchAll(db, sql: """
-                SELECT DISTINCT d.name FROM desktop d JOIN volume v ON v.desktopID = d.id AND v.role = ?
-                JOIN patchItem p ON p.desktopID = d.id AND p.layer = v.name
-                WHERE p.runID LIKE ? || '%' AND p.state != ? AND \(DesktopStatus.isLive("d")) ORDER BY d.name
-                """, arguments: [OSLayers.top, runID.lowercased(), PatchItemState.rolledBack.rawValue])
+            return try DesktopReports.namesPatchedOnTop(db, run: runID.lowercased(), topRole: OSLayers.top)
         }
     }
 

@@ -233,7 +233,7 @@ enum OSLayers {
             chain = rows.dropFirst().map { DesktopDomain.Layer(path: $0["path"], luksSecretUUID: ($0["encrypted"] as Bool) ? secret : nil) }
             if let golden = rows.last?["backing"] as String? { chain.append(DesktopDomain.Layer(path: golden)) }
         }
-        let bus = DesktopDomain.DiskBus(rawValue: desktop.settings.storageBus) ?? .sata
+        let bus = desktop.settings.storageBus
         return DesktopDomain.Disk(path: topPath, bus: bus, luksSecretUUID: (first["encrypted"] as Bool) ? secret : nil,
                                   discard: desktop.settings.discard, backingChain: chain)
     }

@@ -135,14 +135,7 @@ public enum PatchMedium {
         }
         // lcm's own copy stays while an item needs it, or may need it again: one that ran in a
         // layer now under the top is staged again if a rollback brings that layer back.
-        let needed = Set(try inventory.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT DISTINCT p.medium FROM patchItem p WHERE p.medium IS NOT NULL AND (p.state = ? OR EXISTS (
-                    SELECT 1 FROM volume v JOIN desktop d ON d.id = v.desktopID
-                    WHERE v.desktopID = p.desktopID AND v.name = p.layer AND v.role = ? AND d.status NOT IN (?, ?, ?)))
-                """, arguments: [PatchItemState.staged.rawValue, OSLayers.lower, DesktopStatus.retiring.rawValue,
-                                 DesktopStatus.retired.rawValue, DesktopStatus.disposed.rawValue])
-        })
+        let needed = Set(try inventory.read { db in try DesktopReports.neededPatchMedia(db, lowerRole: OSLayers.lower) })
         let media = mediaDirectory(inventory.home)
         for file in (try? FileManager.default.contentsOfDirectory(atPath: media.path)) ?? []
         where file.hasPrefix(prefix) && file.hasSuffix(".iso") && !needed.contains(String(file.dropLast(4))) {

@@ -43,12 +43,11 @@ public enum Assignments {
             device.updatedAt = now
             try device.update(db)
         case .desktop:
-            if let status = try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE id = ?", arguments: [objectID])
-                .flatMap(DesktopStatus.init(rawValue:)), status.isHistory {
+            if let status = try DesktopStore.status(db, id: objectID), status.isHistory {
                 throw LCMError(.conflict, "desktop \(label) is \(status.rawValue): a retired desktop is no longer handed to a user",
                                hint: "deploy a new desktop for \(user.username)")
             }
-            try db.execute(sql: "UPDATE desktop SET userID = ?, updatedAt = ? WHERE id = ?", arguments: [userID, now, objectID])
+            try DesktopStore.setUser(db, id: objectID, userID: userID, now: now)
         }
         var assignment = Assignment(objectKind: kind, objectID: objectID, userID: userID, checkedOutAt: now)
         try assignment.insert(db)
@@ -79,7 +78,7 @@ public enum Assignments {
                 try DeviceLifecycle.move(db, device, to: .inStock, note: "checked in from \(username)", actor: actor, now: now)
             }
         case .desktop:
-            try db.execute(sql: "UPDATE desktop SET userID = NULL, updatedAt = ? WHERE id = ?", arguments: [now, objectID])
+            try DesktopStore.setUser(db, id: objectID, userID: nil, now: now)
         }
         try AuditLog.record(db, actor: actor, objectKind: kind.rawValue, objectID: label, action: "check-in",
                             details: ["user": username])
@@ -108,8 +107,12 @@ public enum Assignments {
 
     /// The name admins know an object by: a device's asset tag, a desktop's name.
     static func objectLabel(_ db: Database, kind: AssignmentKind, objectID: Int64) throws -> String {
-        let sql = kind == .device ? "SELECT assetTag FROM device WHERE id = ?" : "SELECT name FROM desktop WHERE id = ?"
-        guard let label = try String.fetchOne(db, sql: sql, arguments: [objectID]) else {
+        let found: String?
+        switch kind {
+        case .device: found = try String.fetchOne(db, sql: "SELECT assetTag FROM device WHERE id = ?", arguments: [objectID])
+        case .desktop: found = try DesktopStore.name(db, id: objectID)
+        }
+        guard let label = found else {
             throw LCMError.notFound("\(kind.rawValue) #\(objectID)")
         }
         return label

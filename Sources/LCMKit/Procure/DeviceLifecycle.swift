@@ -56,9 +56,7 @@ public enum DeviceLifecycle {
                                               : "allowed from \(current.status.rawValue): \(next.map(\.rawValue).joined(separator: ", "))")
         }
         if status == .retired || status == .disposed {
-            let live = try String.fetchAll(db, sql: """
-                SELECT name FROM desktop WHERE deviceID = ? AND status NOT IN ('retired', 'disposed') ORDER BY name
-                """, arguments: [id])
+            let live = try DesktopStore.names(db, deviceID: id, excluding: [.retired, .disposed])
             if !live.isEmpty {
                 throw LCMError(.conflict, "device \(current.assetTag) still hosts desktop(s) \(live.joined(separator: ", "))",
                                hint: "retire or move them first")

@@ -128,7 +128,7 @@ public enum Licenses {
     public static func takeSeat(_ db: Database, pool name: String, desktopID: Int64, actor: AuditActor = .current(),
                                 now: Date = Date()) throws -> LicenseSeat {
         let pool = try find(db, name: name)
-        guard let desktopName = try String.fetchOne(db, sql: "SELECT name FROM desktop WHERE id = ?", arguments: [desktopID]) else {
+        guard let desktopName = try DesktopStore.name(db, id: desktopID) else {
             throw LCMError.notFound("desktop #\(desktopID)")
         }
         if let held = try LicenseSeat.filter(Column("poolID") == pool.id && Column("desktopID") == desktopID && Column("releasedAt") == nil)
@@ -154,11 +154,7 @@ public enum Licenses {
     /// Gives back every seat a desktop holds. Returns how many were released (0 when none: retrying is safe).
     @discardableResult
     public static func releaseSeats(_ db: Database, desktopID: Int64, actor: AuditActor = .current(), now: Date = Date()) throws -> Int {
-        let held = try Row.fetchAll(db, sql: """
-            SELECT s.id, l.name AS pool, k.name AS desktop FROM licenseSeat s
-            JOIN licensePool l ON l.id = s.poolID LEFT JOIN desktop k ON k.id = s.desktopID
-            WHERE s.desktopID = ? AND s.releasedAt IS NULL ORDER BY s.id
-            """, arguments: [desktopID])
+        let held = try DesktopReports.openSeatRows(db, desktopID: desktopID)
         for row in held {
             try db.execute(sql: "UPDATE licenseSeat SET releasedAt = ? WHERE id = ?", arguments: [now, row["id"] as Int64])
             try AuditLog.record(db, actor: actor, objectKind: "license", objectID: row["pool"], action: "release-seat",
@@ -214,10 +210,7 @@ public enum Licenses {
     public static func details(_ db: Database, pool name: String, revealWith masterKey: MasterKey?, actor: AuditActor) throws -> Details {
         let pool = try find(db, name: name)
         let inUse = try used(db, poolID: pool.id!)
-        let holders = try Row.fetchAll(db, sql: """
-            SELECT k.name, s.assignedAt FROM licenseSeat s JOIN desktop k ON k.id = s.desktopID
-            WHERE s.poolID = ? AND s.releasedAt IS NULL ORDER BY k.name
-            """, arguments: [pool.id]).map { Details.Holder(desktop: $0["name"], since: $0["assignedAt"]) }
+        let holders = try DesktopReports.seatHolderRows(db, poolID: pool.id!).map { Details.Holder(desktop: $0["name"], since: $0["assignedAt"]) }
         let key = try masterKey.map { try revealKey(db, pool: name, masterKey: $0, actor: actor) }
         return Details(pool: pool.name, product: pool.product, edition: pool.edition, seats: pool.seats, used: inUse,
                        free: max(0, pool.seats - inUse), expires: pool.expiresAt, keyStored: pool.protectedKey != nil,

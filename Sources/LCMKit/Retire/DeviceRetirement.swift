@@ -27,11 +27,7 @@ public struct DeviceRetirement {
         defer { lock.unlock() }
         let (device, desktops) = try inventory.read { db -> (Device, [Row]) in
             let device = try DeviceLifecycle.find(db, tag)
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT d.name, d.status, MAX(c.sequence) AS sequence, c.claim FROM desktop d
-                LEFT JOIN certificate c ON c.subjectKind = 'desktop' AND c.subjectName = d.name
-                WHERE d.deviceID = ? GROUP BY d.id ORDER BY d.name
-                """, arguments: [device.id])
+            let rows = try DesktopReports.certifiedRows(db, deviceID: device.id!)
             return (device, rows)
         }
         let evidenceText = evidence?.trimmingCharacters(in: .whitespacesAndNewlines)

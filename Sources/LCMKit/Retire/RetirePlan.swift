@@ -236,17 +236,16 @@ public struct RetirePlan: Codable, Sendable, Equatable {
 
     /// Builds the plan from the inventory and the device. Refuses a volume the desktop does not own.
     public static func make(desktop name: String, inventory: Inventory) throws -> RetirePlan {
-        guard let row = try inventory.read({ db in
-            try Row.fetchOne(db, sql: """
-                SELECT d.id, d.status, d.settings, d.keyID, d.domainUUID, v.libvirtURI AS uri, v.assetTag, u.username
-                FROM desktop d LEFT JOIN device v ON v.id = d.deviceID LEFT JOIN user u ON u.id = d.userID WHERE d.name = ?
-                """, arguments: [name])
+        guard let found = try inventory.read({ db -> (desktop: Desktop, assetTag: String?, username: String?)? in
+            guard let desktop = try DesktopStore.find(db, name: name) else { return nil }
+            let device = try desktop.deviceID.flatMap { try Device.fetchOne(db, key: $0) }
+            let user = try desktop.userID.flatMap { try User.fetchOne(db, key: $0) }
+            return (desktop, device?.assetTag, user?.username)
         }) else {
             throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists the desktops")
         }
-        let id: Int64 = row["id"]
-        guard let settingsText = row["settings"] as String?,
-              let settings = try? JSONDecoder().decode(DesktopSettings.self, from: Data(settingsText.utf8)) else {
+        let desktop = found.desktop, id = desktop.id!
+        guard let settings = desktop.settings else {
             throw LCMError(.conflict, "desktop \(name) was never completely deployed: nothing of it is known to sanitize",
                            hint: "remove it with `lcm deploy --undo \(name)`")
         }
@@ -356,20 +355,20 @@ public struct RetirePlan: Codable, Sendable, Equatable {
                 }
             }
         }
-        let uuid = try domain.map { try $0.uuidString } ?? (row["domainUUID"] as String?)
-        for found in try hostFiles(desktop: name, uuid: uuid, nvramPaths: nvramPaths, encryptedTPM: row["keyID"] != nil, connection: connection) {
+        let uuid = try domain.map { try $0.uuidString } ?? desktop.domainUUID
+        for found in try hostFiles(desktop: name, uuid: uuid, nvramPaths: nvramPaths, encryptedTPM: desktop.keyID != nil, connection: connection) {
             switch found {
             case .file(let file) where !files.contains(where: { $0.path == file.path }): files.append(file)
             case .notSanitized(let item): notSanitized.append(item)
             default: break
             }
         }
-        let keyID: String? = row["keyID"]
+        let keyID = desktop.keyID
         let copies = try keyID.map { try DesktopKey.copies(keyID: $0, inventory: inventory) } ?? []
         let seats = try inventory.read { db in try Licenses.held(db, desktopID: id) }
         return RetirePlan(
-            desktop: name, desktopID: id, device: row["assetTag"], uri: settings.uri, pool: settings.pool,
-            domainUUID: uuid, domainDefined: domain != nil, user: row["username"], keyID: keyID, files: files, notSanitized: notSanitized,
+            desktop: name, desktopID: id, device: found.assetTag, uri: settings.uri, pool: settings.pool,
+            domainUUID: uuid, domainDefined: domain != nil, user: found.username, keyID: keyID, files: files, notSanitized: notSanitized,
             keyCopies: copies.map { "\($0.location.rawValue): \($0.detail)" + ($0.hostURI.map { " (\($0))" } ?? "") },
             seats: seats, kept: [settings.imagePath])
     }

@@ -66,10 +66,7 @@ extension Retirement {
     public static func desktops(onDevice tag: String, inventory: Inventory) throws -> [String] {
         try inventory.read { db in
             let device = try DeviceLifecycle.find(db, tag)
-            return try String.fetchAll(db, sql: """
-                SELECT name FROM desktop d WHERE deviceID = ? AND (status NOT IN (?, ?)
-                    OR EXISTS (SELECT 1 FROM retirement r WHERE r.desktopID = d.id AND r.endedAt IS NULL)) ORDER BY name
-                """, arguments: [device.id, DesktopStatus.retired.rawValue, DesktopStatus.disposed.rawValue])
+            return try DesktopReports.namesToRetire(db, deviceID: device.id!)
         }
     }
 }

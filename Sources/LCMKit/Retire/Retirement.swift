@@ -237,8 +237,7 @@ public struct Retirement {
         let disposed = Self.verificationPassed(record)
         if record.state < .closed {
             try inventory.write { db in
-                try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?",
-                               arguments: [(disposed ? DesktopStatus.disposed : .retired).rawValue, Date(), record.plan.desktopID])
+                try DesktopStore.setStatus(db, id: record.plan.desktopID, disposed ? .disposed : .retired)
                 try db.execute(sql: "UPDATE retirement SET endedAt = ? WHERE id = ?", arguments: [Date(), record.id])
                 try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name,
                                     action: disposed ? "disposed" : "retired, not disposed",
@@ -266,10 +265,7 @@ public struct Retirement {
 
     func openRetirement(_ name: String) throws -> Record? {
         try inventory.read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT r.* FROM retirement r JOIN desktop d ON d.id = r.desktopID
-                WHERE d.name = ? AND r.endedAt IS NULL ORDER BY r.id DESC LIMIT 1
-                """, arguments: [name]) else { return nil }
+            guard let row = try DesktopReports.openRetirementRow(db, desktop: name) else { return nil }
             let decoder = JSONDecoder()
             return Record(id: row["id"], state: RetireState(rawValue: row["state"]) ?? .planned,
                           plan: try decoder.decode(RetirePlan.self, from: Data((row["plan"] as String).utf8)),
@@ -279,11 +275,9 @@ public struct Retirement {
     }
 
     func start(_ name: String) throws -> Record {
-        let status = try inventory.read { db in
-            try String.fetchOne(db, sql: "SELECT status FROM desktop WHERE name = ?", arguments: [name])
-        }
-        if status == DesktopStatus.disposed.rawValue || status == DesktopStatus.retired.rawValue {
-            throw LCMError(.conflict, "desktop \(name) is already \(status!)",
+        let status = try inventory.read { db in try DesktopStore.status(db, name: name) }
+        if let status, status == .disposed || status == .retired {
+            throw LCMError(.conflict, "desktop \(name) is already \(status.rawValue)",
                            hint: "`lcm retire certificate \(name)` shows its certificate")
         }
         let plan = try RetirePlan.make(desktop: name, inventory: inventory)
@@ -296,8 +290,7 @@ public struct Retirement {
                                  String(decoding: try encoder.encode(plan), as: UTF8.self),
                                  String(decoding: try encoder.encode(progress), as: UTF8.self), Date(), Date()])
             let id = db.lastInsertedRowID
-            try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?",
-                           arguments: [DesktopStatus.retiring.rawValue, Date(), plan.desktopID])
+            try DesktopStore.setStatus(db, id: plan.desktopID, .retiring)
             try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name, action: "retirement started",
                                 details: ["method": options.method.rawValue, "verify": options.verify.rawValue,
                                           "operator": options.operatorName, "files": String(plan.files.count)])
@@ -411,8 +404,7 @@ public struct Retirement {
             }
             try db.execute(sql: "UPDATE patchItem SET state = ? WHERE desktopID = ? AND state IN (?, ?)",
                            arguments: [PatchItemState.dropped.rawValue, plan.desktopID, PatchItemState.queued.rawValue, PatchItemState.staged.rawValue])
-            try db.execute(sql: "UPDATE desktop SET status = ?, updatedAt = ? WHERE id = ?",
-                           arguments: [DesktopStatus.retired.rawValue, Date(), plan.desktopID])
+            try DesktopStore.setStatus(db, id: plan.desktopID, .retired)
         }
         try? FileManager.default.removeItem(at: inventory.home.url.appendingPathComponent("patches/queued/\(plan.desktop)"))
         record.progress.seatsReleased = seats
