@@ -11,7 +11,7 @@ import Testing
         #expect(try lcm.run(["procure", "move", "PC-1", "in repair", "--note", "fan"]).status == 0)
         let text = try lcm.run(["inventory", "list", "events", "--object", "PC-1"])
         #expect(text.status == 0, "\(text.stderr)")
-        let moved = text.stdout.split(separator: "\n").first { $0.contains("status") }
+        let moved = text.stdout.split(separator: "\n").first { $0.contains(" status ") }
         #expect(moved?.contains("from: in stock, note: fan, to: in repair") == true, "\(text.stdout)")
         #expect(!text.stdout.contains("{\""))
         // The full object stays in JSON.
