@@ -90,17 +90,13 @@ struct DeployCommand: ParsableCommand {
     }
 
     func run() throws {
-        try global.run { context in
+        try global.report { context in
             let inventory = try context.inventory()
             if let undo {
                 let report = try DesktopRemoval(inventory: inventory).remove(undo, discardUserData: discardUserData, reason: "deploy --undo")
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(report))
-                } else {
-                    Terminal.output("removed \(report.desktop): domain \(report.domain ?? "none"), volumes \(report.volumes.isEmpty ? "none" : report.volumes.joined(separator: ", ")), \(report.keyCopiesDestroyed) key copies destroyed, \(report.seatsReleased) seat(s) released\n")
-                    for note in report.notes { Terminal.message("note: \(note)", settings: context.settings) }
+                return Rendered(report, notes: report.notes.map { "note: \($0)" }) { report in
+                    "removed \(report.desktop): domain \(report.domain ?? "none"), volumes \(report.volumes.isEmpty ? "none" : report.volumes.joined(separator: ", ")), \(report.keyCopiesDestroyed) key copies destroyed, \(report.seatsReleased) seat(s) released\n"
                 }
-                return
             }
             var options = DeployOptions()
             options.encrypt = !noEncrypt
@@ -111,26 +107,10 @@ struct DeployCommand: ParsableCommand {
             options.pool = pool
             options.accelerator = context.settings.accelerator.resolved(home: context.settings.home)
             options.engine = ImageCommand.engineOptions(context)
+            options.progress = context.progress
             if let joinBlob { options.joinBlob = try JoinBlobFile.read(joinBlob) }
-
-            let rows = try requests(inventory)
-            let report = try Deployer(inventory: inventory, options: options).run(rows: rows)
-            if context.settings.format == .json {
-                Terminal.output(try Terminal.json(report))
-            } else {
-                Terminal.output(DeployReports.text(report))
-            }
-            let failed = report.outcomes.filter { $0.state == .failed }
-            if failed.isEmpty { return }
-            // Failures also go to stderr, where scripts and cron mail look for them.
-            for outcome in failed {
-                Terminal.error(LCMError(LCMExitCode(rawValue: outcome.exitCode ?? 1) ?? .failure,
-                                        "\(outcome.desktop): \(outcome.error ?? "failed")"))
-            }
-            if failed.count == report.outcomes.count, report.outcomes.count == 1, let code = failed[0].exitCode {
-                throw ExitCode(code)
-            }
-            throw ExitCode(LCMExitCode.partialFailure.rawValue)
+            // Failed desktops also go to stderr (the result's problems), where scripts and cron mail look for them.
+            return try Deployer(inventory: inventory, options: options).run(rows: try requests(inventory))
         }
     }
 

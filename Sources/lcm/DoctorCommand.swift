@@ -18,23 +18,24 @@ struct DoctorCommand: ParsableCommand {
     var quick = false
 
     func run() throws {
-        try global.run { context in
-            let report = Doctor(settings: context.settings, quick: quick).run()
-            switch context.settings.format {
-            case .json:
-                Terminal.output(try Terminal.json(report))
-            case .text, .csv:
-                var text = ""
-                for check in report.checks where !(context.settings.quiet && check.status == .pass) {
-                    let mark = check.status.rawValue.uppercased().padding(toLength: 4, withPad: " ", startingAt: 0)
-                    text += "\(mark)  \(check.name.padding(toLength: 21, withPad: " ", startingAt: 0)) \(check.detail)\n"
-                    if let fix = check.fix, check.status != .pass { text += "      \(String(repeating: " ", count: 21)) fix: \(fix)\n" }
-                }
-                if let accel = report.accelerator { text += "accelerator to use: \(accel)\n" }
-                text += report.ok ? "lcm is ready.\n" : "lcm is not ready: fix the failed checks above.\n"
-                Terminal.output(text)
-            }
-            if !report.ok { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+        try global.report { context in
+            var doctor = Doctor(settings: context.settings, quick: quick)
+            doctor.progress = context.progress
+            let report = doctor.run()
+            return Rendered(report, exitCode: report.ok ? 0 : LCMExitCode.checkFailed.rawValue, text: Self.text)
         }
+    }
+
+    /// One line per check (passes left out with --quiet), its fix under it, then the verdict.
+    static func text(_ report: DoctorReport, quiet: Bool) -> String {
+        var text = ""
+        for check in report.checks where !(quiet && check.status == .pass) {
+            let mark = check.status.rawValue.uppercased().padding(toLength: 4, withPad: " ", startingAt: 0)
+            text += "\(mark)  \(check.name.padding(toLength: 21, withPad: " ", startingAt: 0)) \(check.detail)\n"
+            if let fix = check.fix, check.status != .pass { text += "      \(String(repeating: " ", count: 21)) fix: \(fix)\n" }
+        }
+        if let accel = report.accelerator { text += "accelerator to use: \(accel)\n" }
+        text += report.ok ? "lcm is ready.\n" : "lcm is not ready: fix the failed checks above.\n"
+        return text
     }
 }

@@ -21,7 +21,14 @@ struct ImageCommand: ParsableCommand {
             let logger = context.logger
             options.callTrace = { logger.debug("appliance: \($0)") }
         }
+        options.progress = context.progress
         return options
+    }
+
+    /// The readiness problems after a new version's line; nothing when there are none or with --quiet.
+    static func readiness(_ inspection: WindowsInspection, quiet: Bool) -> String {
+        let problems = ImageReadiness.problems(inspection)
+        return problems.isEmpty || quiet ? "" : ImageReports.text(problems, title: "readiness")
     }
 }
 
@@ -75,18 +82,12 @@ extension ImageCommand {
                     ImageImportRequest(source: file, name: name, version: version, description: description,
                                        compress: compress, allowNonWindows: allowNonWindows),
                     inventory: try context.inventory(), engineOptions: ImageCommand.engineOptions(context))
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(report))
-                } else {
-                    Terminal.output(String(format: "imported %@:%@ (%@, sha256 %@) in %.1f s\n", report.name, report.version,
-                                           report.inspection.osName ?? "no Windows", String(report.sha256.prefix(16)), report.secondsTotal))
-                    if injectVirtio == nil {
-                        let problems = ImageReadiness.problems(report.inspection)
-                        if !problems.isEmpty && !context.settings.quiet {
-                            Terminal.output(ImageReports.text(problems, title: "readiness"))
-                        }
-                    }
-                }
+                let readinessFollows = injectVirtio == nil
+                try Terminal.render(Rendered(report) { report, quiet in
+                    String(format: "imported %@:%@ (%@, sha256 %@) in %.1f s\n", report.name, report.version,
+                           report.inspection.osName ?? "no Windows", String(report.sha256.prefix(16)), report.secondsTotal)
+                        + (readinessFollows ? ImageCommand.readiness(report.inspection, quiet: quiet) : "")
+                }, settings: context.settings)
                 if let injectVirtio {
                     try Drivers.add(parent: ImageReference(name: report.name, version: report.version), media: injectVirtio,
                                     version: nil, context: context)
@@ -103,16 +104,11 @@ extension ImageCommand {
         static func add(parent: ImageReference, media: String, version: String?, context: LCMContext) throws {
             let report = try DriverInjection.run(parent: parent, media: media, version: version,
                                                  inventory: try context.inventory(), engineOptions: ImageCommand.engineOptions(context))
-            if context.settings.format == .json {
-                Terminal.output(try Terminal.json(report))
-            } else {
-                Terminal.output(String(format: "%@:%@ made from %@ with %@ in %.1f s\n", report.name, report.version, report.parent,
-                                       report.summary.folders.joined(separator: ", "), report.secondsTotal))
-                let problems = ImageReadiness.problems(report.inspection)
-                if !problems.isEmpty && !context.settings.quiet {
-                    Terminal.output(ImageReports.text(problems, title: "readiness"))
-                }
-            }
+            try Terminal.render(Rendered(report) { report, quiet in
+                String(format: "%@:%@ made from %@ with %@ in %.1f s\n", report.name, report.version, report.parent,
+                       report.summary.folders.joined(separator: ", "), report.secondsTotal)
+                    + ImageCommand.readiness(report.inspection, quiet: quiet)
+            }, settings: context.settings)
         }
     }
 
@@ -150,22 +146,17 @@ extension ImageCommand {
         @OptionGroup var images: ImageTargets
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let (inventory, targets) = try images.resolve(context)
                 let (outcomes, launches, timing) = try ImageInspect.run(targets, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
                 Terminal.message("inspected \(outcomes.count) image(s) in \(launches) appliance launch(es) (\(timing))", settings: context.settings)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(outcomes))
-                } else {
-                    for outcome in outcomes {
-                        if let inspection = outcome.inspection {
-                            Terminal.output(ImageReports.text(inspection, title: outcome.reference ?? outcome.label))
-                        } else {
-                            Terminal.output("\(outcome.label)\n  error: \(outcome.error ?? "unknown")\n")
-                        }
-                    }
+                let failed = outcomes.contains { $0.inspection == nil }
+                return Rendered(outcomes, exitCode: failed ? LCMExitCode.partialFailure.rawValue : 0) { outcomes in
+                    outcomes.map { outcome in
+                        outcome.inspection.map { ImageReports.text($0, title: outcome.reference ?? outcome.label) }
+                            ?? "\(outcome.label)\n  error: \(outcome.error ?? "unknown")\n"
+                    }.joined()
                 }
-                if outcomes.contains(where: { $0.inspection == nil }) { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
             }
         }
     }
@@ -188,19 +179,15 @@ extension ImageCommand {
         var limit = 50
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let inventory = try context.inventory()
                 let catalog = ImageCatalog(inventory: inventory)
                 let old = try InspectTarget.resolve(from, catalog: catalog), new = try InspectTarget.resolve(to, catalog: catalog)
                 let diff = try ImageDiff.run(from: old, to: new, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
                 Terminal.message("compared in \(diff.launches) appliance launch(es); hives compared value by value: \(diff.hivesCompared.isEmpty ? "none" : diff.hivesCompared.joined(separator: ", "))",
                                  settings: context.settings)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(diff))
-                } else {
-                    Terminal.output(ImageReports.text(diff, limit: limit <= 0 ? Int.max : limit))
-                }
-                if !diff.isEmpty { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+                let limit = limit <= 0 ? Int.max : limit
+                return Rendered(diff, exitCode: diff.isEmpty ? 0 : LCMExitCode.checkFailed.rawValue) { ImageReports.text($0, limit: limit) }
             }
         }
     }
@@ -213,7 +200,7 @@ extension ImageCommand {
         @OptionGroup var images: ImageTargets
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let (inventory, targets) = try images.resolve(context)
                 // A cataloged version was inspected at import: no appliance needed for it.
                 var outcomes: [InspectOutcome] = []
@@ -232,20 +219,13 @@ extension ImageCommand {
                 }
                 let order = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($0.element.label, $0.offset) })
                 outcomes.sort { (order[$0.label] ?? 0) < (order[$1.label] ?? 0) }
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(outcomes))
-                } else {
-                    for outcome in outcomes {
-                        if let problems = outcome.problems {
-                            Terminal.output(ImageReports.text(problems, title: outcome.reference ?? outcome.label))
-                        } else {
-                            Terminal.output("\(outcome.label): cannot inspect: \(outcome.error ?? "unknown")\n")
-                        }
-                    }
-                }
-                if outcomes.contains(where: { $0.problems == nil }) { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
-                if outcomes.contains(where: { $0.problems?.contains { $0.severity == .blocker } == true }) {
-                    throw ExitCode(LCMExitCode.checkFailed.rawValue)
+                let exitCode: LCMExitCode = outcomes.contains { $0.problems == nil } ? .partialFailure
+                    : outcomes.contains { $0.problems?.contains { $0.severity == .blocker } == true } ? .checkFailed : .success
+                return Rendered(outcomes, exitCode: exitCode.rawValue) { outcomes in
+                    outcomes.map { outcome in
+                        outcome.problems.map { ImageReports.text($0, title: outcome.reference ?? outcome.label) }
+                            ?? "\(outcome.label): cannot inspect: \(outcome.error ?? "unknown")\n"
+                    }.joined()
                 }
             }
         }
@@ -260,9 +240,8 @@ extension ImageCommand {
         var all = false
 
         func run() throws {
-            try global.run(csv: true) { context in
-                let entries = try ImageCatalog(inventory: try context.inventory()).entries(name: name, includeRemoved: all)
-                Terminal.output(ImageReports.catalogTable(entries).render(context.settings.format))
+            try global.report(csv: true) { context in
+                ImageReports.catalogTable(try ImageCatalog(inventory: try context.inventory()).entries(name: name, includeRemoved: all))
             }
         }
     }
@@ -274,40 +253,39 @@ extension ImageCommand {
         var reference: String
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let catalog = ImageCatalog(inventory: try context.inventory())
                 let entry = try catalog.resolve(try ImageReference(parsing: reference))
                 let lineage = try catalog.lineage(of: entry)
-                if context.settings.format == .json {
-                    struct Shown: Encodable { var entry: CatalogEntry; var lineage: [String]; var problems: [ReadinessProblem] }
-                    Terminal.output(try Terminal.json(Shown(entry: entry, lineage: lineage,
-                                                            problems: entry.inspection.map(ImageReadiness.problems) ?? [])))
-                    return
-                }
-                var text = ""
-                func field(_ name: String, _ value: String?) { text += "\(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value ?? "-")\n" }
-                field("image", entry.reference)
-                field("state", entry.state)
-                field("path", entry.path)
-                field("sha256", entry.sha256)
-                field("virtual size", entry.virtualSize.map { ByteSize.format(UInt64($0)) })
-                field("file size", entry.fileSize.map { ByteSize.format(UInt64($0)) })
-                field("produced by", entry.producedBy)
-                field("note", entry.note)
-                field("source", entry.source)
-                field("source format", entry.sourceFormat)
-                field("source sha256", entry.sourceSHA256)
-                field("operator", entry.operator)
-                field("created", ISO8601DateFormatter().string(from: entry.createdAt))
-                field("verified", entry.verifiedAt.map { ISO8601DateFormatter().string(from: $0) })
-                field("lineage", lineage.joined(separator: " -> "))
-                field("desktops", entry.desktops.isEmpty ? "none" : entry.desktops.joined(separator: ", "))
-                Terminal.output(text)
-                if let inspection = entry.inspection {
-                    Terminal.output(ImageReports.text(inspection, title: "inspection"))
-                    Terminal.output(ImageReports.text(ImageReadiness.problems(inspection), title: "readiness"))
+                struct Shown: Encodable { var entry: CatalogEntry; var lineage: [String]; var problems: [ReadinessProblem] }
+                return Rendered(Shown(entry: entry, lineage: lineage, problems: entry.inspection.map(ImageReadiness.problems) ?? [])) {
+                    Self.text($0.entry, lineage: $0.lineage)
                 }
             }
+        }
+
+        static func text(_ entry: CatalogEntry, lineage: [String]) -> String {
+            var fields = FieldList()
+            func field(_ name: String, _ value: String?) { fields.add(name, value ?? "-") }
+            field("image", entry.reference)
+            field("state", entry.state)
+            field("path", entry.path)
+            field("sha256", entry.sha256)
+            field("virtual size", entry.virtualSize.map { ByteSize.format(UInt64($0)) })
+            field("file size", entry.fileSize.map { ByteSize.format(UInt64($0)) })
+            field("produced by", entry.producedBy)
+            field("note", entry.note)
+            field("source", entry.source)
+            field("source format", entry.sourceFormat)
+            field("source sha256", entry.sourceSHA256)
+            field("operator", entry.operator)
+            field("created", ISO8601DateFormatter().string(from: entry.createdAt))
+            field("verified", entry.verifiedAt.map { ISO8601DateFormatter().string(from: $0) })
+            field("lineage", lineage.joined(separator: " -> "))
+            field("desktops", entry.desktops.isEmpty ? "none" : entry.desktops.joined(separator: ", "))
+            guard let inspection = entry.inspection else { return fields.text }
+            return fields.text + ImageReports.text(inspection, title: "inspection")
+                + ImageReports.text(ImageReadiness.problems(inspection), title: "readiness")
         }
     }
 
@@ -320,19 +298,14 @@ extension ImageCommand {
         var references: [String] = []
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let catalog = ImageCatalog(inventory: try context.inventory())
                 let entries = references.isEmpty ? try catalog.entries()
                     : try references.map { try catalog.resolve(try ImageReference(parsing: $0)) }
                 let results = try catalog.verify(entries)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(results))
-                } else {
-                    for result in results {
-                        Terminal.output("\(result.reference): \(result.ok ? "ok" : "FAILED: \(result.problem ?? "")")\n")
-                    }
+                return Rendered(results, exitCode: results.allSatisfy(\.ok) ? 0 : LCMExitCode.checkFailed.rawValue) { results in
+                    results.map { "\($0.reference): \($0.ok ? "ok" : "FAILED: \($0.problem ?? "")")\n" }.joined()
                 }
-                if results.contains(where: { !$0.ok }) { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
             }
         }
     }
@@ -347,13 +320,9 @@ extension ImageCommand {
         var reference: String
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let removed = try ImageCatalog(inventory: try context.inventory()).remove(try ImageReference(parsing: reference))
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(removed))
-                } else {
-                    Terminal.output("removed \(removed.reference) (\(removed.path))\n")
-                }
+                return Rendered(removed) { "removed \($0.reference) (\($0.path))\n" }
             }
         }
     }

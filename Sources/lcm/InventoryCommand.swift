@@ -53,12 +53,11 @@ struct InventoryCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let filter = InventoryFilter(status: status, user: user, device: device, model: model,
                                              objectKind: objectKind, objectID: object,
                                              since: since.flatMap(Self.parseDate), limit: limit)
-                let table = try InventoryQuery(inventory: try context.inventory()).list(kind, filter: filter)
-                Terminal.output(table.render(context.settings.format))
+                return try InventoryQuery(inventory: try context.inventory()).list(kind, filter: filter)
             }
         }
     }
@@ -74,20 +73,8 @@ struct InventoryCommand: ParsableCommand {
         var key: String
 
         func run() throws {
-            try global.run(csv: true) { context in
-                let table = try InventoryQuery(inventory: try context.inventory()).show(kind, key: key)
-                if context.settings.format == .text {
-                    var text = ""
-                    for row in table.rows {
-                        for (column, value) in zip(table.columns, row) {
-                            text += "\(column.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value.plain)\n"
-                        }
-                        text += "\n"
-                    }
-                    Terminal.output(text)
-                } else {
-                    Terminal.output(table.render(context.settings.format))
-                }
+            try global.report(csv: true) { context in
+                RecordView(try InventoryQuery(inventory: try context.inventory()).show(kind, key: key), separated: true)
             }
         }
     }
@@ -100,9 +87,8 @@ struct InventoryCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run(csv: true) { context in
-                let table = try InventoryQuery(inventory: try context.inventory()).list(.licenses)
-                Terminal.output(table.render(context.settings.format))
+            try global.report(csv: true) { context in
+                try InventoryQuery(inventory: try context.inventory()).list(.licenses)
             }
         }
     }

@@ -13,8 +13,16 @@ struct LCM: ParsableCommand {
             from this table:
 
             \(LCMExitCode.table)
+
+            The global options --home, --connect, --format, --quiet, --verbose and --accel go after \
+            the subcommand or before it (`lcm --connect URI deploy ...`); given in both places, the one \
+            after the subcommand wins.
             """,
         version: LCMVersion.current,
         subcommands: [DoctorCommand.self, ProcureCommand.self, ImageCommand.self, DeployCommand.self, ManageCommand.self, RetireCommand.self, InventoryCommand.self, RecoverCommand.self]
     )
+
+    static func main() {
+        main(GlobalArguments.placed(Array(CommandLine.arguments.dropFirst()), root: LCM.self))
+    }
 }

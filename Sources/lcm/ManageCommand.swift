@@ -19,20 +19,14 @@ struct ManageCommand: ParsableCommand {
         var device: String?
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let reports = try DesktopStatusReader.read(names: desktops, device: device, inventory: try context.inventory())
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(reports))
-                } else {
-                    Terminal.output(reports.isEmpty ? "no desktops\n" : DeployReports.text(reports))
-                }
                 // Like a batch: 69 when no desktop's device answered, 2 when some did not.
                 let unreachable = reports.filter { !$0.reachable }
-                if !unreachable.isEmpty {
-                    Terminal.error(LCMError(.unavailable, "the device of \(unreachable.map(\.desktop).joined(separator: ", ")) is unreachable",
-                                            hint: "check that libvirtd runs there; the inventory's view is shown"))
-                    throw ExitCode((unreachable.count == reports.count ? LCMExitCode.unavailable : .partialFailure).rawValue)
-                }
+                let problems = unreachable.isEmpty ? [] : [LCMError(.unavailable, "the device of \(unreachable.map(\.desktop).joined(separator: ", ")) is unreachable",
+                                                                    hint: "check that libvirtd runs there; the inventory's view is shown")]
+                let exitCode = unreachable.isEmpty ? LCMExitCode.success : unreachable.count == reports.count ? .unavailable : .partialFailure
+                return Rendered(reports, problems: problems, exitCode: exitCode.rawValue) { $0.isEmpty ? "no desktops\n" : DeployReports.text($0) }
             }
         }
     }
@@ -77,7 +71,7 @@ extension ManageCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let inventory = try context.inventory()
                 var options = DesktopRollback.Options()
                 options.shutdown = shutdown
@@ -88,16 +82,7 @@ extension ManageCommand {
                 let rollback = DesktopRollback(inventory: inventory, options: options)
                 let names = try runID.map { try rollback.select(run: $0) }
                     ?? DesktopPatcher(inventory: inventory).select(names: desktops, device: device, all: false)
-                let report = try rollback.run(desktops: names)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(report))
-                } else if context.settings.quiet {
-                    Terminal.output(report.summary + "\n")
-                } else {
-                    Terminal.output(PatchReports.text(report))
-                }
-                try PatchCommand.exit(failed: report.outcomes.filter { $0.state == .failed }.map { ($0.desktop, $0.error, $0.exitCode) },
-                                      of: report.outcomes.count)
+                return try rollback.run(desktops: names)
             }
         }
     }
@@ -164,24 +149,17 @@ struct PatchCommand: ParsableCommand {
         var uninstall = false
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let home = context.settings.home
                 if uninstall {
                     let removed = PatchHook.uninstall(home: home)
-                    Terminal.output(removed ? "removed the patch hook of \(home.url.path)\n" : "no patch hook for \(home.url.path)\n")
-                    return
+                    return PlainText(removed ? "removed the patch hook of \(home.url.path)\n" : "no patch hook for \(home.url.path)\n")
                 }
                 try home.prepare()
                 let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
                 let installed = try PatchHook.install(home: home, executable: Bundle.main.executablePath ?? executable)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(installed))
-                } else {
-                    Terminal.output("installed \(installed.path)\n")
-                    if !installed.daemonReloaded {
-                        Terminal.message("note: reload libvirtd (systemctl reload libvirtd, or SIGHUP) so it sees the hook", settings: context.settings)
-                    }
-                }
+                let notes = installed.daemonReloaded ? [] : ["note: reload libvirtd (systemctl reload libvirtd, or SIGHUP) so it sees the hook"]
+                return Rendered(installed, notes: notes) { "installed \($0.path)\n" }
             }
         }
     }
@@ -223,7 +201,7 @@ struct PatchCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 try PatchCommand.execute(context, desktops: desktops, targets: targets, options: runOptions, files: files, applyQueued: applyQueued)
             }
         }
@@ -247,7 +225,7 @@ struct PatchCommand: ParsableCommand {
         var device: String?
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let inventory = try context.inventory()
                 var names = desktops
                 if names.isEmpty {
@@ -256,19 +234,16 @@ struct PatchCommand: ParsableCommand {
                         : try DesktopPatcher.patchedDesktops(inventory: inventory)
                 }
                 let statuses = try PatchStatusReader(inventory: inventory, engineOptions: ImageCommand.engineOptions(context)).read(names: names)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(statuses))
-                } else {
-                    Terminal.output(statuses.isEmpty ? "no patched desktops\n" : PatchReports.text(statuses))
-                }
-                if statuses.contains(where: { $0.items.contains { $0.state == .failed } || ($0.answerFiles?.exitCode ?? 0) != 0 && $0.answerFiles?.state == .stillPresent }) {
-                    throw ExitCode(LCMExitCode.checkFailed.rawValue)
+                let failed = statuses.contains { $0.items.contains { $0.state == .failed } || ($0.answerFiles?.exitCode ?? 0) != 0 && $0.answerFiles?.state == .stillPresent }
+                return Rendered(statuses, exitCode: failed ? LCMExitCode.checkFailed.rawValue : 0) {
+                    $0.isEmpty ? "no patched desktops\n" : PatchReports.text($0)
                 }
             }
         }
     }
 
-    static func execute(_ context: LCMContext, desktops: [String], targets: PatchTargets, options: PatchRunOptions, files: [String], applyQueued: Bool) throws {
+    static func execute(_ context: LCMContext, desktops: [String], targets: PatchTargets, options: PatchRunOptions, files: [String],
+                        applyQueued: Bool) throws -> any CommandResult {
         let inventory = try context.inventory()
         var patcherOptions = DesktopPatcher.Options()
         patcherOptions.shutdown = options.shutdown
@@ -277,49 +252,18 @@ struct PatchCommand: ParsableCommand {
         let lock = try DesktopPatcher.lockRun(home: inventory.home, wait: options.lockWait)
         defer { lock.unlock() }
         if applyQueued {
-            let reports = try DesktopPatcher(inventory: inventory, options: patcherOptions).applyQueued(names: desktops)
-            try finish(context, reports: reports)
-            return
+            return PatchRunResult(try DesktopPatcher(inventory: inventory, options: patcherOptions).applyQueued(names: desktops))
         }
         // Every file is read and checked before any disk is touched.
         let set = try PatchSet(paths: files)
         if let image = targets.image {
             let report = try ImagePatch.run(set, parent: try ImageReference(parsing: image), version: options.version, inventory: inventory,
                                             engineOptions: patcherOptions.engine)
-            if context.settings.format == .json {
-                Terminal.output(try Terminal.json(report))
-            } else {
-                Terminal.output(PatchReports.text(report))
-            }
-            return
+            return Rendered(report, text: PatchReports.text)
         }
         let patcher = DesktopPatcher(inventory: inventory, options: patcherOptions)
         let names = try patcher.select(names: desktops, device: targets.device, all: targets.all, status: targets.status)
-        try finish(context, reports: [try patcher.run(set, desktops: names)])
-    }
-
-    /// Prints the reports (one summary line with --quiet) and turns failures into the exit code.
-    static func finish(_ context: LCMContext, reports: [DesktopPatchReport]) throws {
-        if context.settings.format == .json {
-            Terminal.output(try Terminal.json(reports.count == 1 ? AnyEncodable(reports[0]) : AnyEncodable(reports)))
-        } else if context.settings.quiet {
-            Terminal.output(PatchReports.summary(reports) + "\n")
-        } else {
-            Terminal.output(reports.map(PatchReports.text).joined(separator: "\n"))
-        }
-        let outcomes = reports.flatMap(\.outcomes)
-        try exit(failed: outcomes.filter { $0.state == .failed }.map { ($0.desktop, $0.error, $0.exitCode) }, of: outcomes.count)
-    }
-
-    /// Each failed desktop on stderr; exits with its own code when it was the only desktop, with
-    /// "partial failure" otherwise.
-    static func exit(failed: [(desktop: String, error: String?, exitCode: Int32?)], of total: Int) throws {
-        guard !failed.isEmpty else { return }
-        for outcome in failed {
-            Terminal.error(LCMError(LCMExitCode(rawValue: outcome.exitCode ?? 1) ?? .failure, "\(outcome.desktop): \(outcome.error ?? "failed")"))
-        }
-        if total == 1, let code = failed[0].exitCode { throw ExitCode(code) }
-        throw ExitCode(LCMExitCode.partialFailure.rawValue)
+        return PatchRunResult([try patcher.run(set, desktops: names)])
     }
 }
 
@@ -353,16 +297,9 @@ struct AppCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 try PatchCommand.execute(context, desktops: desktops, targets: targets, options: runOptions, files: [file], applyQueued: false)
             }
         }
     }
-}
-
-/// Encodes either a value or an array of them.
-struct AnyEncodable: Encodable {
-    let encodeValue: (Encoder) throws -> Void
-    init<T: Encodable>(_ value: T) { encodeValue = value.encode }
-    func encode(to encoder: Encoder) throws { try encodeValue(encoder) }
 }

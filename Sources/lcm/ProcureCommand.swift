@@ -21,23 +21,6 @@ struct ProcureCommand: ParsableCommand {
 // MARK: - Shared helpers
 
 extension ProcureCommand {
-    /// Renders a table in the chosen format.
-    static func output(_ table: ReportTable, _ context: LCMContext) {
-        Terminal.output(table.render(context.settings.format))
-    }
-
-    /// A record's fields one per line (text) or as the usual table (json, csv).
-    static func outputRecord(_ table: ReportTable, _ context: LCMContext) {
-        guard context.settings.format == .text else { return output(table, context) }
-        var text = ""
-        for row in table.rows {
-            for (column, value) in zip(table.columns, row) {
-                text += "\(column.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value.plain)\n"
-            }
-        }
-        Terminal.output(text)
-    }
-
     static func size(_ text: String?, _ option: String) throws -> UInt64? {
         guard let text else { return nil }
         guard let value = ByteSize.parse(text) else {
@@ -141,15 +124,11 @@ extension ProcureCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let profile = try profile()
                 let inventory = try context.inventory()
                 _ = try inventory.write { try Profiles.save($0, profile, replace: replace, actor: context.actor) }
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(profile))
-                } else {
-                    Terminal.message("saved profile \(profile.name)", settings: context.settings)
-                }
+                return Rendered(profile, notes: ["saved profile \(profile.name)"]) { _ in "" }
             }
         }
     }
@@ -159,13 +138,10 @@ extension ProcureCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let profiles = try context.inventory().read { try Profiles.all($0) }
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(profiles))
-                } else {
-                    ProcureCommand.output(Profiles.table(profiles), context)
-                }
+                let table = Profiles.table(profiles)
+                return Rendered(profiles, table: table) { _ in table.text(quiet: false) }
             }
         }
     }
@@ -177,13 +153,9 @@ extension ProcureCommand {
         var name: String
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let profile = try context.inventory().read { try Profiles.load($0, name: name) }
-                switch context.settings.format {
-                case .json: Terminal.output(try Terminal.json(profile))
-                case .csv: ProcureCommand.output(Profiles.table([profile]), context)
-                case .text: Terminal.output(profile.yaml())
-                }
+                return Rendered(profile, table: Profiles.table([profile])) { $0.yaml() }
             }
         }
     }
@@ -226,7 +198,7 @@ extension ProcureCommand {
         var noProbe = false
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let inventory = try context.inventory()
                 let target = try inventory.read {
                     try DeviceCheck.target($0, device: device, profile: profile, connect: global.connect,
@@ -238,19 +210,13 @@ extension ProcureCommand {
                 if deviceTag != nil {
                     try inventory.write { try DeviceCheck.record($0, report, actor: context.actor) }
                 }
-                switch context.settings.format {
-                case .json: Terminal.output(try Terminal.json(report))
-                case .csv: ProcureCommand.output(report.table, context)
-                case .text:
-                    var text = report.table.render(.text)
+                return Rendered(report, table: report.table, exitCode: report.qualifies ? 0 : LCMExitCode.checkFailed.rawValue) { report in
                     let failed = report.rows.filter { $0.status == .fail }.map(\.requirement)
                     let subject = deviceTag.map { "device \($0) (\(report.uri))" } ?? report.uri
-                    text += report.qualifies
+                    return report.table.render(.text) + (report.qualifies
                         ? "\(subject) qualifies for profile \(report.profile).\n"
-                        : "\(subject) does not qualify for profile \(report.profile): \(failed.joined(separator: ", ")).\n"
-                    Terminal.output(text)
+                        : "\(subject) does not qualify for profile \(report.profile): \(failed.joined(separator: ", ")).\n")
                 }
-                if !report.qualifies { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
             }
         }
     }
@@ -314,7 +280,7 @@ extension ProcureCommand {
         }
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 var input = AssetInput(assetTag: "", serial: "")
                 for (column, value) in [("status", status)] + asset.changes {
                     if let problem = AssetFields.apply(column, value, to: &input) {
@@ -323,11 +289,8 @@ extension ProcureCommand {
                 }
                 let inventory = try context.inventory()
                 let device = try inventory.write { try AssetIntake.add($0, input, actor: context.actor) }
-                if context.settings.format == .text {
-                    Terminal.message("added device \(device.assetTag) (\(device.status.rawValue))", settings: context.settings)
-                } else {
-                    ProcureCommand.output(try InventoryQuery(inventory: inventory).show(.devices, key: device.assetTag), context)
-                }
+                return Announced(try InventoryQuery(inventory: inventory).show(.devices, key: device.assetTag),
+                                 message: "added device \(device.assetTag) (\(device.status.rawValue))")
             }
         }
     }
@@ -354,27 +317,21 @@ extension ProcureCommand {
         var dryRun = false
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let inventory = try context.inventory()
                 do {
                     let result = try AssetIntake.importCSV(inventory, file: URL(fileURLWithPath: file), dryRun: dryRun, actor: context.actor)
-                    if context.settings.format == .json {
-                        Terminal.output(try Terminal.json(result))
-                    } else {
-                        let verb = dryRun ? "checked" : "imported"
-                        Terminal.message(String(format: "%@ %d device(s) from %@ in %.2f s%@", verb, result.imported, file, result.seconds,
-                                                dryRun ? " (dry run: nothing written)" : ""), settings: context.settings)
-                    }
+                    let verb = dryRun ? "checked" : "imported"
+                    return Rendered(result, notes: [String(format: "%@ %d device(s) from %@ in %.2f s%@", verb, result.imported, file,
+                                                           result.seconds, dryRun ? " (dry run: nothing written)" : "")]) { _ in "" }
                 } catch let failure as AssetImportError {
                     // The error line names the first problem; the others follow (bounded) so one run
                     // fixes many, then the hint.
-                    var lines = "lcm: error: \(failure.error.message)\n"
-                    lines += failure.problems.dropFirst().prefix(20).map { "lcm: also: \($0)\n" }.joined()
+                    var also = failure.problems.dropFirst().prefix(20).map { "\($0)" }
                     if failure.problems.count > 21 || failure.truncated {
-                        lines += "lcm: also: ... \(failure.problems.count - 21)\(failure.truncated ? "+" : "") more\n"
+                        also.append("... \(failure.problems.count - 21)\(failure.truncated ? "+" : "") more")
                     }
-                    if let hint = failure.error.hint { lines += "lcm: hint: \(hint)\n" }
-                    FileHandle.standardError.write(Data(lines.utf8))
+                    Terminal.error(failure.error, also: also)
                     throw ExitCode(failure.error.code.rawValue)
                 }
             }
@@ -398,17 +355,15 @@ extension ProcureCommand {
         }
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let csv = try context.inventory().read { try AssetIntake.exportCSV($0, status: status.flatMap(DeviceStatus.init(loose:))) }
-                if let output {
-                    do {
-                        try Data(csv.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-                    } catch {
-                        throw LCMError(.cannotWrite, "cannot write \(output): \(LCMError.reason(error))")
-                    }
-                } else {
-                    Terminal.output(csv)
+                guard let output else { return PlainText(csv) }
+                do {
+                    try Data(csv.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+                } catch {
+                    throw LCMError(.cannotWrite, "cannot write \(output): \(LCMError.reason(error))")
                 }
+                return nil
             }
         }
     }
@@ -424,14 +379,11 @@ extension ProcureCommand {
         @OptionGroup var asset: AssetOptions
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let inventory = try context.inventory()
                 let updated = try inventory.write { try AssetIntake.update($0, device: device, changes: asset.changes, actor: context.actor) }
-                if context.settings.format == .text {
-                    Terminal.message("updated device \(updated.assetTag)", settings: context.settings)
-                } else {
-                    ProcureCommand.output(try InventoryQuery(inventory: inventory).show(.devices, key: updated.assetTag), context)
-                }
+                return Announced(try InventoryQuery(inventory: inventory).show(.devices, key: updated.assetTag),
+                                 message: "updated device \(updated.assetTag)")
             }
         }
     }
@@ -466,20 +418,16 @@ extension ProcureCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let target = DeviceStatus(loose: status)!
                 let (before, after) = try context.inventory().write { db -> (Device, Device) in
                     let found = try DeviceLifecycle.find(db, device)
                     return (found, try DeviceLifecycle.move(db, found, to: target, note: note, actor: context.actor))
                 }
-                if context.settings.format == .json {
-                    struct Moved: Codable { var device: String; var from: String; var to: String }
-                    Terminal.output(try Terminal.json(Moved(device: after.assetTag, from: before.status.rawValue, to: after.status.rawValue)))
-                } else {
-                    Terminal.message(before.status == after.status ? "device \(after.assetTag) is already \(after.status.rawValue)"
-                                                                   : "device \(after.assetTag): \(before.status.rawValue) -> \(after.status.rawValue)",
-                                     settings: context.settings)
-                }
+                struct Moved: Codable { var device: String; var from: String; var to: String }
+                return Rendered(Moved(device: after.assetTag, from: before.status.rawValue, to: after.status.rawValue),
+                                notes: [before.status == after.status ? "device \(after.assetTag) is already \(after.status.rawValue)"
+                                                                      : "device \(after.assetTag): \(before.status.rawValue) -> \(after.status.rawValue)"]) { _ in "" }
             }
         }
     }
@@ -545,11 +493,8 @@ extension ProcureCommand {
         var device: String
 
         func run() throws {
-            try global.run(csv: true) { context in
-                let table = try context.inventory().read { db in
-                    try DeviceLifecycle.timeline(db, device: try DeviceLifecycle.find(db, device))
-                }
-                ProcureCommand.output(table, context)
+            try global.report(csv: true) { context in
+                try context.inventory().read { db in try DeviceLifecycle.timeline(db, device: try DeviceLifecycle.find(db, device)) }
             }
         }
     }
@@ -627,9 +572,7 @@ extension ProcureCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run(csv: true) { context in
-                ProcureCommand.output(try context.inventory().read { try ProcureReports.seats($0) }, context)
-            }
+            try global.report(csv: true) { context in try context.inventory().read { try ProcureReports.seats($0) } }
         }
     }
 
@@ -642,7 +585,7 @@ extension ProcureCommand {
         var revealKey = false
 
         func run() throws {
-            try global.run(csv: true) { context in
+            try global.report(csv: true) { context in
                 let inventory = try context.inventory()
                 let masterKey = revealKey ? try MasterKey.load(home: context.settings.home) : nil
                 if revealKey && masterKey == nil {
@@ -651,17 +594,13 @@ extension ProcureCommand {
                 }
                 // A write transaction: revealing the key records an audit event.
                 let shown = try inventory.write { try Licenses.details($0, pool: pool, revealWith: masterKey, actor: context.actor) }
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(shown))
-                    return
-                }
                 var table = ReportTable(columns: ["pool", "product", "edition", "seats", "used", "free", "expires", "key", "holders"])
                 let keyText = shown.key ?? (shown.keyStored ? "stored sealed (--reveal-key shows it)" : "none")
                 table.rows = [[.text(shown.pool), .text(shown.product), shown.edition.map(ReportValue.text) ?? .null,
                                .integer(Int64(shown.seats)), .integer(Int64(shown.used)), .integer(Int64(shown.free)),
                                shown.expires.map(ReportValue.text) ?? .null, .text(keyText),
                                .text(shown.holders.map(\.desktop).joined(separator: ", "))]]
-                ProcureCommand.outputRecord(table, context)
+                return Rendered(shown, table: table) { [table] _ in RecordView(table, separated: false).text(quiet: false) }
             }
         }
     }
@@ -731,10 +670,8 @@ extension ProcureCommand {
             }
 
             func run() throws {
-                try global.run(csv: true) { context in
-                    ProcureCommand.output(try context.inventory().read {
-                        try ProcureReports.warranty($0, withinDays: within, includeExpired: includeExpired)
-                    }, context)
+                try global.report(csv: true) { context in
+                    try context.inventory().read { try ProcureReports.warranty($0, withinDays: within, includeExpired: includeExpired) }
                 }
             }
         }
@@ -743,7 +680,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Device count per status.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byStatus($0) }, context) }
+                try global.report(csv: true) { context in try context.inventory().read { try ProcureReports.byStatus($0) } }
             }
         }
 
@@ -751,7 +688,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Device count per vendor and model, by status.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byModel($0) }, context) }
+                try global.report(csv: true) { context in try context.inventory().read { try ProcureReports.byModel($0) } }
             }
         }
 
@@ -759,7 +696,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Device count per age since purchase (retired and disposed left out).")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.byAge($0) }, context) }
+                try global.report(csv: true) { context in try context.inventory().read { try ProcureReports.byAge($0) } }
             }
         }
 
@@ -767,7 +704,7 @@ extension ProcureCommand {
             static let configuration = CommandConfiguration(abstract: "Seats per license pool: size, use, expiry.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
-                try global.run(csv: true) { context in ProcureCommand.output(try context.inventory().read { try ProcureReports.seats($0) }, context) }
+                try global.report(csv: true) { context in try context.inventory().read { try ProcureReports.seats($0) } }
             }
         }
     }

@@ -15,19 +15,25 @@ struct RecoverCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try global.run(csv: true) { context in
+        try global.report(csv: true) { context in
             let journal = OperationJournal(inventory: try context.inventory(), registry: .standard)
-            let results = try journal.recoverAll()
-            if context.settings.format == .json {
-                Terminal.output(try Terminal.json(results))
-                return
-            }
-            var table = ReportTable(columns: ["operation", "kind", "object", "action", "cleaned"])
-            table.rows = results.map {
-                [.text($0.operationID), .text($0.kind), .text("\($0.objectKind) \($0.objectID)"), .text($0.action),
-                 .integer(Int64($0.resourcesCleaned))]
-            }
-            Terminal.output(results.isEmpty ? "nothing to recover\n" : table.render(context.settings.format))
+            return RecoveryResult(results: try journal.recoverAll())
         }
     }
+}
+
+/// What `lcm recover` did: JSON is the list as it is; text and CSV a table ("nothing to recover" in text).
+struct RecoveryResult: CommandResult {
+    var results: [OperationJournal.Recovered]
+
+    var table: ReportTable {
+        ReportTable(columns: ["operation", "kind", "object", "action", "cleaned"], rows: results.map {
+            [.text($0.operationID), .text($0.kind), .text("\($0.objectKind) \($0.objectID)"), .text($0.action),
+             .integer(Int64($0.resourcesCleaned))]
+        })
+    }
+
+    func text(quiet: Bool) -> String { results.isEmpty ? "nothing to recover\n" : table.text(quiet: quiet) }
+    func json() throws -> String { try JSONOutput.encode(results) }
+    func csv() -> String? { results.isEmpty ? "nothing to recover\n" : table.csv() }
 }

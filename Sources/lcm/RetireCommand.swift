@@ -58,7 +58,7 @@ struct RetireCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let inventory = try context.inventory()
                 var options = RetireOptions(operatorName: operatorName ?? AuditActor.current().osUser)
                 options.method = method ?? .automatic
@@ -67,50 +67,8 @@ struct RetireCommand: ParsableCommand {
                 options.destination = destination
                 options.shutdownTimeout = shutdownTimeout
                 options.hashLog = try appendHashTo.map { try CertificateHashLog.location($0, home: inventory.home) }
-                let retirement = Retirement(inventory: inventory, options: options)
-                let names = desktops.isEmpty ? try Retirement.desktops(onDevice: device!, inventory: inventory) : desktops
-                var reports: [RetireReport] = []
-                var failures: [(String, LCMError)] = []
-                for name in names {
-                    do {
-                        reports.append(dryRun ? try retirement.dryRun(name) : try retirement.run(name, changingMethodTo: method))
-                    } catch {
-                        failures.append((name, LCMError.from(error)))
-                    }
-                }
-                // The device itself, once every desktop on it is retired (a failure leaves it as it is).
-                var deviceReport: DeviceRetirement.Report?
-                if let device, !dryRun, failures.isEmpty, reports.allSatisfy({ $0.state == .closed }) {
-                    do {
-                        deviceReport = try DeviceRetirement(inventory: inventory, options: options).run(device, hostSanitizedBy: hostSanitizedBy)
-                    } catch {
-                        failures.append((device, LCMError.from(error)))
-                    }
-                }
-                if context.settings.format == .json {
-                    if let deviceReport {
-                        Terminal.output(try Terminal.json(["desktops": AnyEncodable(reports), "device": AnyEncodable(deviceReport)]))
-                    } else {
-                        Terminal.output(try Terminal.json(reports))
-                    }
-                } else if !context.settings.quiet || !reports.isEmpty {
-                    Terminal.output(reports.map(RetireReports.text).joined(separator: "\n"))
-                    if let deviceReport {
-                        Terminal.output("device \(deviceReport.device): \(deviceReport.status), certificate \(deviceReport.certificateSequence) claims \(deviceReport.claim) for its own storage\n")
-                    }
-                }
-                for (name, error) in failures { Terminal.error(LCMError(error.code, "\(name): \(error.message)", hint: error.hint)) }
-                if failures.count == 1 && reports.isEmpty { throw ExitCode(failures[0].1.code.rawValue) }
-                if !failures.isEmpty { throw ExitCode(LCMExitCode.partialFailure.rawValue) }
-                guard dryRun || !reports.contains(where: { !$0.disposed && verify != .none }) else {
-                    for report in reports where !report.disposed {
-                        guard let left = report.plan.notSanitized, !left.isEmpty else { continue }
-                        Terminal.error(LCMError(.checkFailed, "\(report.desktop) is retired, not disposed: lcm did not sanitize "
-                                                + left.map(\.item).joined(separator: "; "),
-                                                hint: "sanitize each where it lives; the certificate names them and claims None"))
-                    }
-                    throw ExitCode(LCMExitCode.checkFailed.rawValue)
-                }
+                return try RetireBatch(inventory: inventory, options: options, progress: context.progress)
+                    .run(desktops: desktops, device: device, dryRun: dryRun, changingMethodTo: method, hostSanitizedBy: hostSanitizedBy)
             }
         }
     }
@@ -122,7 +80,7 @@ struct RetireCommand: ParsableCommand {
         var subject: String
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let inventory = try context.inventory()
                 guard let latest = try CertificateIssuer(inventory: inventory).latest(subject: subject) else {
                     throw LCMError.notFound("a certificate for \(subject)", hint: "`lcm retire \(subject) --yes` issues one")
@@ -131,7 +89,7 @@ struct RetireCommand: ParsableCommand {
                     throw LCMError(.notFound, "certificate \(latest.sequence) of \(subject) is recorded at \(latest.path), which cannot be read",
                                    hint: "restore it from a backup of \(inventory.home.path)/certificates")
                 }
-                Terminal.output(String(decoding: data, as: UTF8.self))
+                return PlainText(String(decoding: data, as: UTF8.self))
             }
         }
     }
@@ -159,7 +117,7 @@ struct RetireCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let home = context.settings.home
                 let trust = try CertificateTrustAnchor.resolve(trustedKeyFile: trustedKey, fingerprint: trustedFingerprint, home: home)
                 var recorded: [Int: String] = [:]
@@ -173,12 +131,7 @@ struct RetireCommand: ParsableCommand {
                 }
                 let logged = try hashLog.map(CertificateHashLog.read)
                 let report = CertificateVerifier.verify(paths: paths, trust: trust, recorded: recorded, hashLog: logged)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(report))
-                } else {
-                    Terminal.output(RetireReports.text(report))
-                }
-                if !report.valid { throw ExitCode(LCMExitCode.checkFailed.rawValue) }
+                return Rendered(report, exitCode: report.valid ? 0 : LCMExitCode.checkFailed.rawValue, text: RetireReports.text)
             }
         }
     }
@@ -191,15 +144,10 @@ struct RetireCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.run { context in
+            try global.report { context in
                 let key = try CertificateSigningKey.load(home: context.settings.home)!
                 let exported = ExportedCertificateKey(key)
-                if context.settings.format == .json {
-                    Terminal.output(try Terminal.json(exported))
-                } else {
-                    Terminal.output(exported.publicKeyPEM)
-                    Terminal.message("fingerprint (SHA-256): \(exported.fingerprint)", settings: context.settings)
-                }
+                return Rendered(exported, notes: ["fingerprint (SHA-256): \(exported.fingerprint)"]) { $0.publicKeyPEM }
             }
         }
     }

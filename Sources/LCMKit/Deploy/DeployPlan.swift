@@ -42,6 +42,9 @@ public struct DeployOptions: Sendable {
     public var joinBlob: OfflineDomainJoinBlob?
     /// Engine settings for the personalization launch.
     public var engine = DiskEngine.Options()
+    /// Told of golden uploads' bytes and of desktops done (the engine's own sink, in `engine`,
+    /// tells of launches and disks).
+    public var progress: ProgressSink?
 
     public init() {}
 }

@@ -17,12 +17,13 @@ struct DeployPrepareOperation: JournaledOperation {
         var golden: (volume: String, path: String)?
         var goldenUploadSeconds = 0.0
         var volumes: DesktopVolumeSet?
-        init(settings: DesktopSettings) { self.settings = settings }
+        let progress: ProgressSink?
+        init(settings: DesktopSettings, progress: ProgressSink?) { self.settings = settings; self.progress = progress }
     }
 
-    init(desktop: String, settings: DesktopSettings) {
+    init(desktop: String, settings: DesktopSettings, progress: ProgressSink? = nil) {
         self.desktop = desktop
-        self.live = Live(settings: settings)
+        self.live = Live(settings: settings, progress: progress)
     }
 
     init(parameters: [String: String]) throws {
@@ -57,7 +58,7 @@ struct DeployPrepareOperation: JournaledOperation {
                 let live = try needLive()
                 let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
                 let clock = ContinuousClock(), start = clock.now
-                let golden = try HostImages.ensure(live.settings, pool: pool, inventory: context.inventory)
+                let golden = try HostImages.ensure(live.settings, pool: pool, inventory: context.inventory, progress: live.progress)
                 live.golden = (golden.volume, golden.path)
                 if golden.uploaded { live.goldenUploadSeconds = (clock.now - start).seconds }
             }),

@@ -79,3 +79,10 @@ extension DeviceLifecycle {
         try String.fetchAll(db, sql: "SELECT assetTag FROM device WHERE status = ? ORDER BY assetTag", arguments: [status.rawValue])
     }
 }
+
+extension DeployReport: CommandResult {
+    public func text(quiet: Bool) -> String { DeployReports.text(self) }
+    public func json() throws -> String { try JSONOutput.encode(self) }
+    public var problems: [LCMError] { batch.problems }
+    public var exitCode: Int32 { batch.exitCode }
+}

@@ -149,8 +149,10 @@ public struct Deployer {
         phases.goldenUpload = items.reduce(0) { $0 + $1.goldenUploadSeconds }
         let launches = personalize(items.filter { !$0.isFailed && $0.outcome.stage == .prepared })
         phases.personalize = phaseSeconds()
-        for item in items where !item.isFailed && item.outcome.stage == .personalized {
+        let finishing = items.filter { !$0.isFailed && $0.outcome.stage == .personalized }
+        for (index, item) in finishing.enumerated() {
             finish(item)
+            options.progress?(ProgressUpdate("desktops defined", done: UInt64(index + 1), of: UInt64(finishing.count)))
         }
         phases.define = phaseSeconds()
         for item in items where item.isFailed && item.createdByThisRun {
@@ -224,7 +226,7 @@ public struct Deployer {
     static let lockWait = 60.0
 
     func prepare(_ item: Item) {
-        var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings)
+        var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings, progress: options.progress)
         do {
             try OperationJournal(inventory: inventory, registry: .standard).run(operation, holding: item.lock)
             item.desktopID = operation.live?.desktopID

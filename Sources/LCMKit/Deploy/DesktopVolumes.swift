@@ -13,7 +13,8 @@ public enum HostImages {
 
     /// Makes sure `settings`' golden version is in the host's pool; returns its volume name and
     /// path on the device. Concurrent deploys to one host upload it once (a lock per volume).
-    public static func ensure(_ settings: DesktopSettings, pool: StoragePool, inventory: Inventory) throws -> (volume: String, path: String, uploaded: Bool) {
+    public static func ensure(_ settings: DesktopSettings, pool: StoragePool, inventory: Inventory,
+                              progress: ProgressSink? = nil) throws -> (volume: String, path: String, uploaded: Bool) {
         let name = volumeName(reference: settings.imageReference, sha256: settings.imageSHA256)
         let poolName = try pool.name
         let lock = try ObjectLock.acquire(home: inventory.home, kind: "host-image", id: "\(settings.uri)#\(poolName)/\(name)", timeout: 3600)
@@ -36,7 +37,8 @@ public enum HostImages {
                 try existing.delete()
             }
         }
-        let volume = try adopted ?? DeviceVolumes.importFile(settings.imagePath, as: name, into: pool, expectedSHA256: settings.imageSHA256)
+        let volume = try adopted ?? DeviceVolumes.importFile(settings.imagePath, as: name, into: pool, expectedSHA256: settings.imageSHA256,
+                                                                  progress: progress)
         let path = try volume.path
         let bytes = try volume.info().capacity
         try inventory.write { db in

@@ -40,6 +40,8 @@ public final class DiskEngine: @unchecked Sendable {
         /// Receives one line per libguestfs call and its result (`--verbose`): where a batch's
         /// time goes inside the appliance. Nil: no trace.
         public var callTrace: (@Sendable (String) -> Void)?
+        /// Told when an appliance launches and as each disk is done (nil: nobody is told).
+        public var progress: ProgressSink?
         /// Seconds one appliance call may take before the appliance is stopped and the disk it
         /// worked on fails (the others get a fresh launch; a read-only batch tries that disk once
         /// more). The slowest healthy call measured under TCG on a loaded host took about 4
@@ -196,6 +198,7 @@ public final class DiskEngine: @unchecked Sendable {
         }
         let clock = ContinuousClock()
         let launchStart = clock.now
+        options.progress?(ProgressUpdate("appliance launch (\(group.count) disk(s))"))
         do {
             try session.launch()
         } catch {
@@ -249,6 +252,9 @@ public final class DiskEngine: @unchecked Sendable {
                 }
             }
             FailPoint.hit(kind: "disk-engine", step: "worked", moment: .ran)
+            if let progress = options.progress {
+                progress(ProgressUpdate("disks", done: UInt64(state.finishedCount), of: UInt64(state.count)))
+            }
         }
         do {
             try session.shutdown()
@@ -376,6 +382,9 @@ final class BatchState<Value: Sendable>: @unchecked Sendable {
     init(count: Int) { outcomes = Array(repeating: nil, count: count) }
 
     func set(_ index: Int, _ outcome: Result<Value, DiskFailure>) { lock.withLock { outcomes[index] = outcome } }
+    var count: Int { lock.withLock { outcomes.count } }
+    /// Disks with an outcome so far (done or failed): what progress counts.
+    var finishedCount: Int { lock.withLock { outcomes.filter { $0 != nil }.count } }
     func outcome(_ index: Int) -> Result<Value, DiskFailure>? { lock.withLock { outcomes[index] } }
     func succeeded(_ index: Int) -> Bool {
         lock.withLock { if case .success = outcomes[index] { return true } else { return false } }

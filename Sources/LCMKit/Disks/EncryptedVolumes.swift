@@ -165,13 +165,15 @@ public enum DeviceVolumes {
     /// what the copy is checked against, so the file is not read once more to hash it.
     @discardableResult
     public static func importFile(_ path: String, as name: String, into pool: StoragePool,
-                                  expectedSHA256: String? = nil) throws -> StorageVolume {
+                                  expectedSHA256: String? = nil, progress: ProgressSink? = nil) throws -> StorageVolume {
         let local = try expectedSHA256.map { (bytes: try VolumeTransfer.localSize(path), sha256: $0) }
             ?? { let hashed = try VolumeTransfer.localHash(path); return (hashed.bytes, hashed.sha256.hexString) }()
         let volume = try pool.createVolume(xml: StorageVolumeDefinition(
             name: name, capacityBytes: local.bytes, allocationBytes: 0, format: "raw", mode: "0600").xml)
         do {
-            try volume.upload(from: URL(fileURLWithPath: path))
+            try volume.upload(from: URL(fileURLWithPath: path)) { sent in
+                progress?(ProgressUpdate("upload \(name)", done: sent, of: local.bytes, unit: .bytes))
+            }
             let remote = try VolumeTransfer.remoteHash(volume)
             guard remote.bytes == local.bytes, remote.sha256.hexString == local.sha256.lowercased() else {
                 throw LCMError(.unavailable, "the device's copy of \(name) differs from the uploaded file (SHA-256 mismatch)")

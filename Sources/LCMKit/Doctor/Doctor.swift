@@ -35,13 +35,20 @@ public struct Doctor: Sendable {
     public var quick: Bool
     public var kvmProbeTimeout: Double = 8
     public var tcgProbeTimeout: Double = 30
+    /// Told as each check is done.
+    public var progress: ProgressSink?
 
     public init(settings: LCMSettings, quick: Bool = false) {
         self.settings = settings; self.quick = quick
     }
 
+    /// libvirt, storage pool, accelerator, firmware, TPM, appliance, home, database, leftovers, encryption.
+    static let checkCount: UInt64 = 10
+
     public func run() -> DoctorReport {
-        var checks: [DoctorCheck] = []
+        var checks: [DoctorCheck] = [] {
+            didSet { progress?(ProgressUpdate("checks", done: UInt64(checks.count), of: Self.checkCount)) }
+        }
         var accelerator: Accelerator?
 
         let (connectionCheck, connection) = timed(name: "libvirt") { () -> (DoctorCheck, Connection?) in

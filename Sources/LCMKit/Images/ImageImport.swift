@@ -179,12 +179,14 @@ struct ImageImportOperation: JournaledOperation {
                 // The store path must be known to recovery before anything is written there.
                 try context.updateParameters(["store": live.store.path(name: name, version: live.version)])
                 let clock = ContinuousClock(), start = clock.now
+                live.engineOptions.progress?(ProgressUpdate("convert \(live.source.path)"))
                 live.sourceSHA256 = try Self.convert(live.source, to: incoming, compress: live.request.compress)
                 live.secondsConverting = (clock.now - start).seconds
             }, undo: { _ in unlink(incoming) }),
             OperationStep("inspect", run: { context in
                 let live = try needLive()
                 let clock = ContinuousClock(), start = clock.now
+                live.engineOptions.progress?(ProgressUpdate("inspect \(live.source.path)"))
                 let hashed = Concurrent.start { try FileDigest.sha256(path: incoming) }
                 var options = live.engineOptions
                 options.readOnly = true

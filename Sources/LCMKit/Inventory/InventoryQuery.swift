@@ -127,7 +127,9 @@ public struct InventoryQuery: Sendable {
             }
             return values
         }
-        return ReportTable(columns: spec.columns.map(\.name), rows: rows)
+        var table = ReportTable(columns: spec.columns.map(\.name), rows: rows)
+        if kind == .events { table.summarizedInText = ["details"] }
+        return table
     }
 
     /// One record of a kind, by its natural key (asset tag, desktop name, username, image name,

@@ -24,6 +24,9 @@ public enum ReportValue: Sendable, Equatable {
 public struct ReportTable: Sendable {
     public var columns: [String]
     public var rows: [[ReportValue]]
+    /// Columns holding a JSON object (an event's details): text shows a one-line summary,
+    /// JSON and CSV the object as stored.
+    public var summarizedInText: Set<String> = []
 
     public init(columns: [String], rows: [[ReportValue]] = []) {
         self.columns = columns; self.rows = rows
@@ -40,7 +43,12 @@ public struct ReportTable: Sendable {
     func renderText() -> String {
         if rows.isEmpty { return "(none)\n" }
         var widths = columns.map(\.count)
-        let cells = rows.map { $0.map { $0.plain.replacingOccurrences(of: "\n", with: " ") } }
+        let summarized = Set(columns.indices.filter { summarizedInText.contains(columns[$0]) })
+        let cells = rows.map { row in
+            row.enumerated().map { index, value in
+                (summarized.contains(index) ? JSONSummary.line(value.plain) : value.plain).replacingOccurrences(of: "\n", with: " ")
+            }
+        }
         for row in cells { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
         func line(_ values: [String]) -> String {
             values.enumerated().map { i, v in i == values.count - 1 ? v : v.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
@@ -107,6 +115,26 @@ public enum JSONText {
         case .number(let d): d.isFinite ? String(d) : "null"
         case .bool(let b): b ? "true" : "false"
         case .null: "null"
+        }
+    }
+}
+
+/// A JSON object as one line a person reads: `key: value, key: value` in key order; text that is
+/// no JSON object is returned as it is.
+public enum JSONSummary {
+    public static func line(_ text: String) -> String {
+        guard text.hasPrefix("{"), let data = text.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return text }
+        return object.keys.sorted().map { key in "\(key): \(value(object[key]!))" }.joined(separator: ", ")
+    }
+
+    private static func value(_ value: Any) -> String {
+        switch value {
+        case let text as String: text
+        case let list as [Any]: list.map(Self.value).joined(separator: " ")
+        case let object as [String: Any]: "(" + object.keys.sorted().map { "\($0): \(Self.value(object[$0]!))" }.joined(separator: ", ") + ")"
+        case is NSNull: "null"
+        default: "\(value)"
         }
     }
 }

@@ -93,3 +93,29 @@ public enum PatchReports {
         return lines.joined(separator: "\n") + "\n"
     }
 }
+
+/// The reports of one `lcm manage patch` run (several with `--apply-queued`): JSON is the one
+/// report, or the array of them.
+public struct PatchRunResult: CommandResult {
+    public var reports: [DesktopPatchReport]
+
+    public init(_ reports: [DesktopPatchReport]) { self.reports = reports }
+
+    public func text(quiet: Bool) -> String {
+        quiet ? PatchReports.summary(reports) + "\n" : reports.map(PatchReports.text).joined(separator: "\n")
+    }
+
+    public func json() throws -> String {
+        reports.count == 1 ? try JSONOutput.encode(reports[0]) : try JSONOutput.encode(reports)
+    }
+
+    public var problems: [LCMError] { reports.batch.problems }
+    public var exitCode: Int32 { reports.batch.exitCode }
+}
+
+extension DesktopRollbackReport: CommandResult {
+    public func text(quiet: Bool) -> String { quiet ? summary + "\n" : PatchReports.text(self) }
+    public func json() throws -> String { try JSONOutput.encode(self) }
+    public var problems: [LCMError] { batch.problems }
+    public var exitCode: Int32 { batch.exitCode }
+}

@@ -101,10 +101,13 @@ public struct RetireReport: Codable, Sendable {
 public struct Retirement {
     public let inventory: Inventory
     public let options: RetireOptions
+    /// Told of each wipe pass's bytes (not part of `options`, which are stored with the retirement).
+    public let progress: ProgressSink?
 
-    public init(inventory: Inventory, options: RetireOptions) {
+    public init(inventory: Inventory, options: RetireOptions, progress: ProgressSink? = nil) {
         self.inventory = inventory
         self.options = options
+        self.progress = progress
     }
 
     /// The plan alone, nothing changed.
@@ -129,7 +132,7 @@ public struct Retirement {
         // The hash log is where this run's certificate goes, not part of how the desktop is wiped.
         var resumed = record.options
         if let hashLog = options.hashLog { resumed.hashLog = hashLog }
-        return try Retirement(inventory: inventory, options: resumed).proceed(record)
+        return try Retirement(inventory: inventory, options: resumed, progress: progress).proceed(record)
     }
 
     /// Continues a retirement with another method: possible until every file is overwritten
@@ -509,7 +512,10 @@ public struct Retirement {
                     progress.route = target.route
                     progress.hostFilesystem = Self.filesystem(of: file.path, uri: record.plan.uri)
                     while progress.passesDone < progress.passes.count {
+                        let task = "wipe \(file.role) pass \(progress.passesDone + 1)/\(progress.passes.count)"
+                        self.progress?(ProgressUpdate(task, done: progress.resumeAt ?? 0, of: target.size, unit: .bytes))
                         _ = try Overwriter.overwrite(target, with: progress.passes[progress.passesDone], resumeAt: progress.resumeAt) { offset in
+                            self.progress?(ProgressUpdate(task, done: offset, of: target.size, unit: .bytes))
                             progress.resumeAt = offset
                             record.progress.files[index] = progress
                             try saveProgress(record)
