@@ -259,33 +259,9 @@ extension ImageCommand {
                 let lineage = try catalog.lineage(of: entry)
                 struct Shown: Encodable { var entry: CatalogEntry; var lineage: [String]; var problems: [ReadinessProblem] }
                 return Rendered(Shown(entry: entry, lineage: lineage, problems: entry.inspection.map(ImageReadiness.problems) ?? [])) {
-                    Self.text($0.entry, lineage: $0.lineage)
+                    ImageReports.text($0.entry, lineage: $0.lineage)
                 }
             }
-        }
-
-        static func text(_ entry: CatalogEntry, lineage: [String]) -> String {
-            var fields = FieldList()
-            func field(_ name: String, _ value: String?) { fields.add(name, value ?? "-") }
-            field("image", entry.reference)
-            field("state", entry.state)
-            field("path", entry.path)
-            field("sha256", entry.sha256)
-            field("virtual size", entry.virtualSize.map { ByteSize.format(UInt64($0)) })
-            field("file size", entry.fileSize.map { ByteSize.format(UInt64($0)) })
-            field("produced by", entry.producedBy)
-            field("note", entry.note)
-            field("source", entry.source)
-            field("source format", entry.sourceFormat)
-            field("source sha256", entry.sourceSHA256)
-            field("operator", entry.operator)
-            field("created", ISO8601DateFormatter().string(from: entry.createdAt))
-            field("verified", entry.verifiedAt.map { ISO8601DateFormatter().string(from: $0) })
-            field("lineage", lineage.joined(separator: " -> "))
-            field("desktops", entry.desktops.isEmpty ? "none" : entry.desktops.joined(separator: ", "))
-            guard let inspection = entry.inspection else { return fields.text }
-            return fields.text + ImageReports.text(inspection, title: "inspection")
-                + ImageReports.text(ImageReadiness.problems(inspection), title: "readiness")
         }
     }
 

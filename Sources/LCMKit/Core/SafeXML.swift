@@ -30,11 +30,11 @@ public enum SafeXML {
             throw Refusal(source: source, reason: "is empty")
         }
         do {
+            var preserving: XMLNode.Options = []
+            if preserveAll { preserving.insert(.nodePreserveAll) }
+            if preserveWhitespace { preserving.insert(.nodePreserveWhitespace) }
             // External entities off here too, whatever the check above let through.
-            var options: XMLNode.Options = [.nodeLoadExternalEntitiesNever]
-            if preserveAll { options.insert(.nodePreserveAll) }
-            if preserveWhitespace { options.insert(.nodePreserveWhitespace) }
-            return try XMLDocument(data: data, options: options)
+            return try XMLDocument(data: data, options: preserving.union(.nodeLoadExternalEntitiesNever))
         } catch {
             throw Refusal(source: source, reason: "is not well-formed XML")
         }
@@ -95,13 +95,5 @@ extension SafeXML {
             throw LCMError(.unavailable, "libvirt returned \(refusal.description)",
                            hint: "check the definition with `virsh dumpxml`; it was changed outside lcm")
         }
-    }
-}
-
-/// Escaping for a value placed in an XML document lcm writes as text (answer files in test
-/// fixtures); libvirt's documents are written by `XMLTree`, with the same escaping.
-public enum XMLText {
-    public static func escape(_ text: String) -> String {
-        XMLTree.escapedAttribute(text)
     }
 }

@@ -220,8 +220,9 @@ public struct XMLTree: Sendable, Equatable {
     }
 
     /// Escapes an attribute value: a parser turns literal tabs and line breaks in one into
-    /// spaces, so they are written as character references.
-    static func escapedAttribute(_ text: String) -> String {
+    /// spaces, so they are written as character references. Also what the test fixtures use
+    /// for answer files they write as text.
+    public static func escapedAttribute(_ text: String) -> String {
         escaped(text) { scalar in
             switch scalar {
             case "\t": return "&#9;"

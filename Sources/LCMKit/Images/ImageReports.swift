@@ -16,18 +16,42 @@ public enum ImageReports {
         })
     }
 
+    /// One catalog entry for `lcm image show`: its record, lineage and users, then its inspection
+    /// and readiness when it has them.
+    public static func text(_ entry: CatalogEntry, lineage: [String]) -> String {
+        var fields = FieldList()
+        func field(_ name: String, _ value: String?) { fields.add(name, value ?? "-") }
+        field("image", entry.reference)
+        field("state", entry.state)
+        field("path", entry.path)
+        field("sha256", entry.sha256)
+        field("virtual size", entry.virtualSize.map { ByteSize.format(UInt64($0)) })
+        field("file size", entry.fileSize.map { ByteSize.format(UInt64($0)) })
+        field("produced by", entry.producedBy)
+        field("note", entry.note)
+        field("source", entry.source)
+        field("source format", entry.sourceFormat)
+        field("source sha256", entry.sourceSHA256)
+        field("operator", entry.operator)
+        field("created", ISO8601DateFormatter().string(from: entry.createdAt))
+        field("verified", entry.verifiedAt.map { ISO8601DateFormatter().string(from: $0) })
+        field("lineage", lineage.joined(separator: " -> "))
+        field("desktops", entry.desktops.isEmpty ? "none" : entry.desktops.joined(separator: ", "))
+        guard let inspection = entry.inspection else { return fields.text }
+        return fields.text + text(inspection, title: "inspection") + text(ImageReadiness.problems(inspection), title: "readiness")
+    }
+
     /// A person-readable inspection, one field per line.
     public static func text(_ inspection: WindowsInspection, title: String) -> String {
-        var lines = ["\(title)"]
-        func field(_ name: String, _ value: String?) {
-            lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(value ?? "-")")
-        }
+        var fields = FieldList(width: 20, indent: "  ")
+        fields.text = "\(title)\n"
+        func field(_ name: String, _ value: String?) { fields.add(name, value ?? "-") }
         for partition in inspection.partitions {
             field("partition", "\(partition.device) \(partition.filesystem)\(partition.sizeBytes.map { " \(ByteSize.format(UInt64($0)))" } ?? "")")
         }
         guard inspection.isWindows else {
             field("os", inspection.bitLockerPartitions.isEmpty ? "no Windows found" : "unknown (BitLocker-encrypted volume)")
-            return lines.joined(separator: "\n") + "\n"
+            return fields.text
         }
         field("os", inspection.osName)
         field("product", inspection.productName)
@@ -42,7 +66,7 @@ public enum ImageReports {
         field("drive letters", inspection.driveLetters.map { "\($0.letter): \($0.partition)" }.joined(separator: ", "))
         field("applications", "\(inspection.applications.count)")
         for app in inspection.applications where app.displayName != nil {
-            lines.append("    \(app.displayName ?? app.key) \(app.version ?? "")\(app.is32BitOn64 ? " (32-bit)" : "")")
+            fields.text += "    \(app.displayName ?? app.key) \(app.version ?? "")\(app.is32BitOn64 ? " (32-bit)" : "")\n"
         }
         field("updates installed", inspection.servicing.installedUpdates.isEmpty ? "none" : inspection.servicing.installedUpdates.joined(separator: " "))
         field("servicing pending", inspection.servicing.rebootPending || !inspection.servicing.pendingPackages.isEmpty
@@ -57,7 +81,7 @@ public enum ImageReports {
         field("answer files", inspection.answerFiles.isEmpty ? "none"
               : inspection.answerFiles.map { "\($0.path)\($0.secrets.isEmpty ? "" : " (\($0.secrets.joined(separator: ", ")))")" }.joined(separator: "; "))
         field("lcm queue", "\(inspection.lcmQueue.pendingItems) pending, \(inspection.lcmQueue.results) result(s), \(inspection.lcmQueue.failedResults) failed")
-        return lines.joined(separator: "\n") + "\n"
+        return fields.text
     }
 
     public static func text(_ problems: [ReadinessProblem], title: String) -> String {
