@@ -32,6 +32,14 @@ public final class Connection: @unchecked Sendable {
         geteuid() == 0 ? "qemu:///system" : "qemu:///session"
     }
 
+    /// Where a session daemon autostarted by this process keeps its configuration (secrets'
+    /// value files among it): libvirt's own rule, `$XDG_CONFIG_HOME/libvirt`, else `~/.config/libvirt`.
+    public static var sessionConfigDirectory: String {
+        let base = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? NSHomeDirectory() + "/.config"
+        return base + "/libvirt"
+    }
+
     /// Opens `uri` with libvirt's default authentication callbacks (policykit,
     /// SASL prompts); a missing or refusing daemon throws with `isConnectionFailure`.
     public init(uri: String = Connection.defaultURI) throws {

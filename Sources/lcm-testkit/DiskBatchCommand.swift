@@ -72,6 +72,7 @@ struct DiskBatchRun: ParsableCommand {
         var options = DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: Accelerator(rawValue: accel) ?? .tcg),
                                          drivesPerLaunch: drivesPerLaunch, memsizeMiB: memsizeMiB, readOnly: readOnly)
         options.lockWait = 10
+        options.failPoints = FailPoints(armed: ProcessInfo.processInfo.environment["LCM_FAILPOINT"])
         if let smp { options.smp = smp }
         if planOnly {
             let engine = DiskEngine(inventory: inventory, recorder: NoRecorder(), options: options)

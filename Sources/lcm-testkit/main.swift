@@ -33,7 +33,8 @@ struct TestKit: ParsableCommand {
             let inventory = try Inventory.open(home: LCMHome(url: URL(fileURLWithPath: home)))
             let operation = ToyOperation(directory: directory, stepCount: steps,
                                          recovery: RecoveryPolicy(rawValue: recovery) ?? .rollForward)
-            let recovered = try OperationJournal(inventory: inventory, registry: .withToy).run(operation)
+            let failPoints = FailPoints(armed: ProcessInfo.processInfo.environment["LCM_FAILPOINT"])
+            let recovered = try OperationJournal(inventory: inventory, registry: .withToy, failPoints: failPoints).run(operation)
             for item in recovered { print("recovered \(item.operationID) \(item.action)") }
         }
     }

@@ -93,7 +93,7 @@ struct DeployCommand: ParsableCommand {
         try global.report { context in
             let inventory = try context.inventory()
             if let undo {
-                let report = try DesktopRemoval(inventory: inventory).remove(undo, discardUserData: discardUserData, reason: "deploy --undo")
+                let report = try DesktopRemoval(context: context).remove(undo, discardUserData: discardUserData, reason: "deploy --undo")
                 return Rendered(report, notes: report.notes.map { "note: \($0)" }) { report in
                     "removed \(report.desktop): domain \(report.domain ?? "none"), volumes \(report.volumes.isEmpty ? "none" : report.volumes.joined(separator: ", ")), \(report.keyCopiesDestroyed) key copies destroyed, \(report.seatsReleased) seat(s) released\n"
                 }
@@ -105,12 +105,9 @@ struct DeployCommand: ParsableCommand {
             options.start = !noStart
             options.network = network
             options.pool = pool
-            options.accelerator = context.settings.accelerator.resolved(home: context.settings.home)
-            options.engine = ImageCommand.engineOptions(context)
-            options.progress = context.progress
             if let joinBlob { options.joinBlob = try JoinBlobFile.read(joinBlob) }
             // Failed desktops also go to stderr (the result's problems), where scripts and cron mail look for them.
-            return try Deployer(inventory: inventory, options: options).run(rows: try requests(inventory))
+            return try Deployer(context: context, options: options).run(rows: try requests(inventory))
         }
     }
 

@@ -19,8 +19,7 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         try global.report { context in
-            var doctor = Doctor(settings: context.settings, quick: quick)
-            doctor.progress = context.progress
+            let doctor = Doctor(context: context, quick: quick)
             let report = doctor.run()
             return Rendered(report, exitCode: report.ok ? 0 : LCMExitCode.checkFailed.rawValue, text: Self.text)
         }

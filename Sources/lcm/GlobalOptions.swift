@@ -26,19 +26,20 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Accelerator for domains and the appliance: auto, kvm or tcg (default: LCM_ACCEL, else auto).")
     var accel: Accelerator?
 
-    func settings() -> LCMSettings {
-        let environment = ProcessInfo.processInfo.environment
-        return LCMSettings(home: LCMHome.resolve(explicit: home),
-                           connectURI: LCMSettings.resolveConnectURI(explicit: connect),
-                           format: format, quiet: quiet, verbose: verbose,
-                           accelerator: accel ?? environment["LCM_ACCEL"].flatMap(Accelerator.init(rawValue:)) ?? .auto)
+    /// The environment is read here, at the edge, and nowhere in LCMKit.
+    func settings(environment: [String: String] = ProcessInfo.processInfo.environment) -> LCMSettings {
+        LCMSettings(home: LCMHome.resolve(explicit: home, environment: environment),
+                    connectURI: LCMSettings.resolveConnectURI(explicit: connect, environment: environment),
+                    format: format, quiet: quiet, verbose: verbose,
+                    accelerator: accel ?? environment["LCM_ACCEL"].flatMap(Accelerator.init(rawValue:)) ?? .auto)
     }
 
     /// Builds the context, runs the command body, and turns any error into one line on stderr and
     /// the documented exit code. `csv` says the command's result is a table; others refuse
     /// `--format csv` before doing anything rather than print text a spreadsheet would misread.
     func run(csv: Bool = false, _ body: (LCMContext) throws -> Void) throws {
-        let settings = settings()
+        let environment = ProcessInfo.processInfo.environment
+        let settings = settings(environment: environment)
         if settings.format == .csv && !csv {
             Terminal.error(LCMError(.usage, "--format csv is for listings, and this command's result is not a table",
                                     hint: "use --format json for scripts, or text"))
@@ -46,7 +47,10 @@ struct GlobalOptions: ParsableArguments {
         }
         var logger = Logger(label: "lcm") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = settings.verbose ? .debug : (settings.quiet ? .error : .notice)
-        let context = LCMContext(settings: settings, logger: logger)
+        // LCM_FAILPOINT arms a crash test's kill point (tests/CI only; unset in normal use).
+        let context = LCMContext(settings: settings, logger: logger,
+                                 failPoints: FailPoints(armed: environment["LCM_FAILPOINT"]),
+                                 progress: ProgressLine.sink(for: settings))
         // Before any key, passphrase, join blob or product key is read.
         if !ProcessHardening.forSecrets() {
             logger.warning("cannot make lcm non-dumpable with no core files: keys it holds could land in a core dump")
@@ -72,11 +76,6 @@ struct GlobalOptions: ParsableArguments {
             if let result = try body(context) { try Terminal.render(result, settings: context.settings) }
         }
     }
-}
-
-extension LCMContext {
-    /// Where LCMKit's progress goes: a line on a terminal's stderr, or nowhere.
-    var progress: ProgressSink? { ProgressLine.sink(for: settings) }
 }
 
 /// Where output goes: results to stdout, messages and errors to stderr (so JSON on stdout stays parseable).

@@ -14,17 +14,6 @@ struct ImageCommand: ParsableCommand {
             """,
         subcommands: [Import.self, Inspect.self, Check.self, Drivers.self, List.self, Show.self, Diff.self, Verify.self, Remove.self])
 
-    static func engineOptions(_ context: LCMContext) -> DiskEngine.Options {
-        let accelerator = context.settings.accelerator.resolved(home: context.settings.home)
-        var options = DiskEngine.Options(backendSettings: DiskEngine.Options.backendSettings(for: accelerator))
-        if context.settings.verbose {
-            let logger = context.logger
-            options.callTrace = { logger.debug("appliance: \($0)") }
-        }
-        options.progress = context.progress
-        return options
-    }
-
     /// The readiness problems after a new version's line; nothing when there are none or with --quiet.
     static func readiness(_ inspection: WindowsInspection, quiet: Bool) -> String {
         let problems = ImageReadiness.problems(inspection)
@@ -81,7 +70,7 @@ extension ImageCommand {
                 let report = try ImageImport.run(
                     ImageImportRequest(source: file, name: name, version: version, description: description,
                                        compress: compress, allowNonWindows: allowNonWindows),
-                    inventory: try context.inventory(), engineOptions: ImageCommand.engineOptions(context))
+                    context: context)
                 let readinessFollows = injectVirtio == nil
                 try Terminal.render(Rendered(report) { report, quiet in
                     String(format: "imported %@:%@ (%@, sha256 %@) in %.1f s\n", report.name, report.version,
@@ -103,7 +92,7 @@ extension ImageCommand {
 
         static func add(parent: ImageReference, media: String, version: String?, context: LCMContext) throws {
             let report = try DriverInjection.run(parent: parent, media: media, version: version,
-                                                 inventory: try context.inventory(), engineOptions: ImageCommand.engineOptions(context))
+                                                 context: context)
             try Terminal.render(Rendered(report) { report, quiet in
                 String(format: "%@:%@ made from %@ with %@ in %.1f s\n", report.name, report.version, report.parent,
                        report.summary.folders.joined(separator: ", "), report.secondsTotal)
@@ -148,7 +137,7 @@ extension ImageCommand {
         func run() throws {
             try global.report { context in
                 let (inventory, targets) = try images.resolve(context)
-                let (outcomes, launches, timing) = try ImageInspect.run(targets, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
+                let (outcomes, launches, timing) = try ImageInspect.run(targets, context: context)
                 Terminal.message("inspected \(outcomes.count) image(s) in \(launches) appliance launch(es) (\(timing))", settings: context.settings)
                 let failed = outcomes.contains { $0.inspection == nil }
                 return Rendered(outcomes, exitCode: failed ? LCMExitCode.partialFailure.rawValue : 0) { outcomes in
@@ -183,7 +172,7 @@ extension ImageCommand {
                 let inventory = try context.inventory()
                 let catalog = ImageCatalog(inventory: inventory)
                 let old = try InspectTarget.resolve(from, catalog: catalog), new = try InspectTarget.resolve(to, catalog: catalog)
-                let diff = try ImageDiff.run(from: old, to: new, inventory: inventory, engineOptions: ImageCommand.engineOptions(context))
+                let diff = try ImageDiff.run(from: old, to: new, context: context)
                 Terminal.message("compared in \(diff.launches) appliance launch(es); hives compared value by value: \(diff.hivesCompared.isEmpty ? "none" : diff.hivesCompared.joined(separator: ", "))",
                                  settings: context.settings)
                 let limit = limit <= 0 ? Int.max : limit
@@ -215,7 +204,7 @@ extension ImageCommand {
                     }
                 }
                 if !toInspect.isEmpty {
-                    outcomes += try ImageInspect.run(toInspect, inventory: inventory, engineOptions: ImageCommand.engineOptions(context)).outcomes
+                    outcomes += try ImageInspect.run(toInspect, context: context).outcomes
                 }
                 let order = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($0.element.label, $0.offset) })
                 outcomes.sort { (order[$0.label] ?? 0) < (order[$1.label] ?? 0) }

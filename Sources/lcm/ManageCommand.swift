@@ -20,7 +20,7 @@ struct ManageCommand: ParsableCommand {
 
         func run() throws {
             try global.report { context in
-                let reports = try DesktopStatusReader.read(names: desktops, device: device, inventory: try context.inventory())
+                let reports = try DesktopStatusReader.read(names: desktops, device: device, context: context)
                 // Like a batch: 69 when no desktop's device answered, 2 when some did not.
                 let unreachable = reports.filter { !$0.reachable }
                 let problems = unreachable.isEmpty ? [] : [LCMError(.unavailable, "the device of \(unreachable.map(\.desktop).joined(separator: ", ")) is unreachable",
@@ -76,12 +76,11 @@ extension ManageCommand {
                 var options = DesktopRollback.Options()
                 options.shutdown = shutdown
                 options.dryRun = dryRun
-                options.engine = ImageCommand.engineOptions(context)
                 let lock = try DesktopPatcher.lockRun(home: inventory.home, wait: lockWait)
                 defer { lock.unlock() }
-                let rollback = DesktopRollback(inventory: inventory, options: options)
+                let rollback = try DesktopRollback(context: context, options: options)
                 let names = try runID.map { try rollback.select(run: $0) }
-                    ?? DesktopPatcher(inventory: inventory).select(names: desktops, device: device, all: false)
+                    ?? DesktopPatcher(context: context).select(names: desktops, device: device, all: false)
                 return try rollback.run(desktops: names)
             }
         }
@@ -230,10 +229,10 @@ struct PatchCommand: ParsableCommand {
                 var names = desktops
                 if names.isEmpty {
                     names = device != nil
-                        ? try DesktopPatcher(inventory: inventory).select(names: [], device: device, all: false, status: nil)
+                        ? try DesktopPatcher(context: context).select(names: [], device: device, all: false, status: nil)
                         : try DesktopPatcher.patchedDesktops(inventory: inventory)
                 }
-                let statuses = try PatchStatusReader(inventory: inventory, engineOptions: ImageCommand.engineOptions(context)).read(names: names)
+                let statuses = try PatchStatusReader(context: context).read(names: names)
                 let failed = statuses.contains { $0.items.contains { $0.state == .failed } || ($0.answerFiles?.exitCode ?? 0) != 0 && $0.answerFiles?.state == .stillPresent }
                 return Rendered(statuses, exitCode: failed ? LCMExitCode.checkFailed.rawValue : 0) {
                     $0.isEmpty ? "no patched desktops\n" : PatchReports.text($0)
@@ -248,20 +247,19 @@ struct PatchCommand: ParsableCommand {
         var patcherOptions = DesktopPatcher.Options()
         patcherOptions.shutdown = options.shutdown
         patcherOptions.maxParallel = options.maxParallel
-        patcherOptions.engine = ImageCommand.engineOptions(context)
         let lock = try DesktopPatcher.lockRun(home: inventory.home, wait: options.lockWait)
         defer { lock.unlock() }
         if applyQueued {
-            return PatchRunResult(try DesktopPatcher(inventory: inventory, options: patcherOptions).applyQueued(names: desktops))
+            return PatchRunResult(try DesktopPatcher(context: context, options: patcherOptions).applyQueued(names: desktops))
         }
         // Every file is read and checked before any disk is touched.
         let set = try PatchSet(paths: files)
         if let image = targets.image {
-            let report = try ImagePatch.run(set, parent: try ImageReference(parsing: image), version: options.version, inventory: inventory,
-                                            engineOptions: patcherOptions.engine)
+            let report = try ImagePatch.run(set, parent: try ImageReference(parsing: image), version: options.version,
+                                            context: context)
             return Rendered(report, text: PatchReports.text)
         }
-        let patcher = DesktopPatcher(inventory: inventory, options: patcherOptions)
+        let patcher = try DesktopPatcher(context: context, options: patcherOptions)
         let names = try patcher.select(names: desktops, device: targets.device, all: targets.all, status: targets.status)
         return PatchRunResult([try patcher.run(set, desktops: names)])
     }

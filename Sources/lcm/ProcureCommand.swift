@@ -205,7 +205,7 @@ extension ProcureCommand {
                                            defaultURI: context.settings.connectURI)
                 }
                 let deviceTag = target.device
-                let check = DeviceCheck(profile: target.profile, uri: target.uri, probe: !noProbe, accelerator: context.settings.accelerator)
+                let check = DeviceCheck(context: context, profile: target.profile, uri: target.uri, probe: !noProbe)
                 let report = try check.run(device: deviceTag)
                 if deviceTag != nil {
                     try inventory.write { try DeviceCheck.record($0, report, actor: context.actor) }

@@ -16,7 +16,7 @@ struct RecoverCommand: ParsableCommand {
 
     func run() throws {
         try global.report(csv: true) { context in
-            let journal = OperationJournal(inventory: try context.inventory(), registry: .standard)
+            let journal = try context.journal()
             return RecoveryResult(results: try journal.recoverAll())
         }
     }

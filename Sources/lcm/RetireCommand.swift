@@ -67,7 +67,7 @@ struct RetireCommand: ParsableCommand {
                 options.destination = destination
                 options.shutdownTimeout = shutdownTimeout
                 options.hashLog = try appendHashTo.map { try CertificateHashLog.location($0, home: inventory.home) }
-                return try RetireBatch(inventory: inventory, options: options, progress: context.progress)
+                return try RetireBatch(context: context, options: options)
                     .run(desktops: desktops, device: device, dryRun: dryRun, changingMethodTo: method, hostSanitizedBy: hostSanitizedBy)
             }
         }

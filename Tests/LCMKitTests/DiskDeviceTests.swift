@@ -108,11 +108,11 @@ extension DiskIntegrationTests {
         #expect(!(try EncryptionAudit.check(volume: plain).passed))
         try registerDesktop(tag, volumes: [booted.name, plainName], inventory: inventory)
         let settings = LCMSettings(home: inventory.home, connectURI: "qemu:///system")
-        let failing = Doctor(settings: settings, quick: true).encryptionCheck()
+        let failing = Doctor(context: LCMContext(settings: settings), quick: true).encryptionCheck()
         #expect(failing.status == .fail && failing.detail.contains(plainName) && !failing.detail.contains(booted.name),
                 "\(failing.detail)")
         try inventory.write { try $0.execute(sql: "DELETE FROM volume WHERE name = ?", arguments: [plainName]) }
-        let passing = Doctor(settings: settings, quick: true).encryptionCheck()
+        let passing = Doctor(context: LCMContext(settings: settings), quick: true).encryptionCheck()
         #expect(passing.status == .pass, "\(passing.detail)")
 
         // Retirement's half: every copy of the key goes, and libvirt proves the secret is gone.

@@ -29,7 +29,7 @@ import Testing
         try Data().write(to: blocker)
         defer { try? FileManager.default.removeItem(at: blocker) }
         let settings = LCMSettings(home: LCMHome(url: blocker.appendingPathComponent("home")), connectURI: "test:///default")
-        let check = Doctor(settings: settings, quick: true).homeCheck()
+        let check = Doctor(context: LCMContext(settings: settings), quick: true).homeCheck()
         #expect(check.status == .fail)
         #expect(check.fix?.contains("--home") == true)
     }

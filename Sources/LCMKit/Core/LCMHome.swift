@@ -7,7 +7,7 @@ public struct LCMHome: Sendable {
 
     public init(url: URL) { self.url = url.standardizedFileURL }
 
-    public static func resolve(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> LCMHome {
+    public static func resolve(explicit: String?, environment: [String: String]) -> LCMHome {
         if let explicit, !explicit.isEmpty { return LCMHome(url: URL(fileURLWithPath: explicit)) }
         if let fromEnv = environment["LCM_HOME"], !fromEnv.isEmpty { return LCMHome(url: URL(fileURLWithPath: fromEnv)) }
         if geteuid() == 0 { return LCMHome(url: URL(fileURLWithPath: "/var/lib/lcm")) }

@@ -9,12 +9,13 @@ import Libvirt
 enum DeployFinish {
     struct Result { var uuid: String; var running: Bool }
 
-    static func run(desktopID: Int64, name: String, settings: DesktopSettings, inventory: Inventory) throws -> Result {
+    static func run(desktopID: Int64, name: String, settings: DesktopSettings, inventory: Inventory,
+                    connections: ConnectionFactory) throws -> Result {
         // Nothing is defined, let alone started, on layers that were not personalized.
         guard try inventory.read({ db in try DeployRecords.layersArePersonalized(db, desktopID: desktopID) }) else {
             throw DeployRecords.layersMadeAgain(name)
         }
-        let connection = try Connection(uri: settings.uri)
+        let connection = try connections.connect(settings.uri)
         let desktop = try inventory.read { db in try DesktopStore.find(db, id: desktopID) }
         let keyID = desktop?.keyID
         var uuid = desktop?.domainUUID ?? ""

@@ -26,7 +26,8 @@ enum DeployHostCheck {
     /// Each host's problem, if any, keyed by "uri#pool"; and notes for hosts that pass but are
     /// overcommitted (thin disks that together can outgrow the pool).
     /// `needsVolumes`: the desktop's volumes are still to be made (a resumed desktop may have them).
-    static func check(_ desktops: [(settings: DesktopSettings, needsVolumes: Bool)], inventory: Inventory) -> (problems: [String: LCMError], notes: [String: String]) {
+    static func check(_ desktops: [(settings: DesktopSettings, needsVolumes: Bool)], inventory: Inventory,
+                      connections: ConnectionFactory) -> (problems: [String: LCMError], notes: [String: String]) {
         var demands: [String: (uri: String, pool: String, demand: Demand)] = [:]
         for (item, needsVolumes) in desktops {
             let key = hostKey(item)
@@ -43,7 +44,7 @@ enum DeployHostCheck {
         var problems: [String: LCMError] = [:], notes: [String: String] = [:]
         for (key, entry) in demands {
             do {
-                let connection = try Connection(uri: entry.uri)
+                let connection = try connections.connect(entry.uri)
                 let pool = try DeviceStoragePool.open(named: entry.pool, on: connection)
                 let info = try pool.info()
                 let uploads = try entry.demand.goldenUploads.filter { volume, _ in

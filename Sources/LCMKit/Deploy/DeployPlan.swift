@@ -33,18 +33,12 @@ public struct DeployOptions: Sendable {
     public var network = "default"
     /// The storage pool on each device that holds golden versions and desktops' volumes.
     public var pool = DeviceStoragePool.name
-    public var accelerator: Accelerator = .auto
     /// UEFI Secure Boot with Microsoft's keys enrolled; a device that cannot offer it is refused
     /// unless this is turned off (`--no-secure-boot`, recorded).
     public var secureBoot = true
     public var defaultTimeZone = "UTC"
     /// The `djoin /provision` blob for offline domain join; never stored, logged or passed on a command line.
     public var joinBlob: OfflineDomainJoinBlob?
-    /// Engine settings for the personalization launch.
-    public var engine = DiskEngine.Options()
-    /// Told of golden uploads' bytes and of desktops done (the engine's own sink, in `engine`,
-    /// tells of launches and disks).
-    public var progress: ProgressSink?
 
     public init() {}
 }
@@ -57,7 +51,8 @@ public enum DesktopNames {
 
 /// Turns a request into settings, checking everything that can be checked before anything changes.
 public enum DeployPlanner {
-    public static func plan(_ request: DeployRequest, options: DeployOptions, db: Database) throws -> (name: String, settings: DesktopSettings) {
+    public static func plan(_ request: DeployRequest, options: DeployOptions, accelerator: Accelerator,
+                            db: Database) throws -> (name: String, settings: DesktopSettings) {
         let device = try DeviceLifecycle.find(db, request.device)
         guard let uri = device.libvirtURI, !uri.isEmpty else {
             throw LCMError(.usage, "device \(device.assetTag) has no libvirt URI",
@@ -117,7 +112,7 @@ public enum DeployPlanner {
             migrateArchive: request.migrateArchive, architecture: inspection.architecture ?? "x86_64", discard: true,
             joinBlobBytes: options.joinBlob?.count, start: options.start,
             // `auto` is planned as KVM (a device with working KVM is the norm; TCG is asked for by name).
-            domainType: options.accelerator == .tcg ? .qemu : .kvm,
+            domainType: accelerator == .tcg ? .qemu : .kvm,
             storagePool: options.pool == DeviceStoragePool.name ? nil : options.pool,
             secureBoot: options.secureBoot)
         // Every rule the offline writer applies, checked now: nothing is created for a bad value.

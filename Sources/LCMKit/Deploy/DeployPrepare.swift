@@ -56,7 +56,7 @@ struct DeployPrepareOperation: JournaledOperation {
             }),
             OperationStep("golden", run: { context in
                 let live = try needLive()
-                let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
+                let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try context.connections.connect(live.settings.uri))
                 let clock = ContinuousClock(), start = clock.now
                 let golden = try HostImages.ensure(live.settings, pool: pool, inventory: context.inventory, progress: live.progress)
                 live.golden = (golden.volume, golden.path)
@@ -72,14 +72,14 @@ struct DeployPrepareOperation: JournaledOperation {
                 try context.inventory.write { db in try DesktopStore.setKey(db, id: id, keyID: key.id) }
             }, undo: { context in
                 guard let keyID = context.parametersOrEmpty["createdKey"] else { return }
-                _ = try DesktopKey.destroyAll(keyID: keyID, inventory: context.inventory)
+                _ = try DesktopKey.destroyAll(keyID: keyID, inventory: context.inventory, connect: context.connections.connect)
                 try context.inventory.write { db in try DesktopStore.clearKey(db, keyID: keyID) }
             }),
             OperationStep("volumes", run: { context in
                 let live = try needLive()
                 guard let id = live.desktopID, let golden = live.golden else { throw LCMError(.failure, "deploy-prepare ran out of order") }
                 let keyID = try context.inventory.read { db in try DesktopStore.keyID(db, id: id) }
-                let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try Connection(uri: live.settings.uri))
+                let pool = try DeviceStoragePool.open(named: live.settings.pool, on: try context.connections.connect(live.settings.uri))
                 try context.updateParameters(["uri": live.settings.uri, "pool": live.settings.pool, "volumesOf": "\(id)"])
                 live.volumes = try DesktopVolumes.create(desktopID: id, name: desktop, settings: live.settings, golden: golden,
                                                          keyID: keyID, pool: pool, inventory: context.inventory,
@@ -90,7 +90,7 @@ struct DeployPrepareOperation: JournaledOperation {
             }, undo: { context in
                 let parameters = context.parametersOrEmpty
                 guard let uri = parameters["uri"], let id = parameters["volumesOf"].flatMap(Int64.init) else { return }
-                guard let pool = try Connection(uri: uri).lookupStoragePool(name: parameters["pool"] ?? DeviceStoragePool.name) else { return }
+                guard let pool = try context.connections.connect(uri).lookupStoragePool(name: parameters["pool"] ?? DeviceStoragePool.name) else { return }
                 try DesktopVolumes.remove(desktopID: id, name: desktop, pool: pool, inventory: context.inventory)
             }),
         ]

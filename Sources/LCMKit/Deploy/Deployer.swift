@@ -53,11 +53,14 @@ public struct DeployPhases: Codable, Sendable, Equatable {
 /// One desktop's failure does not stop the others. A desktop this run created and could not finish
 /// is removed again; one an earlier run left unfinished is continued from its stage.
 public struct Deployer {
+    let context: LCMContext
     public let inventory: Inventory
     public let options: DeployOptions
 
-    public init(inventory: Inventory, options: DeployOptions) {
-        self.inventory = inventory; self.options = options
+    /// Personalization runs with the context's engine options; golden uploads' bytes and desktops
+    /// defined go to its progress (the engine tells of launches and disks).
+    public init(context: LCMContext, options: DeployOptions) throws {
+        self.context = context; self.inventory = try context.inventory(); self.options = options
     }
 
     /// A desktop of this run on its way through the phases.
@@ -84,7 +87,7 @@ public struct Deployer {
         let clock = ContinuousClock(), start = clock.now
         // A killed earlier run may have left a personalization batch (appliance, qemu-nbd) or a
         // half-prepared desktop: clean those up first (operations still held by a live run are skipped).
-        _ = try OperationJournal(inventory: inventory, registry: .standard).recoverAll()
+        _ = try context.journal().recoverAll()
         var outcomes: [DeployOutcome] = []
         var items: [Item] = []
         var names = Set<String>()
@@ -100,7 +103,7 @@ public struct Deployer {
             }
             requests.append(request)
             do {
-                let plan = try inventory.read { db in try DeployPlanner.plan(request, options: options, db: db) }
+                let plan = try inventory.read { db in try DeployPlanner.plan(request, options: options, accelerator: context.accelerator, db: db) }
                 guard names.insert(plan.name).inserted else {
                     throw LCMError(.usage, "desktop \(plan.name) appears twice in this run", hint: "give each row its own desktop name")
                 }
@@ -152,12 +155,12 @@ public struct Deployer {
         let finishing = items.filter { !$0.isFailed && $0.outcome.stage == .personalized }
         for (index, item) in finishing.enumerated() {
             finish(item)
-            options.progress?(ProgressUpdate("desktops defined", done: UInt64(index + 1), of: UInt64(finishing.count)))
+            context.progress?(ProgressUpdate("desktops defined", done: UInt64(index + 1), of: UInt64(finishing.count)))
         }
         phases.define = phaseSeconds()
         for item in items where item.isFailed && item.createdByThisRun {
             // Remove what this run made; the failure stays in the audit log and the report.
-            let removed = (try? DesktopRemoval(inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed",
+            let removed = (try? DesktopRemoval(context: context, inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed",
                                                                             holding: item.lock)) != nil
             item.outcome.stage = nil
             if removed { item.outcome.notes.append("removed again: nothing of this desktop was left behind") }
@@ -213,7 +216,8 @@ public struct Deployer {
 
     /// Fails the desktops of a host whose pool or network is not ready, before anything is made there.
     func checkHosts(_ items: [Item]) {
-        let result = DeployHostCheck.check(items.map { ($0.settings, ($0.outcome.stage ?? .recorded) < .prepared) }, inventory: inventory)
+        let result = DeployHostCheck.check(items.map { ($0.settings, ($0.outcome.stage ?? .recorded) < .prepared) }, inventory: inventory,
+                                           connections: context.connections)
         for item in items {
             let key = DeployHostCheck.hostKey(item.settings)
             if let problem = result.problems[key] { fail(item, problem) } else if let note = result.notes[key] { item.outcome.notes.append(note) }
@@ -226,9 +230,9 @@ public struct Deployer {
     static let lockWait = 60.0
 
     func prepare(_ item: Item) {
-        var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings, progress: options.progress)
+        var operation = DeployPrepareOperation(desktop: item.outcome.desktop, settings: item.settings, progress: context.progress)
         do {
-            try OperationJournal(inventory: inventory, registry: .standard).run(operation, holding: item.lock)
+            try context.journal().run(operation, holding: item.lock)
             item.desktopID = operation.live?.desktopID
             item.volumes = operation.live?.volumes
             item.goldenUploadSeconds = operation.live?.goldenUploadSeconds ?? 0
@@ -260,7 +264,7 @@ public struct Deployer {
                 owners.append((item, "data"))
             }
         }
-        var engine = options.engine
+        var engine = context.engine
         engine.readOnly = false
         let joinBlob = options.joinBlob
         // OS layers made from one golden version are alike until personalized (one an interrupted
@@ -292,7 +296,7 @@ public struct Deployer {
                 try inventory.write { db in
                     try DeployRecords.setPersonalized(db, desktopID: item.desktopID!, name: item.outcome.desktop, generation: item.volumes!.generation)
                 }
-                FailPoint.hit(kind: "deploy", step: "personalized", moment: .recorded)
+                context.failPoints.hit(kind: "deploy", step: "personalized", moment: .recorded)
                 item.outcome.stage = .personalized
             } catch { fail(item, error) }
         }
@@ -302,7 +306,8 @@ public struct Deployer {
     func finish(_ item: Item) {
         guard let id = item.desktopID else { return fail(item, LCMError(.failure, "desktop \(item.outcome.desktop) has no row")) }
         do {
-            let result = try DeployFinish.run(desktopID: id, name: item.outcome.desktop, settings: item.settings, inventory: inventory)
+            let result = try DeployFinish.run(desktopID: id, name: item.outcome.desktop, settings: item.settings, inventory: inventory,
+                                              connections: context.connections)
             item.outcome.domainUUID = result.uuid
             item.outcome.running = result.running
             item.outcome.stage = .complete

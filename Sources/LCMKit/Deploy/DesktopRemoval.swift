@@ -16,9 +16,12 @@ public struct RemovalReport: Codable, Sendable {
 /// secrets and escrow), seat, assignment and rows. Used by `lcm deploy --undo` and by a deploy run
 /// for a desktop it created and could not finish. Safe to repeat: each part may already be gone.
 public struct DesktopRemoval {
+    let context: LCMContext
     public let inventory: Inventory
 
-    public init(inventory: Inventory) { self.inventory = inventory }
+    public init(context: LCMContext) throws { self.init(context: context, inventory: try context.inventory()) }
+
+    init(context: LCMContext, inventory: Inventory) { self.context = context; self.inventory = inventory }
 
     /// Refuses a desktop whose user-data disk may hold the user's files (it ran, or data was
     /// migrated onto it) unless `discardUserData`. `holding` is the desktop's lock when the caller
@@ -43,7 +46,7 @@ public struct DesktopRemoval {
                            hint: status == .retiring ? "finish it: lcm retire \(name) --yes" : "`lcm retire certificate \(name)` shows what was done to it")
         }
         let settings = desktop.settings, stage = desktop.stage
-        let connection = try (settings?.uri ?? deviceURI).map { try Connection(uri: $0) }
+        let connection = try (settings?.uri ?? deviceURI).map { try context.connect($0) }
         if !discardUserData, let reason = try userDataReason(desktopID: id, name: name, stage: stage, settings: settings, connection: connection) {
             throw LCMError(.conflict, "desktop \(name) may hold its user's data on \(DesktopSettings.dataVolume(name)): \(reason)",
                            hint: "back it up first, then confirm with --discard-user-data")
@@ -67,7 +70,7 @@ public struct DesktopRemoval {
             report.notes.append("no device URI recorded: nothing on a device to remove")
         }
         if let keyID = desktop.keyID {
-            let destroyed = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory)
+            let destroyed = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory, connect: context.connections.connect)
             report.keyCopiesDestroyed = destroyed.items.filter { $0.outcome == .destroyed }.count
             if !destroyed.complete { report.notes.append("some copies of the desktop's key could not be destroyed: see `lcm inventory events`") }
         }

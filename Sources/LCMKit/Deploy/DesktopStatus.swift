@@ -72,7 +72,8 @@ public enum DesktopStatusReader {
 
     /// Desktops by name (retired ones included), or all live ones on a device, or all live ones:
     /// retired desktops are history (`lcm inventory list desktops` lists them).
-    public static func read(names: [String], device: String?, inventory: Inventory) throws -> [DesktopStatusReport] {
+    public static func read(names: [String], device: String?, context: LCMContext) throws -> [DesktopStatusReport] {
+        let inventory = try context.inventory()
         let rows = try inventory.read { db in try DesktopReports.statusRows(db, names: names, device: device) }
         let found = Set(rows.map { $0["name"] as String })
         if let missing = names.first(where: { !found.contains($0) }) {
@@ -94,7 +95,7 @@ public enum DesktopStatusReader {
             }
             report.lastPatch = lastPatch
             guard let uri = report.uri else { return report }
-            if connections[uri] == nil { connections[uri] = Result { try Connection(uri: uri) } }
+            if connections[uri] == nil { connections[uri] = Result { try context.connect(uri) } }
             // The device is down or went away: say so, and claim nothing about its disks.
             func unreachable(_ error: any Error) {
                 connections[uri] = .failure(error)

@@ -112,7 +112,7 @@ public enum DesktopVolumes {
             if let token = try recorder?.record(.file(file)) { tokens.append(token) }
         }
         try UserDataDisk.writeBlankLayout(to: layout, virtualSize: settings.dataDiskBytes)
-        FailPoint.hit(kind: "deploy-prepare", step: "layout-written", moment: .ran)
+        recorder?.failPoints.hit(kind: "deploy-prepare", step: "layout-written", moment: .ran)
         var set: DesktopVolumeSet
         if let keyID {
             guard let key = try DesktopKey.find(id: keyID, inventory: inventory) else { throw LCMError.notFound("desktop key \(keyID)") }

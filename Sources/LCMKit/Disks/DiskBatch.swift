@@ -53,7 +53,8 @@ public enum DiskBatch {
             let engine = DiskEngine(inventory: context.inventory, recorder: context, options: options)
             box.value = try engine.run(volumes, work: workBox.value)
         }
-        try OperationJournal(inventory: inventory, registry: registry).run(operation)
+        try OperationJournal(inventory: inventory, registry: registry, failPoints: options.failPoints,
+                             connections: options.connections).run(operation)
         guard let report = box.value else { throw LCMError(.failure, "the disk batch produced no report") }
         return report
     }

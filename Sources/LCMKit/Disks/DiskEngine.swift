@@ -51,6 +51,10 @@ public final class DiskEngine: @unchecked Sendable {
         /// Seconds a launch may take (healthy: 13-90 s under TCG) before its hung appliance is
         /// stopped and the launch tried once more.
         public var launchTimeout: Double = 300
+        /// Crash injection for tests (`LCMContext.failPoints`); none by default.
+        public var failPoints: FailPoints = .none
+        /// How remote disks' devices are reached (`LCMContext.connections`).
+        public var connections: ConnectionFactory = .libvirt
 
         public init(backendSettings: [String] = GuestfsSession.tcgBackendSettings, drivesPerLaunch: Int? = nil,
                     memsizeMiB: Int? = nil, readOnly: Bool = false, verifyRemote: Bool = true,
@@ -69,10 +73,11 @@ public final class DiskEngine: @unchecked Sendable {
     public let inventory: Inventory
     public let recorder: LeftoverRecorder
     public let options: Options
-    private let connections = ConnectionCache()
+    private let connections: ConnectionCache
 
     public init(inventory: Inventory, recorder: LeftoverRecorder, options: Options = Options()) {
         self.inventory = inventory; self.recorder = recorder; self.options = options
+        connections = ConnectionCache(factory: options.connections)
     }
 
     // MARK: - Plan
@@ -123,7 +128,7 @@ public final class DiskEngine: @unchecked Sendable {
         let disks = volumes.enumerated().map { StagedDisk(index: $0.offset, volume: $0.element) }
         Parallel.forEach(disks, width: options.parallelism) { stager.stage($0) }
         let staged = clock.now
-        FailPoint.hit(kind: "disk-engine", step: "prepared", moment: .ran)
+        options.failPoints.hit(kind: "disk-engine", step: "prepared", moment: .ran)
 
         // Launch and work.
         let ready = disks.filter { $0.failure == nil }
@@ -215,7 +220,7 @@ public final class DiskEngine: @unchecked Sendable {
                 tokens.insert(token, at: 0)
             }
         }
-        FailPoint.hit(kind: "disk-engine", step: "launched", moment: .ran)
+        options.failPoints.hit(kind: "disk-engine", step: "launched", moment: .ran)
 
         let devices = try session.listDevices()
         guard devices.count == group.count else {
@@ -251,7 +256,7 @@ public final class DiskEngine: @unchecked Sendable {
                     return Array(group[(position + 1)...])
                 }
             }
-            FailPoint.hit(kind: "disk-engine", step: "worked", moment: .ran)
+            options.failPoints.hit(kind: "disk-engine", step: "worked", moment: .ran)
             if let progress = options.progress {
                 progress(ProgressUpdate("disks", done: UInt64(state.finishedCount), of: UInt64(state.count)))
             }
@@ -357,13 +362,16 @@ enum Parallel {
 /// Connections opened for a batch, one per URI, shared by the staging threads.
 final class ConnectionCache: @unchecked Sendable {
     private let lock = NSLock()
+    private let factory: ConnectionFactory
     private var open: [String: Connection] = [:]
+
+    init(factory: ConnectionFactory) { self.factory = factory }
 
     func get(_ uri: String) throws -> Connection {
         lock.lock()
         defer { lock.unlock() }
         if let connection = open[uri] { return connection }
-        let connection = try Connection(uri: uri)
+        let connection = try factory.connect(uri)
         open[uri] = connection
         return connection
     }

@@ -89,8 +89,9 @@ final class DiskStager<Value: Sendable>: @unchecked Sendable {
             do {
                 connection = try engine.connection(uri)
             } catch {
+                // The factory's error already names the URI.
                 throw DiskFailure(stage: .validate, reason: .toolFailed,
-                                  message: "cannot connect to \(uri): \(DiskEngine.message(error))")
+                                  message: error is LCMError ? DiskEngine.message(error) : "cannot connect to \(uri): \(DiskEngine.message(error))")
             }
             guard let pool = try connection.lookupStoragePool(name: poolName) else {
                 throw DiskFailure(stage: .validate, reason: .missing, message: "no storage pool '\(poolName)' at \(uri)")

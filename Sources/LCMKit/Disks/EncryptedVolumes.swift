@@ -109,7 +109,7 @@ public enum DeviceVolumes {
         for index in requests.indices {
             if index == 0 {
                 try QemuImage.createEncrypted(path: locals[0], virtualSize: sizes[0], backing: layers[0], passphrase: passphrase)
-                FailPoint.hit(kind: "encrypted-volumes", step: "header-made", moment: .ran)
+                recorder?.failPoints.hit(kind: "encrypted-volumes", step: "header-made", moment: .ran)
             } else {
                 try QemuImage.deriveEncrypted(from: locals[0], path: locals[index], virtualSize: sizes[index],
                                               backing: layers[index], passphrase: passphrase)

@@ -14,6 +14,13 @@ public protocol LeftoverRecorder: AnyObject, Sendable {
     func record(_ resource: LeftoverResource) throws -> LeftoverToken
     /// Cleans the resource up if it is still there and marks it released.
     func release(_ token: LeftoverToken) throws
+    /// The journaled run's fail points, for crash tests at points inside a step (between
+    /// recording a file and the next one).
+    var failPoints: FailPoints { get }
+}
+
+extension LeftoverRecorder {
+    public var failPoints: FailPoints { .none }
 }
 
 extension OperationContext: LeftoverRecorder {

@@ -30,16 +30,17 @@ public struct DoctorReport: Codable, Sendable {
 
 /// Checks each prerequisite of lcm on the admin's machine and the device it connects to.
 public struct Doctor: Sendable {
-    public let settings: LCMSettings
+    let context: LCMContext
+    public var settings: LCMSettings { context.settings }
     /// Skip the slow probes (accelerator boot, appliance launch).
     public var quick: Bool
     public var kvmProbeTimeout: Double = 8
     public var tcgProbeTimeout: Double = 30
     /// Told as each check is done.
-    public var progress: ProgressSink?
+    var progress: ProgressSink? { context.progress }
 
-    public init(settings: LCMSettings, quick: Bool = false) {
-        self.settings = settings; self.quick = quick
+    public init(context: LCMContext, quick: Bool = false) {
+        self.context = context; self.quick = quick
     }
 
     /// libvirt, storage pool, accelerator, firmware, TPM, appliance, home, database, leftovers, encryption.
@@ -56,12 +57,12 @@ public struct Doctor: Sendable {
                 // The probe reads a console without blocking: that needs libvirt's event loop,
                 // registered before the connection opens.
                 try EventLoop.start()
-                let connection = try Connection(uri: settings.connectURI)
+                let connection = try context.connect()
                 let detail = "\(try connection.uri): libvirt \(try connection.libraryVersion), \(try connection.hypervisorType) \(try connection.hypervisorVersion)"
                 return (DoctorCheck(name: "libvirt", required: true, status: .pass, detail: detail), connection)
             } catch {
                 return (DoctorCheck(name: "libvirt", required: true, status: .fail,
-                                    detail: "cannot connect to \(settings.connectURI): \(error)",
+                                    detail: LCMError.from(error).message,
                                     fix: "start libvirtd (scripts/setup does it on this machine) or pass the right --connect URI"), nil)
             }
         }
@@ -113,7 +114,7 @@ public struct Doctor: Sendable {
         // Reuses the connection above for the default device; other devices are opened by URI.
         checks.append(encryptionCheck(connect: { uri in
             if let connection, uri == settings.connectURI { return connection }
-            return try Connection(uri: uri)
+            return try context.connect(uri)
         }))
 
         let ok = !checks.contains { $0.required && $0.status == .fail }

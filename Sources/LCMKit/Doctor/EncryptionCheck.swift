@@ -8,10 +8,11 @@ extension Doctor {
     /// as the volume's device reports it through libvirt; every live desktop key must still have
     /// its escrow; no temporary key file may lie in `$LCM_HOME/run`.
     ///
-    /// Reads the inventory read-only and changes nothing. `connect` opens a device by URI.
-    public func encryptionCheck(connect: (String) throws -> Connection = { try Connection(uri: $0) }) -> DoctorCheck {
+    /// Reads the inventory read-only and changes nothing. `connect` opens a device by URI (the
+    /// context's connections when nil).
+    public func encryptionCheck(connect: ((String) throws -> Connection)? = nil) -> DoctorCheck {
         let started = Date()
-        var check = EncryptionCheck(home: settings.home, defaultURI: settings.connectURI).run(connect: connect)
+        var check = EncryptionCheck(home: settings.home, defaultURI: settings.connectURI).run(connect: connect ?? context.connect)
         check.seconds = Date().timeIntervalSince(started)
         return check
     }

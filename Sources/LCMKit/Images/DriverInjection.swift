@@ -22,18 +22,18 @@ public enum DriverInjection: ImageDerivationKind {
     public static let producedBy = "drivers add"
 
     public static func run(parent reference: ImageReference, media path: String, version: String? = nil,
-                           inventory: Inventory, engineOptions: DiskEngine.Options = .init()) throws -> DriverInjectionReport {
+                           context: LCMContext) throws -> DriverInjectionReport {
         if let version { try ImageNames.validate(version: version) }
         let clock = ContinuousClock(), started = clock.now
-        let parent = try ImageCatalog(inventory: inventory).resolve(reference)
+        let parent = try ImageCatalog(inventory: try context.inventory()).resolve(reference)
         guard let parentInspection = parent.inspection, parentInspection.isWindows else {
             throw LCMError(.dataError, "\(parent.reference) holds no Windows installation to add drivers to")
         }
         // Read the media first: a wrong ISO fails before anything is copied.
         let drivers = try VirtioDriverSource(source: path).drivers(for: parentInspection)
         let summaryBox = SummaryBox()
-        let made = try ImageDerivation.run(Self.self, parent: parent, source: path, requestedVersion: version, inventory: inventory,
-                                           engineOptions: engineOptions) { access, parent in
+        let made = try ImageDerivation.run(Self.self, parent: parent, source: path, requestedVersion: version,
+                                           context: context) { access, parent in
             let before = try WindowsInspector.inspect(access)
             guard before.isWindows, let partition = before.windowsPartition else {
                 throw LCMError(.dataError, "no Windows installation found in the copy of \(parent.reference)")

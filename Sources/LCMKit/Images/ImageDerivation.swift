@@ -33,7 +33,7 @@ public struct DerivedImageVersion: Sendable {
 /// copy → work (one appliance launch) → publish.
 public enum ImageDerivation {
     public static func run<Kind: ImageDerivationKind>(_ kind: Kind.Type, parent: CatalogEntry, source: String, requestedVersion: String?,
-                                                      inventory: Inventory, engineOptions: DiskEngine.Options,
+                                                      context: LCMContext,
                                                       recording: @escaping ImageDerivationRecording = { _, _, _ in },
                                                       work: @escaping ImageDerivationWork) throws -> DerivedImageVersion {
         if let requestedVersion { try ImageNames.validate(version: requestedVersion) }
@@ -44,12 +44,12 @@ public enum ImageDerivation {
             throw LCMError(.conflict, "\(parent.reference) is hibernated (or shut down with Fast Startup): its volume cannot be written offline",
                            hint: "boot the source system, shut it down fully with Fast Startup off, and import it again")
         }
-        let store = ImageStore(home: inventory.home)
+        let store = ImageStore(home: context.settings.home)
         let live = ImageDerivationOperation<Kind>.Live(parent: parent, source: source, requestedVersion: requestedVersion,
-                                                       store: store, engineOptions: engineOptions, recording: recording, work: work)
+                                                       store: store, engineOptions: context.engine, recording: recording, work: work)
         var operation = ImageDerivationOperation<Kind>(name: parent.name, incomingPath: try store.incomingPath())
         operation.live = live
-        try OperationJournal(inventory: inventory, registry: .standard).run(operation)
+        try context.journal().run(operation)
         guard let result = live.result else { throw LCMError(.failure, "the \(Kind.producedBy) run produced no version") }
         return result
     }

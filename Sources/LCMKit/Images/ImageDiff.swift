@@ -71,14 +71,14 @@ public enum ImageDiff {
 
     /// Compares `from` and `to` (catalog versions or files). `scratch` receives the hive copies
     /// (a private directory, removed before returning).
-    public static func run(from: InspectTarget, to: InspectTarget, inventory: Inventory,
-                           engineOptions: DiskEngine.Options = .init()) throws -> ImageDiffReport {
+    public static func run(from: InspectTarget, to: InspectTarget, context: LCMContext) throws -> ImageDiffReport {
+        let inventory = try context.inventory()
         // One file against itself: nothing can differ, and the engine opens a file only once.
         if URL(fileURLWithPath: from.path).standardizedFileURL.resolvingSymlinksInPath()
             == URL(fileURLWithPath: to.path).standardizedFileURL.resolvingSymlinksInPath() {
             return ImageDiffReport(from: from.label, to: to.label)
         }
-        var options = engineOptions
+        var options = context.engine
         options.readOnly = true
         let scratch = try privateScratchDirectory(inventory.home)
         defer { try? FileManager.default.removeItem(at: scratch) }

@@ -46,21 +46,20 @@ public struct ImageImportReport: Codable, Sendable {
 /// 3. publish: the file becomes read-only, moves to `images/<name>/<version>.qcow2`, and its
 ///    catalog rows and audit event commit in one transaction.
 public enum ImageImport {
-    public static func run(_ request: ImageImportRequest, inventory: Inventory,
-                           engineOptions: DiskEngine.Options = .init()) throws -> ImageImportReport {
+    public static func run(_ request: ImageImportRequest, context: LCMContext) throws -> ImageImportReport {
         try ImageNames.validate(name: request.name)
         if let version = request.version { try ImageNames.validate(version: version) }
         let source = try SourceImage.open(request.source)
-        let store = ImageStore(home: inventory.home)
+        let store = ImageStore(home: context.settings.home)
         let clock = ContinuousClock()
         let started = clock.now
 
         var operation = ImageImportOperation(name: request.name, incomingPath: try store.incomingPath(), destination: "")
-        let live = ImageImportOperation.Live(request: request, source: source, store: store, engineOptions: engineOptions)
+        let live = ImageImportOperation.Live(request: request, source: source, store: store, engineOptions: context.engine)
         operation.live = live
         // The version is settled under the image's lock (inside the operation), so two imports of
         // the same image cannot take the same number; the destination follows from it.
-        try OperationJournal(inventory: inventory, registry: .standard).run(operation)
+        try context.journal().run(operation)
         guard var report = live.report else { throw LCMError(.failure, "the import produced no report") }
         report.secondsTotal = (clock.now - started).seconds
         return report

@@ -44,9 +44,9 @@ public struct InspectOutcome: Codable, Sendable {
 /// Inspects many images in as few appliance launches as the disk engine allows (one for up to
 /// the handle's drive limit), read-only.
 public enum ImageInspect {
-    public static func run(_ targets: [InspectTarget], inventory: Inventory,
-                           engineOptions: DiskEngine.Options = .init()) throws -> (outcomes: [InspectOutcome], launches: Int, timing: String) {
-        var options = engineOptions
+    public static func run(_ targets: [InspectTarget], context: LCMContext) throws -> (outcomes: [InspectOutcome], launches: Int, timing: String) {
+        let inventory = try context.inventory()
+        var options = context.engine
         options.readOnly = true
         let volumes = targets.map(\.volume)
         let report = try DiskBatch.run(inventory: inventory, objectID: "inspect-\(UUID().uuidString.lowercased().prefix(8))",

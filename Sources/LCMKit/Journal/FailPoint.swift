@@ -1,14 +1,24 @@
 import Foundation
 
-/// Crash injection for tests: `LCM_FAILPOINT=kind:step:moment` makes the process SIGKILL itself
-/// at that point of a journaled operation (moment: started, ran, recorded). Unset in normal use.
-enum FailPoint {
-    enum Moment: String { case started, ran, recorded }
+/// Crash injection for tests: armed with `kind:step:moment`, the process SIGKILLs itself at that
+/// point of a journaled operation (moment: started, ran, recorded). The command layer arms it from
+/// `LCM_FAILPOINT`; a context built without one (every normal run, in-process tests) never fires.
+public struct FailPoints: Sendable {
+    public enum Moment: String, Sendable { case started, ran, recorded }
 
-    static func hit(kind: String, step: String, moment: Moment) {
-        guard let spec = ProcessInfo.processInfo.environment["LCM_FAILPOINT"], !spec.isEmpty else { return }
-        if spec == "\(kind):\(step):\(moment.rawValue)" {
-            kill(getpid(), SIGKILL)
-        }
+    /// Fires nowhere.
+    public static let none = FailPoints(armed: nil)
+
+    private let armed: String?
+
+    public init(armed spec: String?) {
+        armed = spec.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public var isArmed: Bool { armed != nil }
+
+    func hit(kind: String, step: String, moment: Moment) {
+        guard let armed, armed == "\(kind):\(step):\(moment.rawValue)" else { return }
+        kill(getpid(), SIGKILL)
     }
 }

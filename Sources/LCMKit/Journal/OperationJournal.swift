@@ -51,7 +51,13 @@ public struct OperationRegistry: Sendable {
 public final class OperationContext: @unchecked Sendable {
     public let operationID: String
     public let inventory: Inventory
-    init(operationID: String, inventory: Inventory) { self.operationID = operationID; self.inventory = inventory }
+    /// The run's fail points and connections (from its `LCMContext`), for steps that crash-test
+    /// inside themselves or reach a device.
+    public let failPoints: FailPoints
+    public let connections: ConnectionFactory
+    init(operationID: String, inventory: Inventory, failPoints: FailPoints, connections: ConnectionFactory) {
+        self.operationID = operationID; self.inventory = inventory; self.failPoints = failPoints; self.connections = connections
+    }
 
     @discardableResult
     public func recordResource(_ resource: LeftoverResource) throws -> Int64 {
@@ -101,11 +107,16 @@ public final class OperationContext: @unchecked Sendable {
 public struct OperationJournal: Sendable {
     public let inventory: Inventory
     public let registry: OperationRegistry
+    public let failPoints: FailPoints
+    public let connections: ConnectionFactory
     /// How long to wait for another run's lock on the same object.
     public var lockTimeout: Double
 
-    public init(inventory: Inventory, registry: OperationRegistry, lockTimeout: Double = 10) {
-        self.inventory = inventory; self.registry = registry; self.lockTimeout = lockTimeout
+    /// LCMKit's entry points take theirs from `LCMContext.journal()`.
+    public init(inventory: Inventory, registry: OperationRegistry, failPoints: FailPoints = .none,
+                connections: ConnectionFactory = .libvirt, lockTimeout: Double = 10) {
+        self.inventory = inventory; self.registry = registry; self.failPoints = failPoints
+        self.connections = connections; self.lockTimeout = lockTimeout
     }
 
     /// The outcome of recovering one operation left behind by a dead run.
@@ -144,7 +155,7 @@ public struct OperationJournal: Sendable {
             try AuditLog.record(db, actor: inventory.actor, objectKind: operation.objectKind,
                                 objectID: operation.objectID, action: "\(kind) started", details: ["operation": id])
         }
-        let context = OperationContext(operationID: id, inventory: inventory)
+        let context = OperationContext(operationID: id, inventory: inventory, failPoints: failPoints, connections: connections)
         do {
             try execute(steps: steps, from: 0, operationID: id, kind: kind, context: context)
         } catch {
@@ -210,7 +221,7 @@ public struct OperationJournal: Sendable {
                 continue
             }
             let steps = operation.steps
-            let context = OperationContext(operationID: id, inventory: inventory)
+            let context = OperationContext(operationID: id, inventory: inventory, failPoints: failPoints, connections: connections)
             let action: String
             switch operation.recovery {
             case .rollForward:
@@ -248,11 +259,11 @@ public struct OperationJournal: Sendable {
         for index in start..<steps.count {
             let step = steps[index]
             try setStepState(operationID: operationID, index: index, state: "started")
-            FailPoint.hit(kind: kind, step: step.name, moment: .started)
+            failPoints.hit(kind: kind, step: step.name, moment: .started)
             try step.run(context)
-            FailPoint.hit(kind: kind, step: step.name, moment: .ran)
+            failPoints.hit(kind: kind, step: step.name, moment: .ran)
             try setStepState(operationID: operationID, index: index, state: "done")
-            FailPoint.hit(kind: kind, step: step.name, moment: .recorded)
+            failPoints.hit(kind: kind, step: step.name, moment: .recorded)
         }
     }
 

@@ -118,9 +118,7 @@ public struct DesktopKey: Codable, Sendable, Equatable {
         guard let components = URLComponents(string: uri) else { return nil }
         if components.path == "/system" { return "/etc/libvirt/secrets/\(uuid).base64" }
         if components.path == "/session", DiskHost.isLocal(uri: uri) {
-            let config = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"]
-                ?? "\(NSHomeDirectory())/.config"
-            return "\(config)/libvirt/secrets/\(uuid).base64"
+            return "\(Connection.sessionConfigDirectory)/secrets/\(uuid).base64"
         }
         return nil
     }
@@ -173,7 +171,7 @@ public struct DesktopKey: Codable, Sendable, Equatable {
     /// Idempotent: a copy already gone counts as destroyed. `connect` opens a device by URI.
     public static func destroyAll(
         keyID: String, inventory: Inventory,
-        connect: (String) throws -> Connection = { try Connection(uri: $0) }
+        connect: (String) throws -> Connection = ConnectionFactory.libvirt.connect
     ) throws -> KeyDestructionReport {
         let lock = try ObjectLock.acquire(home: inventory.home, kind: "key", id: keyID, timeout: 30)
         defer { lock.unlock() }

@@ -59,14 +59,16 @@ public struct DesktopPatcher {
         public var shutdownTimeout: Duration = .seconds(300)
         /// Desktops per appliance launch (nil: all at once).
         public var maxParallel: Int?
-        public var engine = DiskEngine.Options()
         public init() {}
     }
 
+    let context: LCMContext
     let inventory: Inventory
     let options: Options
 
-    public init(inventory: Inventory, options: Options = .init()) { self.inventory = inventory; self.options = options }
+    public init(context: LCMContext, options: Options = .init()) throws {
+        self.context = context; self.inventory = try context.inventory(); self.options = options
+    }
 
     /// Desktops by name, by device, or every deployed one, narrowed to an inventory status when
     /// given; unknown names fail before anything. `--device` and `--all` leave retired desktops
@@ -117,8 +119,8 @@ public struct DesktopPatcher {
                 locks.append(try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: 60))
                 let desktop = try Self.load(name, inventory: inventory)
                 outcome.device = desktop.settings.deviceTag
-                let connection = try Connection(uri: desktop.settings.uri)
-                outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory)
+                let connection = try context.connect(desktop.settings.uri)
+                outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory, failPoints: context.failPoints)
                 if let domain = try connection.lookupDomain(name: name), try domain.isActive {
                     if options.shutdown {
                         try Self.shutDown(domain, name: name, timeout: options.shutdownTimeout,
@@ -181,7 +183,7 @@ public struct DesktopPatcher {
         }
         timing.layers += (clock.now - started).seconds
         guard !volumes.isEmpty else { return 0 }
-        var engine = options.engine
+        var engine = context.engine
         engine.readOnly = false
         let report: DiskBatchReport<OfflinePatchOutcome>
         do {
@@ -250,7 +252,7 @@ public struct DesktopPatcher {
                     try db.execute(sql: """
                         INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, state, createdAt, detail)
                         VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?)
-                        """, arguments: [runID, desktop.id, item.file, item.kind.rawValue, item.sha256, item.bytes, Date(), message])
+                        """, arguments: [runID, desktop.id, item.file, item.kind.rawValue, item.sha256, item.bytes, context.clock.now(), message])
                 }
                 try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: desktop.name, action: "patch failed",
                                     details: ["error": message, "run": runID])
@@ -298,7 +300,7 @@ public struct DesktopPatcher {
             }
         }
         try inventory.write { db in
-            let now = Date()
+            let now = context.clock.now()
             for item in set.items {
                 try db.execute(sql: """
                     INSERT INTO patchItem (runID, desktopID, file, kind, sha256, bytes, state, createdAt, detail)
@@ -327,10 +329,10 @@ public struct DesktopPatcher {
         var reports: [DesktopPatchReport] = []
         for run in runs {
             let desktop = try Self.load(run.desktop, inventory: inventory)
-            let connection = try Connection(uri: desktop.settings.uri)
+            let connection = try context.connect(desktop.settings.uri)
             if let domain = try connection.lookupDomain(name: run.desktop), try domain.isActive { continue }
             let set = try PatchSet(paths: run.files)
-            var report = try DesktopPatcher(inventory: inventory, options: options).run(set, desktops: [run.desktop])
+            var report = try DesktopPatcher(context: context, options: options).run(set, desktops: [run.desktop])
             if report.outcomes.first?.state != .queued {
                 try inventory.write { db in
                     try db.execute(sql: "DELETE FROM patchItem WHERE runID = ? AND desktopID = ? AND state = 'queued'",

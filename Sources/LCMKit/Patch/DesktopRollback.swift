@@ -58,14 +58,16 @@ public struct DesktopRollback {
         public var dryRun = false
         public var shutdown = false
         public var shutdownTimeout: Duration = .seconds(300)
-        public var engine = DiskEngine.Options()
         public init() {}
     }
 
+    let context: LCMContext
     let inventory: Inventory
     let options: Options
 
-    public init(inventory: Inventory, options: Options = .init()) { self.inventory = inventory; self.options = options }
+    public init(context: LCMContext, options: Options = .init()) throws {
+        self.context = context; self.inventory = try context.inventory(); self.options = options
+    }
 
     /// Rolls back `names` (already selected). Per-desktop failures are in the report.
     public func run(desktops names: [String]) throws -> DesktopRollbackReport {
@@ -82,7 +84,7 @@ public struct DesktopRollback {
                 locks.append(try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: 60))
                 let desktop = try DesktopPatcher.load(name, inventory: inventory)
                 outcome.device = desktop.settings.deviceTag
-                let connection = try Connection(uri: desktop.settings.uri)
+                let connection = try context.connect(desktop.settings.uri)
                 if options.dryRun {
                     outcome = try plan(desktop, connection: connection, outcome: outcome)
                     outcomes[name] = outcome
@@ -104,9 +106,9 @@ public struct DesktopRollback {
                     restart[name] = domain
                     outcome.notes.append("shut down for the rollback")
                 }
-                outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory)
+                outcome.notes += try OSLayers.recover(desktop, connection: connection, inventory: inventory, failPoints: context.failPoints)
                 let step = try interrupted.map { try completed($0, desktop) }
-                    ?? OSLayers.rollBack(desktop, connection: connection, inventory: inventory, runID: runID)
+                    ?? OSLayers.rollBack(desktop, connection: connection, inventory: inventory, runID: runID, failPoints: context.failPoints)
                 outcome.state = .rolledBack
                 outcome.from = step.from
                 outcome.to = step.to
@@ -223,7 +225,7 @@ public struct DesktopRollback {
         for (desktop, _) in members { before[desktop.name] = (try? staged(desktop)) ?? [:] }
         let result: (statuses: [DesktopPatchStatus], launches: Int)
         do {
-            result = try PatchStatusReader(inventory: inventory, engineOptions: options.engine).readWithLaunches(names: members.map(\.0.name))
+            result = try PatchStatusReader(context: context).readWithLaunches(names: members.map(\.0.name))
         } catch {
             for (desktop, _) in members {
                 outcomes[desktop.name]?.notes.append("the layer brought back could not be read: `lcm manage patch status \(desktop.name)` retries (\(DesktopPatcher.message(error)))")

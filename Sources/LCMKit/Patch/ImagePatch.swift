@@ -22,18 +22,19 @@ public enum ImagePatch: ImageDerivationKind {
     public static let kind = "image-patch"
     public static let producedBy = "patch"
 
-    public static func run(_ set: PatchSet, parent reference: ImageReference, version: String? = nil, inventory: Inventory,
-                           engineOptions: DiskEngine.Options = .init()) throws -> ImagePatchReport {
+    public static func run(_ set: PatchSet, parent reference: ImageReference, version: String? = nil,
+                           context: LCMContext) throws -> ImagePatchReport {
         let clock = ContinuousClock(), started = clock.now
+        let inventory = try context.inventory()
         let parent = try ImageCatalog(inventory: inventory).resolve(reference)
         let outcomeBox = OutcomeBox()
         let note = "patch: " + set.items.map(\.file).joined(separator: ", ")
         // The patch items are recorded with the version, in the transaction that publishes it.
         let made = try ImageDerivation.run(Self.self, parent: parent, source: set.items.map(\.file).joined(separator: ","),
-                                           requestedVersion: version, inventory: inventory, engineOptions: engineOptions,
+                                           requestedVersion: version, context: context,
                                            recording: { db, versionID, version in
             guard let outcome = outcomeBox.outcome else { throw LCMError(.failure, "the patch run returned no outcome") }
-            let runID = UUID().uuidString.lowercased(), now = Date()
+            let runID = UUID().uuidString.lowercased(), now = context.clock.now()
             var queued = outcome.queued.makeIterator()
             for item in set.items {
                 try db.execute(sql: """

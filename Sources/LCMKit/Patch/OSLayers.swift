@@ -23,14 +23,14 @@ enum OSLayers {
 
     /// Deletes pending layers a dead run left (volume and row) and aligns the domain with the
     /// recorded top and the media its staged items need. Returns what it did, for the report.
-    static func recover(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
+    static func recover(_ desktop: Desktop, connection: Connection, inventory: Inventory, failPoints: FailPoints) throws -> [String] {
         var notes: [String] = []
         let removed = try discardPending(desktop, connection: connection, inventory: inventory)
         if !removed.isEmpty { notes.append("removed the unfinished layer \(removed.joined(separator: ", ")) of an interrupted run") }
         let aligned = try alignDomain(desktop, connection: connection, inventory: inventory)
         if aligned.layer { notes.append("switched the domain to the OS layer an interrupted run had committed") }
         notes += aligned.missingMedia.map(missingMediumNote)
-        let deleted = try deleteDiscarded(desktop, connection: connection, inventory: inventory)
+        let deleted = try deleteDiscarded(desktop, connection: connection, inventory: inventory, failPoints: failPoints)
         if !deleted.isEmpty { notes.append("deleted the rolled-back layer \(deleted.joined(separator: ", ")) of an interrupted run") }
         return notes
     }
@@ -127,7 +127,8 @@ enum OSLayers {
     /// `discarded` and the patch items written into it `rolled-back`. Then the domain is aligned
     /// (boot disk, and the patch media its still-staged items need) and the old top deleted.
     /// Only OS layers move: the user-data disk, NVRAM and TPM state stay as they are.
-    static func rollBack(_ desktop: Desktop, connection: Connection, inventory: Inventory, runID: String) throws -> Rollback {
+    static func rollBack(_ desktop: Desktop, connection: Connection, inventory: Inventory, runID: String,
+                         failPoints: FailPoints) throws -> Rollback {
         let rollback = try inventory.write { db -> Rollback in
             let layers = try Row.fetchAll(db, sql: "SELECT id, name, role FROM volume WHERE desktopID = ? AND role IN (?, ?) ORDER BY id DESC",
                                           arguments: [desktop.id, top, lower])
@@ -148,9 +149,9 @@ enum OSLayers {
                                 details: ["from": from, "to": to, "items": items.joined(separator: ", "), "run": runID])
             return Rollback(from: from, to: to, itemsRolledBack: items)
         }
-        FailPoint.hit(kind: "rollback", step: "switched", moment: .recorded)
+        failPoints.hit(kind: "rollback", step: "switched", moment: .recorded)
         try alignDomain(desktop, connection: connection, inventory: inventory)
-        try deleteDiscarded(desktop, connection: connection, inventory: inventory)
+        try deleteDiscarded(desktop, connection: connection, inventory: inventory, failPoints: failPoints)
         return rollback
     }
 
@@ -165,7 +166,7 @@ enum OSLayers {
     /// header erased and its keyslot copy marked destroyed (`VolumeDeletion`), so a later
     /// retirement accounts for it. Returns their names.
     @discardableResult
-    static func deleteDiscarded(_ desktop: Desktop, connection: Connection, inventory: Inventory) throws -> [String] {
+    static func deleteDiscarded(_ desktop: Desktop, connection: Connection, inventory: Inventory, failPoints: FailPoints) throws -> [String] {
         let rows = try inventory.read { db in
             try Row.fetchAll(db, sql: "SELECT id, name, path, encrypted FROM volume WHERE desktopID = ? AND role = ?", arguments: [desktop.id, discarded])
         }
@@ -184,7 +185,7 @@ enum OSLayers {
             let path: String? = row["path"]
             if let path, named.contains(path) { continue }
             if let volume = try pool?.lookupVolume(name: row["name"]) {
-                if !(row["encrypted"] as Bool) { try overwrite(volume, name: row["name"]) }
+                if !(row["encrypted"] as Bool) { try overwrite(volume, name: row["name"], failPoints: failPoints) }
                 try VolumeDeletion.delete(volume, name: row["name"], pool: desktop.settings.pool, why: "rolled back", inventory: inventory)
             }
             try inventory.write { db in try db.execute(sql: "DELETE FROM volume WHERE id = ?", arguments: [row["id"] as Int64]) }
@@ -193,7 +194,7 @@ enum OSLayers {
         return deleted
     }
 
-    private static func overwrite(_ volume: StorageVolume, name: String) throws {
+    private static func overwrite(_ volume: StorageVolume, name: String, failPoints: FailPoints) throws {
         let target = try StreamWipeTarget(volume: volume)
         _ = try Overwriter.overwrite(target, with: .constant(0))
         let check = try Overwriter.verify(target, against: .constant(0))
@@ -201,7 +202,7 @@ enum OSLayers {
             throw LCMError(.unavailable, "the rolled-back layer \(name) did not read back as zeros after its overwrite (first difference at byte \(check.firstMismatch ?? 0))",
                            hint: "it is kept; the next rollback or patch run of the desktop tries again")
         }
-        FailPoint.hit(kind: "rollback", step: "discarded-overwritten", moment: .ran)
+        failPoints.hit(kind: "rollback", step: "discarded-overwritten", moment: .ran)
     }
 
     /// The golden volume's path on the device (the backing of the lowest layer).

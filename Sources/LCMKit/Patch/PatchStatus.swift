@@ -111,9 +111,10 @@ public struct DesktopPatchStatus: Codable, Sendable {
 public struct PatchStatusReader {
     let inventory: Inventory
     let engineOptions: DiskEngine.Options
+    let connections: ConnectionFactory
 
-    public init(inventory: Inventory, engineOptions: DiskEngine.Options = .init()) {
-        self.inventory = inventory; self.engineOptions = engineOptions
+    public init(context: LCMContext) throws {
+        self.inventory = try context.inventory(); self.engineOptions = context.engine; self.connections = context.connections
     }
 
     struct ImageFacts: Sendable {
@@ -137,7 +138,7 @@ public struct PatchStatusReader {
                 status.device = desktop.settings.deviceTag
                 // No recovery here: a patch run may be making a pending layer right now. Status reads
                 // the committed top; the next patch run (under its lock) cleans up after a killed one.
-                let connection = try Connection(uri: desktop.settings.uri)
+                let connection = try connections.connect(desktop.settings.uri)
                 if let domain = try connection.lookupDomain(name: name) {
                     status.domainState = DesktopStatusReader.name(try domain.state())
                     if try domain.isActive { status.note = "running: outcomes are read back when it has stopped" }

@@ -84,8 +84,17 @@ public struct DeviceCheck: Sendable {
     /// a 16 GiB laptop shows about 15.5 GiB. This allowance keeps such a device qualifying.
     public static let memoryAllowance = 0.95
 
+    /// How the device is reached (its failure is exit 69).
+    public var connections: ConnectionFactory = .libvirt
+
     public init(profile: RequirementProfile, uri: String, probe: Bool = true, accelerator: Accelerator = .auto) {
         self.profile = profile; self.uri = uri; self.probe = probe; self.accelerator = accelerator
+    }
+
+    /// The check as a command runs it: `--accel` and the connections from the context.
+    public init(context: LCMContext, profile: RequirementProfile, uri: String, probe: Bool = true) {
+        self.init(profile: profile, uri: uri, probe: probe, accelerator: context.settings.accelerator)
+        connections = context.connections
     }
 
     public func run(device: String? = nil) throws -> DeviceCheckReport {
@@ -115,13 +124,7 @@ public struct DeviceCheck: Sendable {
         // The probe reads its console without blocking: that needs libvirt's event loop, started
         // before the connection opens.
         try EventLoop.start()
-        let connection: Connection
-        do {
-            connection = try Connection(uri: uri)
-        } catch let error as LibvirtError {
-            throw LCMError(.unavailable, "cannot connect to libvirt at \(uri): \(error.message)",
-                           hint: "check that libvirtd runs on the device and that the URI is right")
-        }
+        let connection = try connections.connect(uri)
         do {
             return try gather(connection)
         } catch let error as LibvirtError {

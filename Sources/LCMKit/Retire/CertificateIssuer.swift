@@ -8,10 +8,13 @@ public struct CertificateIssuer {
     public let inventory: Inventory
     /// A file outside the home each certificate's SHA-256 is appended to (`--append-hash-to`).
     public let hashLog: String?
+    /// When a certificate is recorded as issued.
+    public let clock: WallClock
 
-    public init(inventory: Inventory, hashLog: String? = nil) {
+    public init(inventory: Inventory, hashLog: String? = nil, clock: WallClock = .system) {
         self.inventory = inventory
         self.hashLog = hashLog
+        self.clock = clock
     }
 
     public var directory: URL { inventory.home.url.appendingPathComponent("certificates") }
@@ -55,7 +58,7 @@ public struct CertificateIssuer {
         try inventory.write { db in
             try db.execute(sql: """
                 INSERT INTO certificate (sequence, subjectKind, subjectName, claim, sha256, path, issuedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [certificate.sequence, subject.subject.rawValue, subject.name, certificate.claim.rawValue, digest, file.path, Date()])
+                """, arguments: [certificate.sequence, subject.subject.rawValue, subject.name, certificate.claim.rawValue, digest, file.path, clock.now()])
             try AuditLog.record(db, actor: inventory.actor, objectKind: subject.subject.rawValue, objectID: subject.name,
                                 action: "certificate issued", details: ["sequence": String(certificate.sequence), "claim": certificate.claim.rawValue])
             try record(db, issued)

@@ -6,11 +6,13 @@ import GRDB
 /// says whether the device's own storage was sanitized; `disposed` only with the operator's
 /// evidence of that (`--host-sanitized-by`), which lcm records but cannot check.
 public struct DeviceRetirement {
+    let context: LCMContext
     public let inventory: Inventory
     public let options: RetireOptions
 
-    public init(inventory: Inventory, options: RetireOptions) {
-        self.inventory = inventory
+    public init(context: LCMContext, options: RetireOptions) throws {
+        self.context = context
+        self.inventory = try context.inventory()
         self.options = options
     }
 
@@ -47,7 +49,7 @@ public struct DeviceRetirement {
             ? "the device's own storage was sanitized by the operator's means, recorded here as given and not checked by lcm"
             : "the device's own storage (host filesystem, swap, logs, free blocks) was not sanitized")]
         if desktops.isEmpty { risks.append("no desktop of this device is in the inventory") }
-        let now = Retirement.timestamp(Date())
+        let now = Retirement.timestamp(context.clock.now())
         let certificate = SanitizationCertificate(
             sequence: 0, previousSHA256: "", issued: now,
             personPerformingSanitization: .init(name: options.operatorName, title: nil, organization: nil, location: device.libvirtURI),
@@ -66,7 +68,7 @@ public struct DeviceRetirement {
             claim: sanitized ? .clear : .none,
             claimReasons: (sanitized ? ["the device's storage was sanitized per: \(evidenceText!)"] : ["the device's own storage was not sanitized"]) + reasons,
             residualRisk: risks)
-        let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog).issue(certificate) { db, issued in
+        let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog, clock: context.clock).issue(certificate) { db, issued in
             guard sanitized else { return }
             _ = try DeviceLifecycle.move(db, device, to: .disposed, note: "host storage sanitized: \(evidenceText!); certificate \(issued.sequence)",
                                          actor: inventory.actor)

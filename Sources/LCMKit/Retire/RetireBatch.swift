@@ -1,19 +1,19 @@
 /// One `lcm retire` run: each desktop retired (or only planned, `dryRun`), one failure not
 /// stopping the others; with a device, the device itself once every desktop on it is closed.
 public struct RetireBatch {
+    let context: LCMContext
     public let inventory: Inventory
     public let options: RetireOptions
-    public let progress: ProgressSink?
 
-    public init(inventory: Inventory, options: RetireOptions, progress: ProgressSink? = nil) {
-        self.inventory = inventory; self.options = options; self.progress = progress
+    public init(context: LCMContext, options: RetireOptions) throws {
+        self.context = context; self.inventory = try context.inventory(); self.options = options
     }
 
     /// The desktops named, or every one still to retire on `device`. A retirement that throws
     /// is a failure of its desktop; only finding the device's desktops throws.
     public func run(desktops names: [String], device: String?, dryRun: Bool, changingMethodTo method: SanitizationMethod?,
                     hostSanitizedBy: String?) throws -> Report {
-        let retirement = Retirement(inventory: inventory, options: options, progress: progress)
+        let retirement = Retirement(context: context, inventory: inventory, options: options)
         let desktops = names.isEmpty && device != nil ? try Retirement.desktops(onDevice: device!, inventory: inventory) : names
         var report = Report(desktops: [], device: nil, failures: [], dryRun: dryRun, verification: options.verify)
         for name in desktops {
@@ -26,7 +26,7 @@ public struct RetireBatch {
         // The device itself, once every desktop on it is retired (a failure leaves it as it is).
         if let device, !dryRun, report.failures.isEmpty, report.desktops.allSatisfy({ $0.state == .closed }) {
             do {
-                report.device = try DeviceRetirement(inventory: inventory, options: options).run(device, hostSanitizedBy: hostSanitizedBy)
+                report.device = try DeviceRetirement(context: context, options: options).run(device, hostSanitizedBy: hostSanitizedBy)
             } catch {
                 report.failures.append(BatchFailure(item: device, error: LCMError.from(error)))
             }

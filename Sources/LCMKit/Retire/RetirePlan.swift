@@ -235,7 +235,7 @@ public struct RetirePlan: Codable, Sendable, Equatable {
     }
 
     /// Builds the plan from the inventory and the device. Refuses a volume the desktop does not own.
-    public static func make(desktop name: String, inventory: Inventory) throws -> RetirePlan {
+    public static func make(desktop name: String, inventory: Inventory, connections: ConnectionFactory) throws -> RetirePlan {
         guard let found = try inventory.read({ db -> (desktop: Desktop, assetTag: String?, username: String?)? in
             guard let desktop = try DesktopStore.find(db, name: name) else { return nil }
             let device = try desktop.deviceID.flatMap { try Device.fetchOne(db, key: $0) }
@@ -249,7 +249,7 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             throw LCMError(.conflict, "desktop \(name) was never completely deployed: nothing of it is known to sanitize",
                            hint: "remove it with `lcm deploy --undo \(name)`")
         }
-        let connection = try Connection(uri: settings.uri)
+        let connection = try connections.connect(settings.uri)
         let local = DiskHost.isLocal(uri: settings.uri)
         let pool = try connection.lookupStoragePool(name: settings.pool)
         // A volume removed behind libvirt's back is listed until the pool is looked at again.

@@ -99,15 +99,20 @@ public struct RetireReport: Codable, Sendable {
 /// Retires desktops: plan, stop, reclaim, crypto-erase, overwrite, verify, remove, certify, close.
 /// Every step is recorded in the `retirement` row before the next; a killed run resumes there.
 public struct Retirement {
+    let context: LCMContext
     public let inventory: Inventory
     public let options: RetireOptions
     /// Told of each wipe pass's bytes (not part of `options`, which are stored with the retirement).
-    public let progress: ProgressSink?
+    var progress: ProgressSink? { context.progress }
 
-    public init(inventory: Inventory, options: RetireOptions, progress: ProgressSink? = nil) {
+    public init(context: LCMContext, options: RetireOptions) throws {
+        self.init(context: context, inventory: try context.inventory(), options: options)
+    }
+
+    init(context: LCMContext, inventory: Inventory, options: RetireOptions) {
+        self.context = context
         self.inventory = inventory
         self.options = options
-        self.progress = progress
     }
 
     /// The plan alone, nothing changed.
@@ -116,7 +121,7 @@ public struct Retirement {
             return RetireReport(desktop: name, state: open.state, plan: open.plan, progress: open.progress, disposed: false,
                                 claim: nil, dryRun: true)
         }
-        let plan = try RetirePlan.make(desktop: name, inventory: inventory)
+        let plan = try RetirePlan.make(desktop: name, inventory: inventory, connections: context.connections)
         let progress = RetireProgress(files: plan.files.map { RetireFileProgress(passes: options.method.passes(encrypted: $0.encrypted)) })
         return RetireReport(desktop: name, state: .planned, plan: plan, progress: progress, disposed: false, claim: nil, dryRun: true)
     }
@@ -132,7 +137,7 @@ public struct Retirement {
         // The hash log is where this run's certificate goes, not part of how the desktop is wiped.
         var resumed = record.options
         if let hashLog = options.hashLog { resumed.hashLog = hashLog }
-        return try Retirement(inventory: inventory, options: resumed, progress: progress).proceed(record)
+        return try Retirement(context: context, inventory: inventory, options: resumed).proceed(record)
     }
 
     /// Continues a retirement with another method: possible until every file is overwritten
@@ -159,7 +164,7 @@ public struct Retirement {
     func proceed(_ started: Record) throws -> RetireReport {
         var record = started
         let name = record.plan.desktop
-        let connection = try Connection(uri: record.plan.uri)
+        let connection = try context.connect(record.plan.uri)
 
         if record.state < .stopped {
             record.progress.stopped = try stop(&record, connection: connection)
@@ -180,7 +185,7 @@ public struct Retirement {
                 record.progress.keyslotsDestroyedEarlier = try DesktopKey.copies(keyID: keyID, inventory: inventory, includeDestroyed: true)
                     .filter { $0.location == .luksKeyslots && ($0.destroyedAt.map { $0 < started } ?? false) }
                 record.progress.overwrittenKeyFiles = try overwriteSecretFiles(keyID: keyID)
-                record.progress.keyReport = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory)
+                record.progress.keyReport = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory, connect: context.connections.connect)
             }
             try save(&record, .keysDestroyed)
         }
@@ -227,7 +232,7 @@ public struct Retirement {
         var claim: String?
         if record.state < .certified {
             var certified = record
-            let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog).issue(Self.certificate(record, options: options)) { db, issued in
+            let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog, clock: context.clock).issue(Self.certificate(record, options: options)) { db, issued in
                 certified.progress.certificateSequence = issued.sequence
                 certified.progress.certificatePath = issued.path
                 certified.state = .certified
@@ -235,13 +240,13 @@ public struct Retirement {
             }
             record = certified
             claim = issued.claim
-            FailPoint.hit(kind: "retire", step: RetireState.certified.rawValue, moment: .recorded)
+            context.failPoints.hit(kind: "retire", step: RetireState.certified.rawValue, moment: .recorded)
         }
         let disposed = Self.verificationPassed(record)
         if record.state < .closed {
             try inventory.write { db in
                 try DesktopStore.setStatus(db, id: record.plan.desktopID, disposed ? .disposed : .retired)
-                try db.execute(sql: "UPDATE retirement SET endedAt = ? WHERE id = ?", arguments: [Date(), record.id])
+                try db.execute(sql: "UPDATE retirement SET endedAt = ? WHERE id = ?", arguments: [context.clock.now(), record.id])
                 try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name,
                                     action: disposed ? "disposed" : "retired, not disposed",
                                     details: ["certificate": String(record.progress.certificateSequence ?? 0),
@@ -283,15 +288,16 @@ public struct Retirement {
             throw LCMError(.conflict, "desktop \(name) is already \(status.rawValue)",
                            hint: "`lcm retire certificate \(name)` shows its certificate")
         }
-        let plan = try RetirePlan.make(desktop: name, inventory: inventory)
-        let progress = RetireProgress(files: plan.files.map { RetireFileProgress(passes: options.method.passes(encrypted: $0.encrypted)) })
+        let plan = try RetirePlan.make(desktop: name, inventory: inventory, connections: context.connections)
+        var progress = RetireProgress(files: plan.files.map { RetireFileProgress(passes: options.method.passes(encrypted: $0.encrypted)) })
+        progress.start = context.clock.now()
         let encoder = JSONEncoder()
         let id = try inventory.write { db -> Int64 in
             try db.execute(sql: """
                 INSERT INTO retirement (desktopID, state, options, plan, progress, startedAt, updatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [plan.desktopID, RetireState.planned.rawValue, String(decoding: try encoder.encode(options), as: UTF8.self),
                                  String(decoding: try encoder.encode(plan), as: UTF8.self),
-                                 String(decoding: try encoder.encode(progress), as: UTF8.self), Date(), Date()])
+                                 String(decoding: try encoder.encode(progress), as: UTF8.self), context.clock.now(), context.clock.now()])
             let id = db.lastInsertedRowID
             try DesktopStore.setStatus(db, id: plan.desktopID, .retiring)
             try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name, action: "retirement started",
@@ -305,7 +311,7 @@ public struct Retirement {
     func save(_ record: inout Record, _ state: RetireState) throws {
         record.state = state
         try inventory.write { [record] db in try Self.write(record, db) }
-        FailPoint.hit(kind: "retire", step: state.rawValue, moment: .recorded)
+        context.failPoints.hit(kind: "retire", step: state.rawValue, moment: .recorded)
     }
 
     /// Records the progress of the step in flight (the resume point of a pass).
@@ -357,7 +363,7 @@ public struct Retirement {
                                hint: "fix the cause, then run `lcm retire \(plan.desktop) --yes` again")
             }
             how += "; its managed save image (memory) overwritten and read back before libvirt deleted it"
-            FailPoint.hit(kind: "retire", step: "managed-save-wiped", moment: .ran)
+            context.failPoints.hit(kind: "retire", step: "managed-save-wiped", moment: .ran)
         }
         try domain.undefine(removeNVRAM: false, removeTPMState: false)
         return how + "; undefined, NVRAM and TPM state kept for sanitization"
@@ -503,7 +509,7 @@ public struct Retirement {
         for (index, file) in record.plan.files.enumerated() where chosen(file) {
             var progress = record.progress.files[index]
             guard progress.passesDone < progress.passes.count else { continue }
-            if progress.start == nil { progress.start = Date() }
+            if progress.start == nil { progress.start = context.clock.now() }
             // An earlier attempt's failure stays on record only if this one fails too.
             let earlier = progress.errors
             progress.errors = earlier.filter { !$0.hasPrefix("overwrite:") }
@@ -519,7 +525,7 @@ public struct Retirement {
                             progress.resumeAt = offset
                             record.progress.files[index] = progress
                             try saveProgress(record)
-                            FailPoint.hit(kind: "retire", step: "overwrite-checkpoint", moment: .recorded)
+                            context.failPoints.hit(kind: "retire", step: "overwrite-checkpoint", moment: .recorded)
                         }
                         // The whole file, part of it possibly by a run that was killed.
                         progress.bytesWritten += target.size
@@ -537,7 +543,7 @@ public struct Retirement {
                     throw error
                 }
             }
-            progress.end = Date()
+            progress.end = context.clock.now()
             record.progress.files[index] = progress
             try saveProgress(record)
         }
@@ -557,7 +563,7 @@ public struct Retirement {
                 if LinkSafePath.isRefusal(error) { throw error }
                 progress.errors.append("verify: \(DiskEngine.message(error))")
             }
-            progress.end = Date()
+            progress.end = context.clock.now()
             record.progress.files[index] = progress
             try saveProgress(record)
         }
