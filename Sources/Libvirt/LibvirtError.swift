@@ -27,7 +27,8 @@ public struct LibvirtError: Error, CustomStringConvertible, Sendable, Equatable 
 
     /// The object asked for does not exist (domain, storage pool or volume, secret).
     public var isNotFound: Bool {
-        [VIR_ERR_NO_DOMAIN, VIR_ERR_NO_STORAGE_POOL, VIR_ERR_NO_STORAGE_VOL, VIR_ERR_NO_SECRET, VIR_ERR_NO_NETWORK]
+        [VIR_ERR_NO_DOMAIN, VIR_ERR_NO_STORAGE_POOL, VIR_ERR_NO_STORAGE_VOL, VIR_ERR_NO_SECRET, VIR_ERR_NO_NETWORK,
+         VIR_ERR_NO_DOMAIN_SNAPSHOT]
             .contains { Int32(bitPattern: $0.rawValue) == code }
     }
 

@@ -36,6 +36,40 @@ struct StorageDefinitionTests {
         #expect(snapshot.memory == "no" && snapshot.disks.allSatisfy { $0.snapshot == "external" && $0.driverType == "qcow2" })
     }
 
+    /// A disk-only external snapshot taken for real: lcm's value -> XML -> libvirt creates the
+    /// overlay -> the snapshot's XML -> lcm's value keeps every field lcm owns, libvirt's schema
+    /// accepts what it gave back, and the domain now writes to the overlay.
+    @Test(.enabled(if: geteuid() == 0, "qemu:///system needs root"))
+    func libvirtTakesTheSnapshotAndGivesBackItsFields() throws {
+        let connection = try Connection(uri: "qemu:///system")
+        let name = "lcmtest-snap-\(UUID().uuidString.prefix(8).lowercased())"
+        let base = "/var/lib/libvirt/images/\(name).qcow2", overlay = "/var/lib/libvirt/images/\(name).snap1.qcow2"
+        let made = try ProgramRun.run("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", base, "16M"])
+        try #require(made.status == 0, "\(made.stderr)")
+        defer { for file in [base, overlay] { try? FileManager.default.removeItem(atPath: file) } }
+        let desktop = DesktopDomain(name: name, vcpus: 1, memoryMiB: 256, domainType: .qemu, disks: [.init(path: base)],
+                                    network: nil, tpm: nil)
+        let domain = try connection.defineDomain(xml: try desktop.xml())
+        defer { try? domain.undefine(removeNVRAM: true, removeTPMState: true) }
+        let target = try #require(try DomainDefinition(xml: try domain.xmlDescription(flags: .inactive)).devices.disks.first?.target?.device)
+
+        let sent = DomainSnapshotDefinition.diskOnly(name: "before-move", description: "lcm snapshot & <test>",
+                                                     overlays: [(target, overlay)])
+        let snapshot = try domain.createSnapshot(xml: sent.xml, diskOnly: true)
+        defer { try? snapshot.delete(metadataOnly: true) }
+        let xml = try snapshot.xmlDescription()
+        try LibvirtSchema.validate(xml, as: "domainsnapshot")
+        let back = try DomainSnapshotDefinition(xml: xml)
+        #expect(back.name == sent.name && back.description == sent.description && back.memory == "no", "\(back)")
+        let disk = try #require(back.disks.first { $0.name == target }, "\(back.disks)")
+        #expect(disk.snapshot == "external" && disk.driverType == "qcow2" && disk.source?.file == overlay, "\(disk)")
+        #expect(try domain.lookupSnapshot(name: "before-move")?.name == "before-move")
+        #expect(try domain.lookupSnapshot(name: "no-such") == nil)
+        #expect(FileManager.default.fileExists(atPath: overlay))
+        let now = try DomainDefinition(xml: try domain.xmlDescription(flags: .inactive))
+        #expect(now.devices.disks.first?.source?.file == overlay, "\(String(describing: now.devices.disks.first?.source))")
+    }
+
     /// A pool and a volume (qcow2 on a backing file, another LUKS-encrypted) through the daemon.
     @Test(.enabled(if: geteuid() == 0, "qemu:///system needs root"))
     func libvirtKeepsThePoolAndVolumeFields() throws {
