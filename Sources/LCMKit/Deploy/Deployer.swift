@@ -88,57 +88,97 @@ public struct Deployer {
         // A killed earlier run may have left a personalization batch (appliance, qemu-nbd) or a
         // half-prepared desktop: clean those up first (operations still held by a live run are skipped).
         _ = try context.journal().recoverAll()
+        var planning = plan(rows)
+        let locks = DesktopLocks(planning.planned.map(\.name), home: inventory.home)
+        defer { locks.release() }
+        let items = resume(planning.planned, locks: locks, outcomes: &planning.outcomes)
+        checkHosts(items.filter { !$0.isFailed })
+        let (launches, phases) = runPhases(items)
+        removeWhatThisRunMade(items)
+        var outcomes = planning.outcomes + items.map(\.outcome)
+        let order = Dictionary(planning.requests.enumerated().map { ($0.element.desktop ?? "", $0.offset) }, uniquingKeysWith: { a, _ in a })
+        outcomes.sort { (order[$0.desktop] ?? Int.max) < (order[$1.desktop] ?? Int.max) }
+        return DeployReport(outcomes: outcomes, launches: launches, seconds: (clock.now - start).seconds, phases: phases)
+    }
+
+    /// The rows planned: each desktop's name and settings, or its failure (an unreadable row, a
+    /// refused request, a name given twice).
+    struct Planning {
         var outcomes: [DeployOutcome] = []
-        var items: [Item] = []
-        var names = Set<String>()
         var requests: [DeployRequest] = []
         var planned: [(request: DeployRequest, name: String, settings: DesktopSettings)] = []
+    }
+
+    func plan(_ rows: [Result<DeployRequest, LCMError>]) -> Planning {
+        var planning = Planning()
+        var names = Set<String>()
         for row in rows {
             let request: DeployRequest
             switch row {
             case .success(let value): request = value
             case .failure(let error):
-                outcomes.append(DeployOutcome(desktop: "-", state: .failed, error: error.description, exitCode: error.code.rawValue))
+                planning.outcomes.append(DeployOutcome(desktop: "-", state: .failed, error: error.description, exitCode: error.code.rawValue))
                 continue
             }
-            requests.append(request)
+            planning.requests.append(request)
             do {
                 let plan = try inventory.read { db in try DeployPlanner.plan(request, options: options, accelerator: context.accelerator, db: db) }
                 guard names.insert(plan.name).inserted else {
                     throw LCMError(.usage, "desktop \(plan.name) appears twice in this run", hint: "give each row its own desktop name")
                 }
-                planned.append((request, plan.name, plan.settings))
+                planning.planned.append((request, plan.name, plan.settings))
             } catch {
                 let name = request.desktop ?? DeployPlanner.defaultDesktopName(device: request.device, user: request.user)
-                outcomes.append(Self.failure(desktop: name, request: request, error))
+                planning.outcomes.append(Self.failure(desktop: name, request: request, error))
             }
         }
-        // Each desktop is locked from the first look at its row to its last write, as patching
-        // does: a second run on it waits, then finds it deployed or is refused busy (75). Taken in
-        // name order, so two batches sharing desktops never hold one each and wait for the other.
-        var locks: [String: FileLock] = [:], lockFailures: [String: any Error] = [:]
-        defer { for lock in locks.values { lock.unlock() } }
-        for name in planned.map(\.name).sorted() {
-            do {
-                locks[name] = try ObjectLock.acquire(home: inventory.home, kind: "desktop", id: name, timeout: Self.lockWait)
-            } catch { lockFailures[name] = error }
+        return planning
+    }
+
+    /// Each desktop is locked from the first look at its row to its last write, as patching
+    /// does: a second run on it waits, then finds it deployed or is refused busy (75). Taken in
+    /// name order, so two batches sharing desktops never hold one each and wait for the other.
+    final class DesktopLocks {
+        private(set) var held: [String: FileLock] = [:]
+        private(set) var failures: [String: any Error] = [:]
+
+        init(_ names: [String], home: LCMHome) {
+            for name in names.sorted() {
+                do {
+                    held[name] = try ObjectLock.acquire(home: home, kind: "desktop", id: name, timeout: Deployer.lockWait)
+                } catch { failures[name] = error }
+            }
         }
+
+        func release() { for lock in held.values { lock.unlock() } }
+    }
+
+    /// The items this run works on, each holding its lock; a desktop already deployed is skipped,
+    /// one that could not be locked or resumed fails.
+    func resume(_ planned: [(request: DeployRequest, name: String, settings: DesktopSettings)], locks: DesktopLocks,
+                outcomes: inout [DeployOutcome]) -> [Item] {
+        var items: [Item] = []
         for (request, name, settings) in planned {
             do {
-                if let failure = lockFailures[name] { throw failure }
+                if let failure = locks.failures[name] { throw failure }
                 guard let item = try resume(name, settings) else {
                     outcomes.append(DeployOutcome(desktop: name, device: settings.deviceTag, image: settings.imageReference,
                                                   state: .skipped, stage: .complete, notes: ["already deployed"]))
                     continue
                 }
-                item.lock = locks[name]
+                item.lock = locks.held[name]
                 items.append(item)
             } catch {
                 outcomes.append(Self.failure(desktop: name, request: request, error))
             }
         }
+        return items
+    }
 
-        checkHosts(items.filter { !$0.isFailed })
+    /// Prepare (a few desktops at once), personalize (one batch), define: each phase takes the
+    /// items the one before left standing. Returns the appliance launches and where the time went.
+    func runPhases(_ items: [Item]) -> (launches: Int, phases: DeployPhases) {
+        let clock = ContinuousClock()
         var phases = DeployPhases()
         var phaseStart = clock.now
         func phaseSeconds() -> Double {
@@ -158,17 +198,18 @@ public struct Deployer {
             context.progress?(ProgressUpdate("desktops defined", done: UInt64(index + 1), of: UInt64(finishing.count)))
         }
         phases.define = phaseSeconds()
+        return (launches, phases)
+    }
+
+    /// Removes what this run made of a desktop it could not finish; the failure stays in the
+    /// audit log and the report.
+    func removeWhatThisRunMade(_ items: [Item]) {
         for item in items where item.isFailed && item.createdByThisRun {
-            // Remove what this run made; the failure stays in the audit log and the report.
-            let removed = (try? DesktopRemoval(context: context, inventory: inventory).remove(item.outcome.desktop, discardUserData: true, reason: "deploy failed",
-                                                                            holding: item.lock)) != nil
+            let removed = (try? DesktopRemoval(context: context, inventory: inventory).remove(
+                item.outcome.desktop, discardUserData: true, reason: "deploy failed", holding: item.lock)) != nil
             item.outcome.stage = nil
             if removed { item.outcome.notes.append("removed again: nothing of this desktop was left behind") }
         }
-        outcomes += items.map(\.outcome)
-        let order = Dictionary(requests.enumerated().map { ($0.element.desktop ?? "", $0.offset) }, uniquingKeysWith: { a, _ in a })
-        outcomes.sort { (order[$0.desktop] ?? Int.max) < (order[$1.desktop] ?? Int.max) }
-        return DeployReport(outcomes: outcomes, launches: launches, seconds: (clock.now - start).seconds, phases: phases)
     }
 
     /// The item for a planned desktop: new, continued from an earlier run's stage, or nil when it
