@@ -114,7 +114,7 @@ public struct DesktopDomain: Sendable, Equatable {
         }
     }
 
-    /// The domain name on the device; see `validateName`.
+    /// The domain name on the device: a desktop name (`NameRule.desktop`).
     public var name: String
     /// The domain's UUID (any case; rendered lower-case). swtpm's state directory is named after it.
     public var uuid: String
@@ -164,58 +164,10 @@ public struct DesktopDomain: Sendable, Equatable {
 
     // MARK: - Validation
 
-    public static let maximumNameLength = 64
-    static let nameRule = "use 1 to \(maximumNameLength) characters: ASCII letters, digits, '.', '-' or '_', "
-        + "starting with a letter or digit (for example desk-jdoe-01)"
-
-    /// Checks a domain name. Allowed: 1 to 64 ASCII letters, digits, '.', '-' and '_', starting with
-    /// a letter or digit. The name becomes part of file names on the device (NVRAM, logs, swtpm
-    /// log) and of virsh command lines, so anything that could be a path separator, an option, a
-    /// hidden file or a control sequence is refused rather than escaped.
-    public static func validateName(_ name: String) throws {
-        guard !name.isEmpty else {
-            throw LCMError(.usage, "a desktop's domain name cannot be empty", hint: nameRule)
-        }
-        let count = name.unicodeScalars.count
-        guard count <= maximumNameLength else {
-            throw LCMError(.usage, "the domain name \(shown(name)) is \(count) characters long; at most \(maximumNameLength) are allowed",
-                           hint: nameRule)
-        }
-        for scalar in name.unicodeScalars where !isAllowedNameScalar(scalar) {
-            throw LCMError(.usage, "the domain name \(shown(name)) contains \(describe(scalar)), which is not allowed",
-                           hint: nameRule)
-        }
-        guard let first = name.unicodeScalars.first, isASCIIAlphanumeric(first) else {
-            throw LCMError(.usage, "the domain name \(shown(name)) must start with a letter or digit", hint: nameRule)
-        }
-    }
-
-    static func isASCIIAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar {
-        case "a"..."z", "A"..."Z", "0"..."9": return true
-        default: return false
-        }
-    }
-
-    static func isAllowedNameScalar(_ scalar: Unicode.Scalar) -> Bool {
-        isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "-" || scalar == "_"
-    }
-
     /// A hostile string made safe to print in a message: control characters escaped, long ones cut.
     static func shown(_ text: String) -> String {
         let cut = text.count > 40 ? String(text.prefix(40)) + "..." : text
         return cut.debugDescription
-    }
-
-    static func describe(_ scalar: Unicode.Scalar) -> String {
-        let code = "U+" + String(format: "%04X", scalar.value)
-        switch scalar {
-        case "/": return "'/' (a path separator)"
-        case " ": return "a space"
-        case _ where scalar.properties.generalCategory == .control: return "a control character (\(code))"
-        case _ where scalar.isASCII: return "'\(Character(scalar))'"
-        default: return "the non-ASCII character '\(Character(scalar))' (\(code))"
-        }
     }
 
     /// A canonical (lower-case) UUID, or a usage error naming the field.
@@ -237,7 +189,7 @@ public struct DesktopDomain: Sendable, Equatable {
         if let bad = value.unicodeScalars.first(where: {
             $0 == "/" || $0 == " " || $0.properties.generalCategory == .control
         }) {
-            throw LCMError(.usage, "\(what) \(shown(value)) contains \(describe(bad))", hint: rule)
+            throw LCMError(.usage, "\(what) \(shown(value)) contains \(NameRule.describe(bad))", hint: rule)
         }
     }
 
@@ -292,7 +244,7 @@ public struct DesktopDomain: Sendable, Equatable {
 
     /// Validates every field and builds the libvirt domain lcm defines for this desktop.
     public func definition() throws -> DomainDefinition {
-        try Self.validateName(name)
+        try NameRule.desktop.validate(name)
         let uuid = try Self.canonicalUUID(uuid, what: "the domain UUID")
         guard vcpus >= 1, vcpus <= 255 else {
             throw LCMError(.usage, "a desktop needs 1 to 255 virtual CPUs, not \(vcpus)")

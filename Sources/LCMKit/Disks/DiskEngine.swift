@@ -176,21 +176,51 @@ public final class DiskEngine: @unchecked Sendable {
     // MARK: - Launch
 
     /// One appliance over `group`: add drives, launch, work on each disk, shut down cleanly.
+    /// Returns the disks that need a launch of their own (after the appliance hung or died).
     private func launchAndWork<Value>(_ group: [StagedDisk], directory: String, state: BatchState<Value>,
                                       work: (DiskAccess) throws -> Value) throws -> [StagedDisk] {
-        var traceHandler: GuestfsLogHandler?
-        if let trace = options.callTrace {
-            traceHandler = { event, message in if event == .trace { trace(message) } }
-        }
-        let session = try GuestfsSession(backend: "direct", backendSettings: options.backendSettings,
-                                         memsizeMiB: options.memsizeMiB, smp: options.smp, tmpDirectory: directory,
-                                         trace: traceHandler != nil, logHandler: traceHandler,
-                                         callTimeout: options.callTimeout, launchTimeout: options.launchTimeout)
+        let session = try openSession(directory: directory)
         var tokens: [LeftoverToken] = []
         defer {
             session.close()
             for token in tokens { try? recorder.release(token) }
         }
+        try addDrives(group, to: session)
+        try launch(session, diskCount: group.count, state: state)
+        tokens = recordAppliance(session)
+        options.failPoints.hit(kind: "disk-engine", step: "launched", moment: .ran)
+
+        let devices = try session.listDevices()
+        guard devices.count == group.count else {
+            throw LCMError(.failure, "the appliance shows \(devices.count) disks for \(group.count) drives")
+        }
+        if let remaining = workOnEach(group, devices: devices, session: session, state: state, work: work) {
+            return remaining
+        }
+        do {
+            try session.shutdown()
+        } catch {
+            for disk in group where state.succeeded(disk.index) {
+                state.set(disk.index, .failure(DiskFailure(stage: .writeBack, reason: .toolFailed,
+                                                           message: "appliance shutdown failed: \(Self.message(error))")))
+            }
+        }
+        return []
+    }
+
+    /// A libguestfs handle with the engine's options, tracing to `options.callTrace` if set.
+    private func openSession(directory: String) throws -> GuestfsSession {
+        var traceHandler: GuestfsLogHandler?
+        if let trace = options.callTrace {
+            traceHandler = { event, message in if event == .trace { trace(message) } }
+        }
+        return try GuestfsSession(backend: "direct", backendSettings: options.backendSettings,
+                                  memsizeMiB: options.memsizeMiB, smp: options.smp, tmpDirectory: directory,
+                                  trace: traceHandler != nil, logHandler: traceHandler,
+                                  callTimeout: options.callTimeout, launchTimeout: options.launchTimeout)
+    }
+
+    private func addDrives(_ group: [StagedDisk], to session: GuestfsSession) throws {
         for disk in group {
             switch disk.drive {
             case .file(let path, let format):
@@ -201,31 +231,36 @@ public final class DiskEngine: @unchecked Sendable {
                 throw LCMError(.failure, "disk \(disk.volume.name) has no drive")
             }
         }
+    }
+
+    /// Launches the appliance, adding the time it took (launched or not) to the batch's.
+    private func launch<Value>(_ session: GuestfsSession, diskCount: Int, state: BatchState<Value>) throws {
         let clock = ContinuousClock()
         let launchStart = clock.now
-        options.progress?(ProgressUpdate("appliance launch (\(group.count) disk(s))"))
-        do {
-            try session.launch()
-        } catch {
-            state.addLaunchSeconds((clock.now - launchStart).seconds)
-            throw error
-        }
-        state.addLaunchSeconds((clock.now - launchStart).seconds)
-        // libguestfs's own recovery process kills the appliance if lcm dies, but only after it
-        // notices; recording the pid lets the next run kill it at once and free the image locks.
-        if let pid = try? session.applianceProcessID(), pid > 0 {
-            if let token = try? recorder.record(.process(pid)) { tokens.append(token) }
-            if let socketDirectory = Self.applianceSocketDirectory(pid: pid),
-               let token = try? recorder.record(.directory(socketDirectory)) {
-                tokens.insert(token, at: 0)
-            }
-        }
-        options.failPoints.hit(kind: "disk-engine", step: "launched", moment: .ran)
+        options.progress?(ProgressUpdate("appliance launch (\(diskCount) disk(s))"))
+        defer { state.addLaunchSeconds((clock.now - launchStart).seconds) }
+        try session.launch()
+    }
 
-        let devices = try session.listDevices()
-        guard devices.count == group.count else {
-            throw LCMError(.failure, "the appliance shows \(devices.count) disks for \(group.count) drives")
+    /// Records the appliance's process and socket directory as leftovers until they are gone.
+    /// libguestfs's own recovery process kills the appliance if lcm dies, but only after it
+    /// notices; recording the pid lets the next run kill it at once and free the image locks.
+    private func recordAppliance(_ session: GuestfsSession) -> [LeftoverToken] {
+        guard let pid = try? session.applianceProcessID(), pid > 0 else { return [] }
+        var tokens: [LeftoverToken] = []
+        if let token = try? recorder.record(.process(pid)) { tokens.append(token) }
+        if let socketDirectory = Self.applianceSocketDirectory(pid: pid),
+           let token = try? recorder.record(.directory(socketDirectory)) {
+            tokens.insert(token, at: 0)
         }
+        return tokens
+    }
+
+    /// Runs `work` on each disk of the launched appliance, recording each outcome in `state`.
+    /// Returns nil when the appliance stayed up for every disk; otherwise it hung or died, and
+    /// returns the disks still to do (they get a fresh launch), and the appliance is not shut down.
+    private func workOnEach<Value>(_ group: [StagedDisk], devices: [String], session: GuestfsSession, state: BatchState<Value>,
+                                   work: (DiskAccess) throws -> Value) -> [StagedDisk]? {
         // One listing serves every disk (each costs a round trip that grows with the drive count);
         // work that repartitions its disk asks again (`DiskAccess.currentPartitions`).
         let partitions = try? session.listPartitions()
@@ -261,15 +296,7 @@ public final class DiskEngine: @unchecked Sendable {
                 progress(ProgressUpdate("disks", done: UInt64(state.finishedCount), of: UInt64(state.count)))
             }
         }
-        do {
-            try session.shutdown()
-        } catch {
-            for disk in group where state.succeeded(disk.index) {
-                state.set(disk.index, .failure(DiskFailure(stage: .writeBack, reason: .toolFailed,
-                                                           message: "appliance shutdown failed: \(Self.message(error))")))
-            }
-        }
-        return []
+        return nil
     }
 
     /// The directory holding the appliance's control sockets (libguestfs makes it under /tmp,

@@ -73,27 +73,7 @@ public enum DeviceVolumes {
         guard !requests.isEmpty else { return [] }
         let uri = try connection.uri
         let pool = try DeviceStoragePool.open(named: poolName, on: connection)
-        var layers: [(path: String, format: String)?] = []
-        var sizes: [UInt64?] = []
-        for request in requests {
-            if try pool.lookupVolume(name: request.name) != nil {
-                throw LCMError(.conflict, "volume \(request.name) already exists in pool \(poolName) at \(uri)")
-            }
-            var size = request.virtualSize
-            var layer: (path: String, format: String)?
-            if let backing = request.backing {
-                guard let base = try pool.lookupVolume(name: backing) else {
-                    throw LCMError.notFound("backing volume \(backing) in pool \(poolName) at \(uri)")
-                }
-                layer = (try base.path, try VolumeDescription.parse(try base.xmlDescription()).format)
-                if size == nil { size = try base.info().capacity }
-            }
-            guard size != nil || layer != nil else {
-                throw LCMError(.usage, "an encrypted volume needs a size or a backing volume")
-            }
-            layers.append(layer)
-            sizes.append(size)
-        }
+        let shapes = try requests.map { try shape(of: $0, in: pool, named: poolName, uri: uri) }
 
         let passphrase = try DesktopKey.passphrase(keyID: key.id, inventory: inventory)
         try inventory.home.prepare()
@@ -106,20 +86,61 @@ public enum DeviceVolumes {
         for local in locals {
             if let token = try recorder?.record(.file(local)) { tokens.append(token) }
         }
+        try makeImages(requests, at: locals, shapes: shapes, passphrase: passphrase, failPoints: recorder?.failPoints ?? .none)
+        return try upload(requests, from: locals, shapes: shapes, into: pool, named: poolName, uri: uri,
+                          key: key, passphrase: passphrase, connection: connection, inventory: inventory)
+    }
+
+    /// A new volume's size and backing layer, checked against the pool before anything is made.
+    struct Shape {
+        var size: UInt64?
+        var layer: (path: String, format: String)?
+    }
+
+    /// Refuses a name already taken or a backing volume not there; the size defaults to the
+    /// backing volume's.
+    static func shape(of request: Request, in pool: StoragePool, named poolName: String, uri: String) throws -> Shape {
+        if try pool.lookupVolume(name: request.name) != nil {
+            throw LCMError(.conflict, "volume \(request.name) already exists in pool \(poolName) at \(uri)")
+        }
+        var shape = Shape(size: request.virtualSize)
+        if let backing = request.backing {
+            guard let base = try pool.lookupVolume(name: backing) else {
+                throw LCMError.notFound("backing volume \(backing) in pool \(poolName) at \(uri)")
+            }
+            shape.layer = (try base.path, try VolumeDescription.parse(try base.xmlDescription()).format)
+            if shape.size == nil { shape.size = try base.info().capacity }
+        }
+        guard shape.size != nil || shape.layer != nil else {
+            throw LCMError(.usage, "an encrypted volume needs a size or a backing volume")
+        }
+        return shape
+    }
+
+    /// The local encrypted images: the first header made, the others derived from it, then
+    /// each one's contents written.
+    static func makeImages(_ requests: [Request], at locals: [String], shapes: [Shape], passphrase: DiskPassphrase,
+                           failPoints: FailPoints) throws {
         for index in requests.indices {
             if index == 0 {
-                try QemuImage.createEncrypted(path: locals[0], virtualSize: sizes[0], backing: layers[0], passphrase: passphrase)
-                recorder?.failPoints.hit(kind: "encrypted-volumes", step: "header-made", moment: .ran)
+                try QemuImage.createEncrypted(path: locals[0], virtualSize: shapes[0].size, backing: shapes[0].layer, passphrase: passphrase)
+                failPoints.hit(kind: "encrypted-volumes", step: "header-made", moment: .ran)
             } else {
-                try QemuImage.deriveEncrypted(from: locals[0], path: locals[index], virtualSize: sizes[index],
-                                              backing: layers[index], passphrase: passphrase)
+                try QemuImage.deriveEncrypted(from: locals[0], path: locals[index], virtualSize: shapes[index].size,
+                                              backing: shapes[index].layer, passphrase: passphrase)
             }
         }
         // After every header is made: the others are copies of the first, which must be empty.
         for (index, request) in requests.enumerated() {
             if let contents = request.contents { try QemuImage.writeContents(of: contents, into: locals[index], passphrase: passphrase) }
         }
+    }
 
+    /// Uploads the local images, each keyslot copy registered before its upload, and installs the
+    /// key's libvirt secret. All or nothing: a failure deletes what was uploaded.
+    static func upload(_ requests: [Request], from locals: [String], shapes: [Shape], into pool: StoragePool, named poolName: String,
+                       uri: String, key: DesktopKey, passphrase: DiskPassphrase, connection: Connection,
+                       inventory: Inventory) throws -> [EncryptedVolume] {
         var uploaded: [StorageVolume] = []
         var registered: [String: Int64] = [:]
         do {
@@ -132,7 +153,7 @@ public enum DeviceVolumes {
                 uploaded.append(volume)
                 let description = try VolumeDescription.parse(try volume.xmlDescription())
                 guard description.format == "qcow2", description.encryptionFormat == "luks",
-                      description.backingPath == layers[index]?.path else {
+                      description.backingPath == shapes[index].layer?.path else {
                     throw LCMError(.unavailable, "libvirt does not see \(request.name) as a LUKS qcow2 after the upload")
                 }
             }
@@ -140,7 +161,7 @@ public enum DeviceVolumes {
             return try requests.indices.map { index in
                 EncryptedVolume(uri: uri, pool: poolName, name: requests[index].name, path: try uploaded[index].path, keyID: key.id,
                                 secretUUID: secret, virtualSize: try uploaded[index].info().capacity,
-                                backingPath: layers[index]?.path)
+                                backingPath: shapes[index].layer?.path)
             }
         } catch {
             // Each registered keyslot copy is accounted for: erased with its volume, or never

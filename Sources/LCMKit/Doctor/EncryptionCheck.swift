@@ -40,28 +40,56 @@ struct EncryptionCheck {
         let volumes: [DesktopVolume]
         let keysWithoutEscrow: [String]
         do {
-            var configuration = Configuration()
-            configuration.readonly = true
-            configuration.busyMode = .timeout(Inventory.busyTimeout)
-            let queue = try DatabaseQueue(path: home.databaseURL.path, configuration: configuration)
-            (volumes, keysWithoutEscrow) = try queue.read { db in
-                guard try db.tableExists("desktopKey") else { return ([], []) }
-                let rows = try DesktopReports.encryptableVolumeRows(db)
-                let volumes = rows.map {
-                    DesktopVolume(desktop: $0["desktop"], uri: ($0["uri"] as String?) ?? defaultURI,
-                                  pool: $0["pool"], name: $0["name"])
-                }
-                let orphans = try String.fetchAll(db, sql: """
-                    SELECT k.id FROM desktopKey k LEFT JOIN keyEscrow e ON e.keyID = k.id
-                    WHERE k.destroyedAt IS NULL AND e.keyID IS NULL
-                    """)
-                return (volumes, orphans)
-            }
+            (volumes, keysWithoutEscrow) = try readInventory()
         } catch {
             return DoctorCheck(name: name, required: true, status: .fail, detail: "cannot read the inventory: \(error)",
                                fix: "see the inventory check")
         }
 
+        var (problems, unreachable) = checkLayers(of: volumes, connect: connect)
+        for key in keysWithoutEscrow { problems.append("disk key \(key) has no escrowed copy: its disks cannot be recovered") }
+        for file in leftoverKeys { problems.append("temporary key file \(home.runURL.path)/\(file) was left behind") }
+
+        if !problems.isEmpty {
+            return DoctorCheck(name: name, required: true, status: .fail,
+                               detail: problems.joined(separator: "; "),
+                               fix: "re-create the named volumes as encrypted overlays (desktop data must never be stored plain); run `lcm recover` to remove leftover key files")
+        }
+        if !unreachable.isEmpty {
+            return DoctorCheck(name: name, required: true, status: .warn,
+                               detail: "\(volumes.count - unreachable.count) of \(volumes.count) desktop volume(s) checked; not reachable: \(unreachable.joined(separator: "; "))",
+                               fix: "check the devices' libvirtd and rerun doctor")
+        }
+        return DoctorCheck(name: name, required: true, status: .pass,
+                           detail: volumes.isEmpty ? "no desktop volumes yet"
+                               : "\(volumes.count) desktop volume(s): every data layer is LUKS-encrypted")
+    }
+
+    /// The desktops' volumes and the live keys without an escrowed copy, read without writing.
+    func readInventory() throws -> (volumes: [DesktopVolume], keysWithoutEscrow: [String]) {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(Inventory.busyTimeout)
+        let queue = try DatabaseQueue(path: home.databaseURL.path, configuration: configuration)
+        return try queue.read { db in
+            guard try db.tableExists("desktopKey") else { return ([], []) }
+            let rows = try DesktopReports.encryptableVolumeRows(db)
+            let volumes = rows.map {
+                DesktopVolume(desktop: $0["desktop"], uri: ($0["uri"] as String?) ?? defaultURI,
+                              pool: $0["pool"], name: $0["name"])
+            }
+            let orphans = try String.fetchAll(db, sql: """
+                SELECT k.id FROM desktopKey k LEFT JOIN keyEscrow e ON e.keyID = k.id
+                WHERE k.destroyedAt IS NULL AND e.keyID IS NULL
+                """)
+            return (volumes, orphans)
+        }
+    }
+
+    /// Each volume's layers as its device reports them: the problems found, and the volumes whose
+    /// device could not be asked.
+    func checkLayers(of volumes: [DesktopVolume],
+                     connect: (String) throws -> Connection) -> (problems: [String], unreachable: [String]) {
         var problems: [String] = []
         var unreachable: [String] = []
         var connections: [String: Connection] = [:]
@@ -93,21 +121,6 @@ struct EncryptionCheck {
                 unreachable.append("\(volume.desktop) (\(volume.uri)): \(error)")
             }
         }
-        for key in keysWithoutEscrow { problems.append("disk key \(key) has no escrowed copy: its disks cannot be recovered") }
-        for file in leftoverKeys { problems.append("temporary key file \(home.runURL.path)/\(file) was left behind") }
-
-        if !problems.isEmpty {
-            return DoctorCheck(name: name, required: true, status: .fail,
-                               detail: problems.joined(separator: "; "),
-                               fix: "re-create the named volumes as encrypted overlays (desktop data must never be stored plain); run `lcm recover` to remove leftover key files")
-        }
-        if !unreachable.isEmpty {
-            return DoctorCheck(name: name, required: true, status: .warn,
-                               detail: "\(volumes.count - unreachable.count) of \(volumes.count) desktop volume(s) checked; not reachable: \(unreachable.joined(separator: "; "))",
-                               fix: "check the devices' libvirtd and rerun doctor")
-        }
-        return DoctorCheck(name: name, required: true, status: .pass,
-                           detail: volumes.isEmpty ? "no desktop volumes yet"
-                               : "\(volumes.count) desktop volume(s): every data layer is LUKS-encrypted")
+        return (problems, unreachable)
     }
 }

@@ -36,7 +36,22 @@ public enum VirtioDriverInjector {
             throw LCMError(.dataError, "no Windows system root to put drivers in")
         }
         var summary = DriverInjectionSummary()
-        // Files.
+        try copyFiles(drivers, g, root: root, into: &summary)
+        let config = try g.caseSensitivePath(root + "/System32/config")
+        try g.withHive(try g.caseSensitivePath(config + "/SYSTEM"), write: true) { g in
+            try registerServices(drivers, g, controlSet: controlSet, inspection: inspection, into: &summary)
+        }
+        try g.withHive(try g.caseSensitivePath(config + "/SOFTWARE"), write: true) { g in
+            try addDevicePath(g, into: &summary)
+        }
+        try scheduleFirstBootInstall(g, root: root, inspection: inspection, into: &summary)
+        return summary
+    }
+
+    /// The packages into the driver folder, and each storage driver's .sys into System32\drivers,
+    /// where the boot loader finds it.
+    static func copyFiles(_ drivers: [VirtioDriverSource.Driver], _ g: GuestfsSession, root: String,
+                          into summary: inout DriverInjectionSummary) throws {
         let target = try ensureDirectory(g, root + "/Drivers/VirtIO")
         let systemDrivers = try g.caseSensitivePath(root + "/System32/drivers")
         for driver in drivers {
@@ -50,50 +65,58 @@ public enum VirtioDriverInjector {
                 }
             }
         }
-        // SYSTEM: services and PCI IDs.
-        let config = try g.caseSensitivePath(root + "/System32/config")
-        try g.withHive(try g.caseSensitivePath(config + "/SYSTEM"), write: true) { g in
-            // By version, not by looking for the key: Windows 8 (6.2) and later keep the driver
-            // store's database in SYSTEM, and a missing key there is created, not taken as Windows 7.
-            let major = inspection.majorVersion ?? 0, minor = inspection.minorVersion ?? 0
-            let usesDriverDatabase = major > 6 || (major == 6 && minor >= 2)
-            summary.registration = usesDriverDatabase ? "DriverDatabase" : "CriticalDeviceDatabase"
-            for driver in drivers {
-                guard let service = try g.node(atPath: "\(controlSet)\\Services\\\(driver.service)", create: true) else { continue }
-                if driver.storage {
-                    try g.nodeSetValue(service, key: "Type", .dword(1))
-                    try g.nodeSetValue(service, key: "Start", .dword(0))
-                    try g.nodeSetValue(service, key: "ErrorControl", .dword(1))
-                    try g.nodeSetValue(service, key: "Group", .string("SCSI miniport"))
-                    try g.nodeSetValue(service, key: "ImagePath", .expandString("system32\\drivers\\\(driver.service).sys"))
-                    summary.bootServices.append(driver.service)
-                } else if try g.value(service, "Start") == nil {
-                    // The network driver is installed by pnputil at first boot; the entry marks it as coming.
-                    try g.nodeSetValue(service, key: "Type", .dword(1))
-                    try g.nodeSetValue(service, key: "Start", .dword(3))
-                    try g.nodeSetValue(service, key: "ErrorControl", .dword(1))
-                    try g.nodeSetValue(service, key: "Group", .string("NDIS"))
-                    try g.nodeSetValue(service, key: "ImagePath", .expandString("system32\\drivers\\\(driver.service).sys"))
-                }
-                guard driver.storage else { continue }
-                if usesDriverDatabase {
-                    try registerInDriverDatabase(g, driver: driver)
-                } else {
-                    try registerInCriticalDeviceDatabase(g, driver: driver, controlSet: controlSet)
-                }
-                summary.pciIDs += driver.pciIDs
+    }
+
+    /// SYSTEM (open in `g`): each driver's service, and the storage drivers' PCI IDs, so Windows
+    /// boots from a virtio disk before any driver is installed.
+    static func registerServices(_ drivers: [VirtioDriverSource.Driver], _ g: GuestfsSession, controlSet: String,
+                                 inspection: WindowsInspection, into summary: inout DriverInjectionSummary) throws {
+        // By version, not by looking for the key: Windows 8 (6.2) and later keep the driver
+        // store's database in SYSTEM, and a missing key there is created, not taken as Windows 7.
+        let major = inspection.majorVersion ?? 0, minor = inspection.minorVersion ?? 0
+        let usesDriverDatabase = major > 6 || (major == 6 && minor >= 2)
+        summary.registration = usesDriverDatabase ? "DriverDatabase" : "CriticalDeviceDatabase"
+        for driver in drivers {
+            guard let service = try g.node(atPath: "\(controlSet)\\Services\\\(driver.service)", create: true) else { continue }
+            if driver.storage {
+                try g.nodeSetValue(service, key: "Type", .dword(1))
+                try g.nodeSetValue(service, key: "Start", .dword(0))
+                try g.nodeSetValue(service, key: "ErrorControl", .dword(1))
+                try g.nodeSetValue(service, key: "Group", .string("SCSI miniport"))
+                try g.nodeSetValue(service, key: "ImagePath", .expandString("system32\\drivers\\\(driver.service).sys"))
+                summary.bootServices.append(driver.service)
+            } else if try g.value(service, "Start") == nil {
+                // The network driver is installed by pnputil at first boot; the entry marks it as coming.
+                try g.nodeSetValue(service, key: "Type", .dword(1))
+                try g.nodeSetValue(service, key: "Start", .dword(3))
+                try g.nodeSetValue(service, key: "ErrorControl", .dword(1))
+                try g.nodeSetValue(service, key: "Group", .string("NDIS"))
+                try g.nodeSetValue(service, key: "ImagePath", .expandString("system32\\drivers\\\(driver.service).sys"))
             }
-        }
-        // SOFTWARE: where Plug and Play looks for drivers.
-        try g.withHive(try g.caseSensitivePath(config + "/SOFTWARE"), write: true) { g in
-            guard let key = try g.node(atPath: "Microsoft\\Windows\\CurrentVersion", create: true) else { return }
-            let current = try g.value(key, "DevicePath")?.stringValue ?? "%SystemRoot%\\inf"
-            if current.range(of: "Drivers\\VirtIO", options: .caseInsensitive) == nil {
-                try g.nodeSetValue(key, key: "DevicePath", .expandString(current + ";%SystemRoot%\\Drivers\\VirtIO"))
-                summary.devicePathUpdated = true
+            guard driver.storage else { continue }
+            if usesDriverDatabase {
+                try registerInDriverDatabase(g, driver: driver)
+            } else {
+                try registerInCriticalDeviceDatabase(g, driver: driver, controlSet: controlSet)
             }
+            summary.pciIDs += driver.pciIDs
         }
-        // First boot: install the packages properly (pnputil), by two routes.
+    }
+
+    /// SOFTWARE (open in `g`): the driver folder added to where Plug and Play looks for drivers.
+    static func addDevicePath(_ g: GuestfsSession, into summary: inout DriverInjectionSummary) throws {
+        guard let key = try g.node(atPath: "Microsoft\\Windows\\CurrentVersion", create: true) else { return }
+        let current = try g.value(key, "DevicePath")?.stringValue ?? "%SystemRoot%\\inf"
+        if current.range(of: "Drivers\\VirtIO", options: .caseInsensitive) == nil {
+            try g.nodeSetValue(key, key: "DevicePath", .expandString(current + ";%SystemRoot%\\Drivers\\VirtIO"))
+            summary.devicePathUpdated = true
+        }
+    }
+
+    /// First boot installs the packages properly (pnputil), by two routes: SetupComplete.cmd
+    /// and lcm's boot queue.
+    static func scheduleFirstBootInstall(_ g: GuestfsSession, root: String, inspection: WindowsInspection,
+                                         into summary: inout DriverInjectionSummary) throws {
         let modern = (inspection.majorVersion ?? 0) >= 10
         let line = modern ? pnputilLine : legacyPnputilLine
         let scripts = try ensureDirectory(g, root + "/Setup/Scripts")
@@ -107,7 +130,6 @@ public enum VirtioDriverInjector {
         summary.firstBoot.append("SetupComplete.cmd")
         try stageQueueItem(g, command: line)
         summary.firstBoot.append("lcm queue")
-        return summary
     }
 
     /// Windows 8 and later: the driver store's database in SYSTEM maps device IDs to INF packages.

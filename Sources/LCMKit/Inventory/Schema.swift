@@ -31,10 +31,22 @@ enum InventorySchema {
     }
 
     /// Users, profiles, devices, images, desktops, volumes, licenses, assignments, the append-only
-    /// audit log and the operations journal.
+    /// audit log and the operations journal. Split by table into the functions below; the order
+    /// the tables are made in is the order they always were.
     private static func v1Model(_ db: Database) throws {
         try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+        try v1People(db)
+        try v1Devices(db)
+        try v1Images(db)
+        try v1Desktops(db)
+        try v1Licenses(db)
+        try v1Assignments(db)
+        try v1AuditLog(db)
+        try v1Journal(db)
+    }
 
+    /// Who desktops and devices are assigned to.
+    private static func v1People(_ db: Database) throws {
         try db.create(table: "user") { t in
             t.autoIncrementedPrimaryKey("id")
             t.column("username", .text).notNull().unique()
@@ -42,6 +54,10 @@ enum InventorySchema {
             t.column("email", .text)
             t.column("createdAt", .datetime).notNull()
         }
+    }
+
+    /// Requirement profiles and the devices procured against them.
+    private static func v1Devices(_ db: Database) throws {
         try db.create(table: "profile") { t in
             t.autoIncrementedPrimaryKey("id")
             t.column("name", .text).notNull().unique()
@@ -70,6 +86,10 @@ enum InventorySchema {
             t.column("updatedAt", .datetime).notNull()
         }
         try db.create(index: "device_status", on: "device", columns: ["status"])
+    }
+
+    /// Golden images and their versions.
+    private static func v1Images(_ db: Database) throws {
         try db.create(table: "image") { t in
             t.autoIncrementedPrimaryKey("id")
             t.column("name", .text).notNull().unique()
@@ -92,6 +112,10 @@ enum InventorySchema {
             t.column("createdAt", .datetime).notNull()
             t.uniqueKey(["imageID", "version"])
         }
+    }
+
+    /// Desktops and the volumes each owns.
+    private static func v1Desktops(_ db: Database) throws {
         try db.create(table: "desktop") { t in
             t.autoIncrementedPrimaryKey("id")
             t.column("name", .text).notNull().unique()
@@ -117,6 +141,10 @@ enum InventorySchema {
             t.column("discard", .boolean).notNull().defaults(to: false)
             t.column("createdAt", .datetime).notNull()
         }
+    }
+
+    /// License pools (keys sealed) and the seats desktops hold.
+    private static func v1Licenses(_ db: Database) throws {
         try db.create(table: "licensePool") { t in
             t.autoIncrementedPrimaryKey("id")
             t.column("name", .text).notNull().unique()
@@ -134,6 +162,9 @@ enum InventorySchema {
             t.column("assignedAt", .datetime).notNull()
             t.column("releasedAt", .datetime)
         }
+    }
+
+    private static func v1Assignments(_ db: Database) throws {
         // Check-out / check-in history of devices and desktops to users.
         try db.create(table: "assignment") { t in
             t.autoIncrementedPrimaryKey("id")
@@ -143,7 +174,9 @@ enum InventorySchema {
             t.column("checkedOutAt", .datetime).notNull()
             t.column("checkedInAt", .datetime)
         }
+    }
 
+    private static func v1AuditLog(_ db: Database) throws {
         // The audit log is append-only: the database itself refuses edits and deletions.
         try db.create(table: "event") { t in
             t.autoIncrementedPrimaryKey("id")
@@ -164,7 +197,9 @@ enum InventorySchema {
             CREATE TRIGGER event_no_delete BEFORE DELETE ON event
             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
             """)
+    }
 
+    private static func v1Journal(_ db: Database) throws {
         // The operations journal (see OperationJournal.swift).
         try db.create(table: "operation") { t in
             t.primaryKey("id", .text)

@@ -93,40 +93,101 @@ extension Retirement {
         return formatter.string(from: date)
     }
 
+    /// What the evidence shows against the strongest claim: failures (claim None), reasons it is
+    /// only Clear, and residual risks (stated, not lowering the claim).
+    struct ClaimFindings {
+        var failures: [String] = []
+        var clearReasons: [String] = []
+        var risks: [String] = []
+
+        var claim: SanitizationCertificate.Level { !failures.isEmpty ? .none : (clearReasons.isEmpty ? .purge : .clear) }
+
+        var reasons: [String] {
+            switch claim {
+            case .none: failures
+            case .clear: clearReasons
+            case .purge: ["every volume holding data was encrypted; its LUKS keyslots and every recorded copy of the key were destroyed and checked; every file was overwritten and read back; nothing the desktop's data may be in was left out"]
+            }
+        }
+    }
+
     /// The certificate for a retirement: what was done to each file and key copy, and the claim the
     /// evidence supports (Purge, Clear or None) with its reasons.
     static func certificate(_ record: Record, options: RetireOptions) -> SanitizationCertificate {
         let plan = record.plan, progress = record.progress
-        func time(_ date: Date?) -> String { date.map(timestamp) ?? "" }
+        var findings = ClaimFindings()
         var files: [SanitizationCertificate.FileEvidence] = []
-        var failures: [String] = [], clearReasons: [String] = [], risks: [String] = []
         for (file, done) in zip(plan.files, progress.files) {
-            var method: [String] = []
-            if done.headerErased { method.append("LUKS header (keyslots) overwritten") }
-            if !done.passes.isEmpty { method.append("\(done.passes.count) pass(es): " + done.passes.map(\.generatorName).joined(separator: ", ")) }
-            if method.isEmpty { method.append("verify-only (nothing written)") }
-            let verification: String
-            if let result = done.verification {
-                verification = "\(result.coverage.rawValue) read-back: \(result.bytesRead) bytes read, \(result.mismatchedBytes) differing"
-            } else {
-                verification = "not verified"
-            }
-            files.append(.init(role: file.role, path: file.path, host: plan.uri, virtualBytes: file.virtualBytes, allocatedBytes: file.allocatedBytes,
-                               hostFilesystem: done.hostFilesystem, discardEnabled: file.discard, encrypted: file.encrypted,
-                               method: method.joined(separator: "; "), passes: done.passesDone, generator: done.passes.last?.generatorName ?? "none",
-                               route: done.route ?? "", bytesWritten: done.bytesWritten, bytesVerified: done.verification?.bytesRead ?? 0,
-                               verification: verification, start: time(done.start), end: time(done.end), errors: done.errors,
-                               notes: done.notes))
-            // What the evidence itself shows is judged below, by the rules the verifier uses.
-            if done.passesDone < done.passes.count { failures.append("\(file.path): \(done.passesDone) of \(done.passes.count) passes written") }
-            if file.encrypted, file.volume != nil, !done.headerVerified { clearReasons.append("\(file.path): its LUKS keyslots were not erased and verified") }
-            if done.hostFilesystem.hasPrefix("unknown") { risks.append("\(file.path): the host filesystem is unknown; whether it overwrites in place could not be checked") }
-            if file.discard == true { risks.append("\(file.path): discard was enabled, so blocks the guest freed went back to the host filesystem before retirement and are outside this file") }
-            if file.role == "nvram" { risks.append("\(file.path) (UEFI variables) was not encrypted; it was overwritten like the rest") }
-            if file.role == "qemu-log" {
-                risks.append("\(file.path) held the disk key encrypted under a per-run master key that libvirtd kept in a file and unlinked without overwriting; the log was overwritten")
-            }
+            files.append(fileEvidence(file, done, host: plan.uri))
+            judge(file, done, into: &findings)
         }
+        let keyCopies = keyCopyEvidence(plan, progress, into: &findings)
+        let notSanitized = plan.notSanitized ?? []
+        for limit in SanitizationCertificate.desktopClaimLimits(files: files, keyCopies: keyCopies, notSanitized: notSanitized) {
+            if limit.atMost == .none { findings.failures.append(limit.reason) } else { findings.clearReasons.append(limit.reason) }
+        }
+        if plan.files.filter({ $0.role == "qemu-log" }).count > 1 {
+            findings.clearReasons.append("qemu's log was rotated: earlier rotations deleted before retirement may still hold the disk key encrypted under a master key whose unlinked file may be recoverable")
+        }
+        if options.verify == .none { findings.failures.append("verification was skipped (--verify none)") }
+        findings.risks.append("Overwrites went through the host's filesystem and block layer; blocks the filesystem or the device moved earlier "
+                              + "(file copies, defragmentation, SSD wear levelling) are outside lcm's reach: sanitize the device's own storage at its disposal.")
+
+        let claim = findings.claim
+        return SanitizationCertificate(
+            sequence: 0, previousSHA256: "", issued: time(Date()),
+            personPerformingSanitization: .init(name: options.operatorName, title: nil, organization: nil, location: plan.uri),
+            mediaInformation: .init(subject: .desktop, name: plan.desktop, makeModel: nil, serialNumber: plan.domainUUID,
+                                    mediaType: "virtual disk files of a desktop on a client hypervisor (device \(plan.device ?? "unknown"))",
+                                    source: plan.user.map { "user \($0)" }, dataClassification: nil),
+            sanitizationDetails: .init(methodType: claim, methodUsed: options.method.rawValue,
+                                       methodDetails: files.map { "\($0.role): \($0.method)" }.joined(separator: " | "),
+                                       toolUsed: "lcm \(LCMVersion.current)",
+                                       verificationMethod: options.verify == .none ? "none" : "\(options.verify.rawValue) read-back compared with the regenerated pattern",
+                                       postSanitizationDestination: options.destination, reason: options.reason,
+                                       start: time(progress.start), end: time(Date())),
+            personValidating: nil, files: files, keyCopies: keyCopies, claim: claim, claimReasons: findings.reasons,
+            residualRisk: findings.risks, notSanitized: notSanitized)
+    }
+
+    static func time(_ date: Date?) -> String { date.map(timestamp) ?? "" }
+
+    /// What was done to one file, as the certificate states it.
+    static func fileEvidence(_ file: RetirePlan.File, _ done: RetireFileProgress, host: String) -> SanitizationCertificate.FileEvidence {
+        var method: [String] = []
+        if done.headerErased { method.append("LUKS header (keyslots) overwritten") }
+        if !done.passes.isEmpty { method.append("\(done.passes.count) pass(es): " + done.passes.map(\.generatorName).joined(separator: ", ")) }
+        if method.isEmpty { method.append("verify-only (nothing written)") }
+        let verification: String
+        if let result = done.verification {
+            verification = "\(result.coverage.rawValue) read-back: \(result.bytesRead) bytes read, \(result.mismatchedBytes) differing"
+        } else {
+            verification = "not verified"
+        }
+        return .init(role: file.role, path: file.path, host: host, virtualBytes: file.virtualBytes, allocatedBytes: file.allocatedBytes,
+                     hostFilesystem: done.hostFilesystem, discardEnabled: file.discard, encrypted: file.encrypted,
+                     method: method.joined(separator: "; "), passes: done.passesDone, generator: done.passes.last?.generatorName ?? "none",
+                     route: done.route ?? "", bytesWritten: done.bytesWritten, bytesVerified: done.verification?.bytesRead ?? 0,
+                     verification: verification, start: time(done.start), end: time(done.end), errors: done.errors,
+                     notes: done.notes)
+    }
+
+    /// What one file's evidence itself shows, by the rules the verifier uses.
+    static func judge(_ file: RetirePlan.File, _ done: RetireFileProgress, into findings: inout ClaimFindings) {
+        if done.passesDone < done.passes.count { findings.failures.append("\(file.path): \(done.passesDone) of \(done.passes.count) passes written") }
+        if file.encrypted, file.volume != nil, !done.headerVerified { findings.clearReasons.append("\(file.path): its LUKS keyslots were not erased and verified") }
+        if done.hostFilesystem.hasPrefix("unknown") { findings.risks.append("\(file.path): the host filesystem is unknown; whether it overwrites in place could not be checked") }
+        if file.discard == true { findings.risks.append("\(file.path): discard was enabled, so blocks the guest freed went back to the host filesystem before retirement and are outside this file") }
+        if file.role == "nvram" { findings.risks.append("\(file.path) (UEFI variables) was not encrypted; it was overwritten like the rest") }
+        if file.role == "qemu-log" {
+            findings.risks.append("\(file.path) held the disk key encrypted under a per-run master key that libvirtd kept in a file and unlinked without overwriting; the log was overwritten")
+        }
+    }
+
+    /// Every copy of the key and what became of it: keyslots erased with their header or their
+    /// volume, or before the retirement, then the key report's other copies.
+    static func keyCopyEvidence(_ plan: RetirePlan, _ progress: RetireProgress,
+                                into findings: inout ClaimFindings) -> [SanitizationCertificate.KeyCopyEvidence] {
         var keyCopies: [SanitizationCertificate.KeyCopyEvidence] = progress.erasedKeyslots.map {
             .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0) on \(plan.uri)", destroyed: true,
                   how: "LUKS header (every keyslot) overwritten with AES-256-CTR output and read back", at: nil)
@@ -137,59 +198,28 @@ extension Retirement {
             .init(kind: KeyCopyLocation.luksKeyslots.rawValue, location: "\($0.detail) on \($0.hostURI ?? plan.uri)", destroyed: true,
                   how: $0.destroyedHow ?? "destroyed before the retirement", at: time($0.destroyedAt))
         }
-        if let report = progress.keyReport {
-            for item in report.items {
-                var how = item.how
-                let overwritten = item.location == .libvirtSecretFile && progress.overwrittenKeyFiles.contains(item.detail)
-                if overwritten { how = "overwritten in place with random bytes and fsynced by lcm, then " + how }
-                if item.location == .luksKeyslots {
-                    // Listed above, from what the header and overwrite steps did.
-                    if !progress.erasedKeyslots.contains(item.detail) && !progress.overwrittenKeyslots.contains(item.detail) {
-                        keyCopies.append(.init(kind: item.location.rawValue, location: item.detail, destroyed: false, how: item.how, at: nil))
-                    }
-                    continue
+        guard let report = progress.keyReport else {
+            if plan.keyID == nil { findings.clearReasons.append("the desktop was deployed with --no-encrypt: there is no key to destroy") }
+            return keyCopies
+        }
+        for item in report.items {
+            var how = item.how
+            let overwritten = item.location == .libvirtSecretFile && progress.overwrittenKeyFiles.contains(item.detail)
+            if overwritten { how = "overwritten in place with random bytes and fsynced by lcm, then " + how }
+            if item.location == .luksKeyslots {
+                // Listed above, from what the header and overwrite steps did.
+                if !progress.erasedKeyslots.contains(item.detail) && !progress.overwrittenKeyslots.contains(item.detail) {
+                    keyCopies.append(.init(kind: item.location.rawValue, location: item.detail, destroyed: false, how: item.how, at: nil))
                 }
-                let destroyed = item.outcome == .destroyed
-                keyCopies.append(.init(kind: item.location.rawValue, location: item.detail + (item.hostURI.map { " on \($0)" } ?? ""),
-                                       destroyed: destroyed, how: how, at: nil))
-                if item.location == .libvirtSecretFile && !overwritten {
-                    clearReasons.append("libvirtd kept the key base64-encoded in \(item.detail) on \(item.hostURI ?? "the device") and only unlinked it: its blocks were not overwritten")
-                }
+                continue
             }
-        } else if plan.keyID == nil {
-            clearReasons.append("the desktop was deployed with --no-encrypt: there is no key to destroy")
+            let destroyed = item.outcome == .destroyed
+            keyCopies.append(.init(kind: item.location.rawValue, location: item.detail + (item.hostURI.map { " on \($0)" } ?? ""),
+                                   destroyed: destroyed, how: how, at: nil))
+            if item.location == .libvirtSecretFile && !overwritten {
+                findings.clearReasons.append("libvirtd kept the key base64-encoded in \(item.detail) on \(item.hostURI ?? "the device") and only unlinked it: its blocks were not overwritten")
+            }
         }
-        let notSanitized = plan.notSanitized ?? []
-        for limit in SanitizationCertificate.desktopClaimLimits(files: files, keyCopies: keyCopies, notSanitized: notSanitized) {
-            if limit.atMost == .none { failures.append(limit.reason) } else { clearReasons.append(limit.reason) }
-        }
-        if plan.files.filter({ $0.role == "qemu-log" }).count > 1 {
-            clearReasons.append("qemu's log was rotated: earlier rotations deleted before retirement may still hold the disk key encrypted under a master key whose unlinked file may be recoverable")
-        }
-        if options.verify == .none { failures.append("verification was skipped (--verify none)") }
-        risks.append("Overwrites went through the host's filesystem and block layer; blocks the filesystem or the device moved earlier "
-                     + "(file copies, defragmentation, SSD wear levelling) are outside lcm's reach: sanitize the device's own storage at its disposal.")
-
-        let claim: SanitizationCertificate.Level = !failures.isEmpty ? .none : (clearReasons.isEmpty ? .purge : .clear)
-        let reasons: [String] = switch claim {
-        case .none: failures
-        case .clear: clearReasons
-        case .purge: ["every volume holding data was encrypted; its LUKS keyslots and every recorded copy of the key were destroyed and checked; every file was overwritten and read back; nothing the desktop's data may be in was left out"]
-        }
-        let name = options.operatorName
-        return SanitizationCertificate(
-            sequence: 0, previousSHA256: "", issued: time(Date()),
-            personPerformingSanitization: .init(name: name, title: nil, organization: nil, location: plan.uri),
-            mediaInformation: .init(subject: .desktop, name: plan.desktop, makeModel: nil, serialNumber: plan.domainUUID,
-                                    mediaType: "virtual disk files of a desktop on a client hypervisor (device \(plan.device ?? "unknown"))",
-                                    source: plan.user.map { "user \($0)" }, dataClassification: nil),
-            sanitizationDetails: .init(methodType: claim, methodUsed: options.method.rawValue,
-                                       methodDetails: files.map { "\($0.role): \($0.method)" }.joined(separator: " | "),
-                                       toolUsed: "lcm \(LCMVersion.current)",
-                                       verificationMethod: options.verify == .none ? "none" : "\(options.verify.rawValue) read-back compared with the regenerated pattern",
-                                       postSanitizationDestination: options.destination, reason: options.reason,
-                                       start: time(progress.start), end: time(Date())),
-            personValidating: nil, files: files, keyCopies: keyCopies, claim: claim, claimReasons: reasons, residualRisk: risks,
-            notSanitized: notSanitized)
+        return keyCopies
     }
 }

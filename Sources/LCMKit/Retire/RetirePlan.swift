@@ -96,22 +96,76 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             var path: String
             var role: String
         }
-    }
 
-    /// Every place a domain's definitions and snapshots say it keeps data. CD-ROMs and read-only
-    /// disks are not written, so not listed.
-    static func domainStorage(domainXMLs: [String], snapshotXMLs: [String]) throws -> DomainStorage {
-        var storage = DomainStorage()
-        func add(_ path: String?, _ role: String) {
-            guard let path, !path.isEmpty, !storage.files.contains(where: { $0.path == path }) else { return }
-            storage.files.append(.init(path: path, role: role))
+        mutating func add(_ path: String?, _ role: String) {
+            guard let path, !path.isEmpty, !files.contains(where: { $0.path == path }) else { return }
+            files.append(.init(path: path, role: role))
         }
-        func elsewhere(_ item: String, _ reason: String) {
-            guard !storage.elsewhere.contains(where: { $0.item == item }) else { return }
-            storage.elsewhere.append(.init(item: item, reason: reason))
+
+        mutating func addElsewhere(_ item: String, _ reason: String) {
+            guard !elsewhere.contains(where: { $0.item == item }) else { return }
+            elsewhere.append(.init(item: item, reason: reason))
         }
+
+        /// The external snapshots' overlays and memory images; returns the overlays' paths.
+        mutating func addSnapshots(_ snapshotXMLs: [String]) throws -> Set<String> {
+            var overlays: Set<String> = []
+            for xml in snapshotXMLs {
+                let snapshot = try DomainSnapshotDefinition(xml: xml, what: "a snapshot's XML")
+                let name = snapshot.name ?? "?"
+                for disk in snapshot.disks where disk.snapshot == "external" {
+                    let type = disk.type ?? "file"
+                    if type == "file" {
+                        if let path = disk.source?.file {
+                            overlays.insert(path)
+                            add(path, "snapshot")
+                        }
+                    } else {
+                        addElsewhere(Self.describe(disk.source, type: type), "external snapshot \(name)'s overlay is not a file: lcm cannot overwrite it")
+                    }
+                }
+                if snapshot.memory == "external" { add(snapshot.memoryFile, "snapshot-memory") }
+            }
+            return overlays
+        }
+
+        /// The writable disks of the definitions, with their backing chains.
+        mutating func addDisks(_ domainXMLs: [String], snapshotOverlays: Set<String>) throws {
+            for xml in domainXMLs {
+                let domain = try DomainDefinition(xml: xml, what: "the domain's XML")
+                for disk in domain.devices.disks where disk.device != "cdrom" && !disk.readonly {
+                    let target = disk.target?.device ?? "?"
+                    switch disk.type {
+                    case "file":
+                        if let path = disk.source?.file {
+                            add(path, snapshotOverlays.contains(path) ? "snapshot" : "disk")
+                            addBackingChain(of: disk, owner: path)
+                        }
+                    case "volume":
+                        if let pool = disk.source?.pool, let volume = disk.source?.volume, !volumes.contains("\(pool)/\(volume)") {
+                            volumes.append("\(pool)/\(volume)")
+                        }
+                        addBackingChain(of: disk, owner: "disk \(target)")
+                    default:
+                        addElsewhere(Self.describe(disk.source, type: disk.type), "disk \(target) of the domain is not a file: lcm cannot overwrite or verify it; sanitize it where it lives")
+                    }
+                }
+            }
+        }
+
+        /// The files (or other stores) under a disk, in its backing chain.
+        mutating func addBackingChain(of disk: DiskDefinition, owner: String) {
+            for store in disk.backingChain {
+                if store.type == "file" {
+                    add(store.source?.file, "backing")
+                } else {
+                    addElsewhere(Self.describe(store.source, type: store.type), "in the backing chain of \(owner): lcm sanitizes only files it can open and check")
+                }
+            }
+        }
+
         /// A disk's or backing store's source by its type.
-        func describe(_ source: DiskSource?, type: String) -> String {
+        static func describe(_ source: DiskSource?, type: String) -> String {
             switch type {
             case "block": return "block device \(source?.device ?? "?")"
             case "network":
@@ -121,53 +175,14 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             default: return "\(type) disk \(source?.device ?? source?.name ?? "")"
             }
         }
-        /// The files (or other stores) under a disk, in its backing chain.
-        func addBackingChain(of disk: DiskDefinition, owner: String) {
-            for store in disk.backingChain {
-                if store.type == "file" {
-                    add(store.source?.file, "backing")
-                } else {
-                    elsewhere(describe(store.source, type: store.type), "in the backing chain of \(owner): lcm sanitizes only files it can open and check")
-                }
-            }
-        }
-        var snapshotDisks: Set<String> = []
-        for xml in snapshotXMLs {
-            let snapshot = try DomainSnapshotDefinition(xml: xml, what: "a snapshot's XML")
-            let name = snapshot.name ?? "?"
-            for disk in snapshot.disks where disk.snapshot == "external" {
-                let type = disk.type ?? "file"
-                if type == "file" {
-                    if let path = disk.source?.file {
-                        snapshotDisks.insert(path)
-                        add(path, "snapshot")
-                    }
-                } else {
-                    elsewhere(describe(disk.source, type: type), "external snapshot \(name)'s overlay is not a file: lcm cannot overwrite it")
-                }
-            }
-            if snapshot.memory == "external" { add(snapshot.memoryFile, "snapshot-memory") }
-        }
-        for xml in domainXMLs {
-            let domain = try DomainDefinition(xml: xml, what: "the domain's XML")
-            for disk in domain.devices.disks where disk.device != "cdrom" && !disk.readonly {
-                let target = disk.target?.device ?? "?"
-                switch disk.type {
-                case "file":
-                    if let path = disk.source?.file {
-                        add(path, snapshotDisks.contains(path) ? "snapshot" : "disk")
-                        addBackingChain(of: disk, owner: path)
-                    }
-                case "volume":
-                    if let pool = disk.source?.pool, let volume = disk.source?.volume, !storage.volumes.contains("\(pool)/\(volume)") {
-                        storage.volumes.append("\(pool)/\(volume)")
-                    }
-                    addBackingChain(of: disk, owner: "disk \(target)")
-                default:
-                    elsewhere(describe(disk.source, type: disk.type), "disk \(target) of the domain is not a file: lcm cannot overwrite or verify it; sanitize it where it lives")
-                }
-            }
-        }
+    }
+
+    /// Every place a domain's definitions and snapshots say it keeps data. CD-ROMs and read-only
+    /// disks are not written, so not listed.
+    static func domainStorage(domainXMLs: [String], snapshotXMLs: [String]) throws -> DomainStorage {
+        var storage = DomainStorage()
+        let snapshotOverlays = try storage.addSnapshots(snapshotXMLs)
+        try storage.addDisks(domainXMLs, snapshotOverlays: snapshotOverlays)
         return storage
     }
 
@@ -236,6 +251,42 @@ public struct RetirePlan: Codable, Sendable, Equatable {
 
     /// Builds the plan from the inventory and the device. Refuses a volume the desktop does not own.
     public static func make(desktop name: String, inventory: Inventory, connections: ConnectionFactory) throws -> RetirePlan {
+        let found = try deployedDesktop(name, inventory: inventory)
+        let desktop = found.desktop, settings = found.settings, id = desktop.id!
+        let connection = try connections.connect(settings.uri)
+        let pool = try connection.lookupStoragePool(name: settings.pool)
+        // A volume removed behind libvirt's back is listed until the pool is looked at again.
+        try pool?.refresh()
+        var findings = Findings(local: DiskHost.isLocal(uri: settings.uri))
+        try findings.addVolumes(of: name, desktopID: id, settings: settings, pool: pool, inventory: inventory)
+        let domain = try connection.lookupDomain(name: name)
+        var nvramPaths: [String] = []
+        if let domain {
+            // Golden versions lcm uploaded to this host: backing files it recorded and never writes.
+            let goldenCopies = try inventory.read { db in
+                try String.fetchAll(db, sql: "SELECT path FROM hostImage WHERE uri = ? ORDER BY id", arguments: [settings.uri])
+            }
+            nvramPaths = try findings.addDomainWrites(domain, of: name, settings: settings, pool: pool,
+                                                      notWritten: [settings.imagePath] + goldenCopies, connection: connection)
+        }
+        let uuid = try domain.map { try $0.uuidString } ?? desktop.domainUUID
+        for found in try hostFiles(desktop: name, uuid: uuid, nvramPaths: nvramPaths, encryptedTPM: desktop.keyID != nil, connection: connection) {
+            findings.add(found)
+        }
+        let keyID = desktop.keyID
+        let copies = try keyID.map { try DesktopKey.copies(keyID: $0, inventory: inventory) } ?? []
+        let seats = try inventory.read { db in try Licenses.held(db, desktopID: id) }
+        return RetirePlan(
+            desktop: name, desktopID: id, device: found.assetTag, uri: settings.uri, pool: settings.pool,
+            domainUUID: uuid, domainDefined: domain != nil, user: found.username, keyID: keyID, files: findings.files,
+            notSanitized: findings.notSanitized,
+            keyCopies: copies.map { "\($0.location.rawValue): \($0.detail)" + ($0.hostURI.map { " (\($0))" } ?? "") },
+            seats: seats, kept: [settings.imagePath])
+    }
+
+    /// The desktop's row with its settings, device and user; refuses one never completely deployed.
+    static func deployedDesktop(_ name: String, inventory: Inventory) throws
+        -> (desktop: Desktop, settings: DesktopSettings, assetTag: String?, username: String?) {
         guard let found = try inventory.read({ db -> (desktop: Desktop, assetTag: String?, username: String?)? in
             guard let desktop = try DesktopStore.find(db, name: name) else { return nil }
             let device = try desktop.deviceID.flatMap { try Device.fetchOne(db, key: $0) }
@@ -244,32 +295,42 @@ public struct RetirePlan: Codable, Sendable, Equatable {
         }) else {
             throw LCMError.notFound("desktop \(name)", hint: "`lcm manage status` lists the desktops")
         }
-        let desktop = found.desktop, id = desktop.id!
-        guard let settings = desktop.settings else {
+        guard let settings = found.desktop.settings else {
             throw LCMError(.conflict, "desktop \(name) was never completely deployed: nothing of it is known to sanitize",
                            hint: "remove it with `lcm deploy --undo \(name)`")
         }
-        let connection = try connections.connect(settings.uri)
-        let local = DiskHost.isLocal(uri: settings.uri)
-        let pool = try connection.lookupStoragePool(name: settings.pool)
-        // A volume removed behind libvirt's back is listed until the pool is looked at again.
-        try pool?.refresh()
+        return (found.desktop, settings, found.assetTag, found.username)
+    }
+
+    /// What the plan has found so far: the files to sanitize and what lcm names as not sanitized.
+    struct Findings {
+        /// Whether the device is this machine (files then get checked and identified here).
+        let local: Bool
         var files: [File] = []
         var notSanitized: [SanitizationCertificate.NotSanitized] = []
-        func addHostFile(_ role: String, _ path: String, encrypted: Bool = false) throws {
-            guard !files.contains(where: { $0.path == path }) else { return }
-            switch try hostFile(role: role, path: path, encrypted: encrypted, local: local) {
-            case .file(let file)?: files.append(file)
-            case .notSanitized(let item)?: notSanitized.append(item)
-            case nil: break
+        /// Volume files refused by `volumeIdentity`, so they are not found again as unknown writes.
+        var refusedPaths: Set<String> = []
+
+        init(local: Bool) { self.local = local }
+
+        mutating func add(_ finding: HostFileFinding) {
+            switch finding {
+            case .file(let file) where !files.contains(where: { $0.path == file.path }): files.append(file)
+            case .notSanitized(let item): notSanitized.append(item)
+            default: break
             }
         }
+
+        mutating func addHostFile(_ role: String, _ path: String, encrypted: Bool = false) throws {
+            guard !files.contains(where: { $0.path == path }) else { return }
+            if let finding = try RetirePlan.hostFile(role: role, path: path, encrypted: encrypted, local: local) { add(finding) }
+        }
+
         /// A volume's file on this host: the same checks as any host file; `refused` when it is
         /// not there or not to be overwritten.
-        var refusedPaths: Set<String> = []
-        func volumeIdentity(_ path: String, role: String) throws -> (FileIdentity?, refused: Bool) {
+        mutating func volumeIdentity(_ path: String, role: String) throws -> (FileIdentity?, refused: Bool) {
             guard local else { return (nil, false) }
-            // Nothing there holds nothing (a recorded volume gone is named above).
+            // Nothing there holds nothing (a recorded volume gone is named elsewhere).
             guard let found = try LinkSafePath.inspect(path) else { return (nil, true) }
             guard found.kind == S_IFREG, found.links == 1 else {
                 refusedPaths.insert(path)
@@ -280,45 +341,49 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             }
             return (found.identity, false)
         }
-        let recorded = try inventory.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, role, encrypted, discard FROM volume WHERE desktopID = ? ORDER BY id", arguments: [id])
-        }
-        for volumeName in try DesktopVolumes.allNames(desktopID: id, name: name, inventory: inventory) {
-            guard volumeName.hasPrefix(name + "-") else {
-                throw LCMError(.conflict, "volume \(volumeName) is recorded for desktop \(name) but is not named after it",
-                               hint: "lcm only sanitizes what the desktop owns; check the volume rows")
+
+        /// The desktop's volumes in its pool: the recorded ones and the default names.
+        mutating func addVolumes(of name: String, desktopID id: Int64, settings: DesktopSettings, pool: StoragePool?,
+                                 inventory: Inventory) throws {
+            let recorded = try inventory.read { db in
+                try Row.fetchAll(db, sql: "SELECT name, role, encrypted, discard FROM volume WHERE desktopID = ? ORDER BY id", arguments: [id])
             }
-            let record = recorded.first { ($0["name"] as String?) == volumeName }
-            guard let volume = try pool?.lookupVolume(name: volumeName) else {
-                // The default names are listed even without a row; only a recorded one is missed.
-                if let record {
-                    notSanitized.append(.init(item: "\(record["role"] as String? ?? "volume") volume \(volumeName) in pool \(settings.pool) on \(settings.uri)",
-                                              reason: "recorded in the inventory but missing from the pool: whatever became of its data, lcm did not sanitize it"))
+            for volumeName in try DesktopVolumes.allNames(desktopID: id, name: name, inventory: inventory) {
+                guard volumeName.hasPrefix(name + "-") else {
+                    throw LCMError(.conflict, "volume \(volumeName) is recorded for desktop \(name) but is not named after it",
+                                   hint: "lcm only sanitizes what the desktop owns; check the volume rows")
                 }
-                continue
+                let record = recorded.first { ($0["name"] as String?) == volumeName }
+                guard let volume = try pool?.lookupVolume(name: volumeName) else {
+                    // The default names are listed even without a row; only a recorded one is missed.
+                    if let record {
+                        notSanitized.append(.init(item: "\(record["role"] as String? ?? "volume") volume \(volumeName) in pool \(settings.pool) on \(settings.uri)",
+                                                  reason: "recorded in the inventory but missing from the pool: whatever became of its data, lcm did not sanitize it"))
+                    }
+                    continue
+                }
+                let info = try volume.info()
+                let role: String = record?["role"] ?? (volumeName == DesktopSettings.dataVolume(name) ? "data" : "os")
+                let path = try volume.path
+                let (identity, refused) = try volumeIdentity(path, role: role)
+                if refused { continue }
+                files.append(File(role: role, path: path, volume: volumeName,
+                                  encrypted: record?["encrypted"] ?? settings.encrypted, discard: record?["discard"] ?? settings.discard,
+                                  virtualBytes: info.capacity, allocatedBytes: info.allocation, identity: identity))
             }
-            let info = try volume.info()
-            let role: String = record?["role"] ?? (volumeName == DesktopSettings.dataVolume(name) ? "data" : "os")
-            let path = try volume.path
-            let (identity, refused) = try volumeIdentity(path, role: role)
-            if refused { continue }
-            files.append(File(role: role, path: path, volume: volumeName,
-                              encrypted: record?["encrypted"] ?? settings.encrypted, discard: record?["discard"] ?? settings.discard,
-                              virtualBytes: info.capacity, allocatedBytes: info.allocation, identity: identity))
         }
-        // Golden versions lcm uploaded to this host: backing files it recorded and never writes.
-        let goldenCopies = try inventory.read { db in
-            try String.fetchAll(db, sql: "SELECT path FROM hostImage WHERE uri = ? ORDER BY id", arguments: [settings.uri])
-        }
-        let domain = try connection.lookupDomain(name: name)
-        var nvramPaths: [String] = []
-        if let domain {
+
+        /// What the domain writes besides the recorded volumes (disks, external snapshots, memory
+        /// images, a managed save), taken or named as not sanitized; returns the definitions'
+        /// NVRAM paths. `notWritten`: the golden files below the OS layer, never written.
+        mutating func addDomainWrites(_ domain: Domain, of name: String, settings: DesktopSettings, pool: StoragePool?,
+                                      notWritten: [String], connection: Connection) throws -> [String] {
             // Both definitions: a disk attached with --config only is in the inactive one, one
             // hot-plugged only in the running one.
             var definitions = [try domain.xmlDescription(flags: .inactive)]
             if try domain.isActive { definitions.append(try domain.xmlDescription()) }
-            nvramPaths = try definitions.compactMap { try DesktopDomain.nvramPath(inDomainXML: $0) }
-            let storage = try domainStorage(domainXMLs: definitions, snapshotXMLs: domain.snapshotXMLDescriptions())
+            let nvramPaths = try definitions.compactMap { try DesktopDomain.nvramPath(inDomainXML: $0) }
+            let storage = try RetirePlan.domainStorage(domainXMLs: definitions, snapshotXMLs: domain.snapshotXMLDescriptions())
             notSanitized += storage.elsewhere
             let recordedVolumes = Set(files.compactMap { $0.volume.map { "\(settings.pool)/\($0)" } })
             for volume in storage.volumes where !recordedVolumes.contains(volume) {
@@ -327,49 +392,39 @@ public struct RetirePlan: Codable, Sendable, Equatable {
             }
             // What the domain writes that lcm did not create: external snapshots (the disk then
             // writes to their overlay) and each snapshot's memory image (RAM, keys in clear).
-            let known = Set(files.map(\.path) + [settings.imagePath] + goldenCopies).union(refusedPaths)
-            let extra = storage.files.filter { !known.contains($0.path) }
-            for found in extra {
-                let (path, role) = (found.path, found.role)
-                guard role != "backing" else {
-                    notSanitized.append(.init(item: "backing file \(path)", reason: "in a disk's backing chain but outside lcm's records: "
-                        + "it may hold the desktop's data from before its overlay, and may be shared, so lcm did not touch it"))
-                    continue
-                }
-                guard (path as NSString).lastPathComponent.hasPrefix(name + "-") else {
-                    notSanitized.append(.init(item: "\(role) \(path)", reason: "the desktop writes to it, but lcm did not create it and it is not named after the desktop: "
-                        + "lcm sanitizes only what the desktop owns"))
-                    continue
-                }
-                let (identity, refused) = try volumeIdentity(path, role: role)
-                if refused { continue }
-                let volume = try pool?.lookupVolume(name: (path as NSString).lastPathComponent).flatMap { try $0.path == path ? $0 : nil }
-                let info = try volume?.info()
-                files.append(File(role: role, path: path, volume: try volume?.name, encrypted: false, discard: nil,
-                                  virtualBytes: info?.capacity, allocatedBytes: info?.allocation, identity: identity))
+            let known = Set(files.map(\.path) + notWritten).union(refusedPaths)
+            for found in storage.files where !known.contains(found.path) {
+                try addUnrecordedWrite(found, of: name, pool: pool)
             }
             if try domain.hasManagedSaveImage {
-                for path in try HostFiles.list(directory: managedSaveDirectory, connection: connection)
+                for path in try HostFiles.list(directory: RetirePlan.managedSaveDirectory, connection: connection)
                 where (path as NSString).lastPathComponent == "\(name).save" {
                     try addHostFile("managed-save", path)
                 }
             }
+            return nvramPaths
         }
-        let uuid = try domain.map { try $0.uuidString } ?? desktop.domainUUID
-        for found in try hostFiles(desktop: name, uuid: uuid, nvramPaths: nvramPaths, encryptedTPM: desktop.keyID != nil, connection: connection) {
-            switch found {
-            case .file(let file) where !files.contains(where: { $0.path == file.path }): files.append(file)
-            case .notSanitized(let item): notSanitized.append(item)
-            default: break
+
+        /// A file the domain writes that lcm did not record: taken when it is named after the
+        /// desktop, otherwise named as not sanitized (it may be shared or another's).
+        mutating func addUnrecordedWrite(_ found: DomainStorage.Found, of name: String, pool: StoragePool?) throws {
+            let (path, role) = (found.path, found.role)
+            guard role != "backing" else {
+                notSanitized.append(.init(item: "backing file \(path)", reason: "in a disk's backing chain but outside lcm's records: "
+                    + "it may hold the desktop's data from before its overlay, and may be shared, so lcm did not touch it"))
+                return
             }
+            guard (path as NSString).lastPathComponent.hasPrefix(name + "-") else {
+                notSanitized.append(.init(item: "\(role) \(path)", reason: "the desktop writes to it, but lcm did not create it and it is not named after the desktop: "
+                    + "lcm sanitizes only what the desktop owns"))
+                return
+            }
+            let (identity, refused) = try volumeIdentity(path, role: role)
+            if refused { return }
+            let volume = try pool?.lookupVolume(name: (path as NSString).lastPathComponent).flatMap { try $0.path == path ? $0 : nil }
+            let info = try volume?.info()
+            files.append(File(role: role, path: path, volume: try volume?.name, encrypted: false, discard: nil,
+                              virtualBytes: info?.capacity, allocatedBytes: info?.allocation, identity: identity))
         }
-        let keyID = desktop.keyID
-        let copies = try keyID.map { try DesktopKey.copies(keyID: $0, inventory: inventory) } ?? []
-        let seats = try inventory.read { db in try Licenses.held(db, desktopID: id) }
-        return RetirePlan(
-            desktop: name, desktopID: id, device: found.assetTag, uri: settings.uri, pool: settings.pool,
-            domainUUID: uuid, domainDefined: domain != nil, user: found.username, keyID: keyID, files: files, notSanitized: notSanitized,
-            keyCopies: copies.map { "\($0.location.rawValue): \($0.detail)" + ($0.hostURI.map { " (\($0))" } ?? "") },
-            seats: seats, kept: [settings.imagePath])
     }
 }

@@ -180,47 +180,18 @@ public struct Retirement {
             try save(&record, .headersErased)
         }
         if record.state < .keysDestroyed {
-            if let keyID = record.plan.keyID {
-                let started = record.progress.start
-                record.progress.keyslotsDestroyedEarlier = try DesktopKey.copies(keyID: keyID, inventory: inventory, includeDestroyed: true)
-                    .filter { $0.location == .luksKeyslots && ($0.destroyedAt.map { $0 < started } ?? false) }
-                record.progress.overwrittenKeyFiles = try overwriteSecretFiles(keyID: keyID)
-                record.progress.keyReport = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory, connect: context.connections.connect)
-            }
+            try destroyKeys(&record)
             try save(&record, .keysDestroyed)
         }
         if record.state < .overwritten {
             try overwrite(&record, connection: connection)
-            // A file not overwritten completely is never deleted: the next run tries it again.
-            let unfinished = zip(record.plan.files, record.progress.files).filter { $0.1.passesDone < $0.1.passes.count }
-            if !unfinished.isEmpty {
-                throw LCMError(.cannotWrite, "could not overwrite " + unfinished.map { "\($0.0.path) (\($0.1.errors.last ?? "unknown error"))" }.joined(separator: ", "),
-                               hint: "fix the cause, then run `lcm retire \(name) --yes` again: it continues from there")
-            }
+            try requireOverwritten(record)
             try markOverwrittenKeyslots(&record)
             try save(&record, .overwritten)
         }
         if record.state < .verified {
             try verify(&record, connection: connection)
-            // A file that does not read back as written gets fresh passes on the next run.
-            let failed = record.progress.files.indices.filter {
-                record.options.verify != .none && record.progress.files[$0].verification?.passed != true
-            }
-            if !failed.isEmpty {
-                let detail = failed.map { record.plan.files[$0].path }.joined(separator: ", ")
-                for index in failed {
-                    let result = record.progress.files[index].verification
-                    let next = record.options.method == .verifyOnly ? "kept (verify-only writes nothing)" : "overwritten again"
-                    record.progress.files[index].restart(with: record.options.method.passes(encrypted: record.plan.files[index].encrypted),
-                                                         note: "verification failed (\(result?.mismatchedBytes ?? 0) bytes differed"
-                                                             + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); \(next)")
-                }
-                try save(&record, .keysDestroyed)
-                throw LCMError(.checkFailed, "verification failed for \(detail): nothing was deleted",
-                               hint: record.options.method == .verifyOnly
-                                   ? "these files hold data: continue with `lcm retire \(name) --yes --method overwrite` (or another method)"
-                                   : "run `lcm retire \(name) --yes` again to overwrite and verify those files again")
-            }
+            try requireVerified(&record)
             // verify-only: a volume that read back as zeros whole has no keyslots left either.
             try markOverwrittenKeyslots(&record)
             try save(&record, .verified)
@@ -231,27 +202,12 @@ public struct Retirement {
         }
         var claim: String?
         if record.state < .certified {
-            var certified = record
-            let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog, clock: context.clock).issue(Self.certificate(record, options: options)) { db, issued in
-                certified.progress.certificateSequence = issued.sequence
-                certified.progress.certificatePath = issued.path
-                certified.state = .certified
-                try Self.write(certified, db)
-            }
-            record = certified
-            claim = issued.claim
+            claim = try certify(&record)
             context.failPoints.hit(kind: "retire", step: RetireState.certified.rawValue, moment: .recorded)
         }
         let disposed = Self.verificationPassed(record)
         if record.state < .closed {
-            try inventory.write { db in
-                try DesktopStore.setStatus(db, id: record.plan.desktopID, disposed ? .disposed : .retired)
-                try db.execute(sql: "UPDATE retirement SET endedAt = ? WHERE id = ?", arguments: [context.clock.now(), record.id])
-                try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: name,
-                                    action: disposed ? "disposed" : "retired, not disposed",
-                                    details: ["certificate": String(record.progress.certificateSequence ?? 0),
-                                              "reason": options.reason ?? "", "destination": options.destination ?? ""])
-            }
+            try recordClosed(record, disposed: disposed)
             try save(&record, .closed)
         }
         if claim == nil, let sequence = record.progress.certificateSequence {
@@ -259,6 +215,76 @@ public struct Retirement {
         }
         return RetireReport(desktop: name, state: record.state, plan: record.plan, progress: record.progress, disposed: disposed,
                             claim: claim, dryRun: false)
+    }
+
+    /// Every copy of the desktop's key: the keyslots already destroyed before this retirement are
+    /// recorded as evidence, libvirtd's secret files overwritten, then every copy destroyed.
+    func destroyKeys(_ record: inout Record) throws {
+        guard let keyID = record.plan.keyID else { return }
+        let started = record.progress.start
+        record.progress.keyslotsDestroyedEarlier = try DesktopKey.copies(keyID: keyID, inventory: inventory, includeDestroyed: true)
+            .filter { $0.location == .luksKeyslots && ($0.destroyedAt.map { $0 < started } ?? false) }
+        record.progress.overwrittenKeyFiles = try overwriteSecretFiles(keyID: keyID)
+        record.progress.keyReport = try DesktopKey.destroyAll(keyID: keyID, inventory: inventory, connect: context.connections.connect)
+    }
+
+    /// A file not overwritten completely is never deleted: the next run tries it again.
+    func requireOverwritten(_ record: Record) throws {
+        let unfinished = zip(record.plan.files, record.progress.files).filter { $0.1.passesDone < $0.1.passes.count }
+        guard unfinished.isEmpty else {
+            throw LCMError(.cannotWrite, "could not overwrite " + unfinished.map { "\($0.0.path) (\($0.1.errors.last ?? "unknown error"))" }.joined(separator: ", "),
+                           hint: "fix the cause, then run `lcm retire \(record.plan.desktop) --yes` again: it continues from there")
+        }
+    }
+
+    /// A file that does not read back as written gets fresh passes on the next run: the
+    /// retirement goes back to before overwriting, and nothing is deleted.
+    func requireVerified(_ record: inout Record) throws {
+        let name = record.plan.desktop
+        let failed = record.progress.files.indices.filter {
+            record.options.verify != .none && record.progress.files[$0].verification?.passed != true
+        }
+        guard !failed.isEmpty else { return }
+        let detail = failed.map { record.plan.files[$0].path }.joined(separator: ", ")
+        for index in failed {
+            let result = record.progress.files[index].verification
+            let next = record.options.method == .verifyOnly ? "kept (verify-only writes nothing)" : "overwritten again"
+            record.progress.files[index].restart(with: record.options.method.passes(encrypted: record.plan.files[index].encrypted),
+                                                 note: "verification failed (\(result?.mismatchedBytes ?? 0) bytes differed"
+                                                     + (result?.firstMismatch.map { ", first at \($0)" } ?? "") + "); \(next)")
+        }
+        try save(&record, .keysDestroyed)
+        throw LCMError(.checkFailed, "verification failed for \(detail): nothing was deleted",
+                       hint: record.options.method == .verifyOnly
+                           ? "these files hold data: continue with `lcm retire \(name) --yes --method overwrite` (or another method)"
+                           : "run `lcm retire \(name) --yes` again to overwrite and verify those files again")
+    }
+
+    /// Issues the certificate and records the retirement as certified in the same transaction;
+    /// returns the certificate's claim.
+    func certify(_ record: inout Record) throws -> String {
+        var certified = record
+        let issued = try CertificateIssuer(inventory: inventory, hashLog: options.hashLog, clock: context.clock).issue(Self.certificate(record, options: options)) { db, issued in
+            certified.progress.certificateSequence = issued.sequence
+            certified.progress.certificatePath = issued.path
+            certified.state = .certified
+            try Self.write(certified, db)
+        }
+        record = certified
+        return issued.claim
+    }
+
+    /// The desktop's final status (disposed when every file verified), the retirement's end and
+    /// the audit entry.
+    func recordClosed(_ record: Record, disposed: Bool) throws {
+        try inventory.write { db in
+            try DesktopStore.setStatus(db, id: record.plan.desktopID, disposed ? .disposed : .retired)
+            try db.execute(sql: "UPDATE retirement SET endedAt = ? WHERE id = ?", arguments: [context.clock.now(), record.id])
+            try AuditLog.record(db, actor: inventory.actor, objectKind: "desktop", objectID: record.plan.desktop,
+                                action: disposed ? "disposed" : "retired, not disposed",
+                                details: ["certificate": String(record.progress.certificateSequence ?? 0),
+                                          "reason": options.reason ?? "", "destination": options.destination ?? ""])
+        }
     }
 
     // MARK: - Record

@@ -14,7 +14,7 @@ import Testing
 struct PatchUnitTests {
     static var repository: URL {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
+        for _ in 0..<4 { url.deleteLastPathComponent() }
         return url
     }
 

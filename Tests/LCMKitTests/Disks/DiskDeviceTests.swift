@@ -133,7 +133,7 @@ extension DiskIntegrationTests {
     /// Makes libvirtd listen on 127.0.0.1 (scripts/test-tcp-listener; does nothing when it already does).
     func ensureTCPListener() throws {
         if (try? Connection(uri: Self.tcpURI)) != nil { return }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/test-tcp-listener")
         let run = try ProgramRun.run("/bin/bash", [script.path])
         try #require(run.status == 0, "test-tcp-listener: \(run.stderr)")

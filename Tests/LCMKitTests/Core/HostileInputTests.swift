@@ -163,7 +163,9 @@ extension HostileInputTests {
             let length = Int.random(in: 1...NameRule.desktop.maxLength, using: &generator)
             let name = String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
             guard NameRule.desktop.isValid(name) else { continue }
-            #expect(throws: Never.self, "\(name)") { try DesktopDomain.validateName(name) }
+            #expect(throws: Never.self, "\(name)") {
+                try DesktopDomain(name: name, domainType: .qemu, disks: [DesktopDomain.Disk(path: "/d/x.qcow2")]).definition()
+            }
         }
     }
 }
