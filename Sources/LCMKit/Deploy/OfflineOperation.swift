@@ -6,9 +6,12 @@ import Guestfs
 /// before it applies any, so a refusal leaves the disk as it was; the registry edits of all of
 /// them share one pass over host copies of the hives (`OfflineHives.edit`), then each writes its files.
 protocol OfflineOperation: AnyObject {
-    /// Cheap checks against the catalog's inspection record (`disk.inspection`) and what this
+    /// Checks that need no disk (the operation's own values, the catalog's inspection record; nil:
+    /// none known), made before the disk is opened.
+    func verify(expected: WindowsInspection?) throws
+    /// Cheap checks on the opened disk against the record (`disk.inspection`) and what this
     /// disk's image already taught (`disk.golden`): reads what it must, writes nothing.
-    func verify(_ disk: OfflineDisk) throws
+    func verify(on disk: OfflineDisk) throws
     /// The hives `edit` changes; asked after every operation verified.
     var hives: Set<RegFile.Hive> { get }
     /// Its registry edits, on the host copies of `hives`.
@@ -20,6 +23,8 @@ protocol OfflineOperation: AnyObject {
 }
 
 extension OfflineOperation {
+    func verify(expected: WindowsInspection?) throws {}
+    func verify(on disk: OfflineDisk) throws {}
     var hives: Set<RegFile.Hive> { [] }
     func edit(_ editors: OfflineHives.Editors, on disk: OfflineDisk) throws {}
     func check(_ editors: OfflineHives.Editors, on disk: OfflineDisk) throws {}
@@ -85,9 +90,20 @@ final class OfflineDisk {
         try? session.umountAll()
     }
 
-    /// Verifies every operation, edits the hives they touch in one pass, then applies each.
-    func run(_ operations: [any OfflineOperation]) throws {
-        for operation in operations { try operation.verify(self) }
+    /// Runs `operations` on the disk of `access`: verifies each against the record, opens the disk
+    /// (`open`), verifies each on it, edits the hives they touch in one pass, applies each, and
+    /// unmounts. Returns the disk, closed, for what it found.
+    @discardableResult
+    static func run(_ operations: [any OfflineOperation], on access: DiskAccess, golden: GoldenFacts) throws -> OfflineDisk {
+        for operation in operations { try operation.verify(expected: golden.inspection) }
+        let disk = try open(access, golden: golden)
+        defer { disk.close() }
+        try disk.run(operations)
+        return disk
+    }
+
+    private func run(_ operations: [any OfflineOperation]) throws {
+        for operation in operations { try operation.verify(on: self) }
         let touched = operations.reduce(into: Set<RegFile.Hive>()) { $0.formUnion($1.hives) }
         if !touched.isEmpty {
             let paths = [RegFile.Hive.system: layout.systemHive, .software: layout.softwareHive].filter { touched.contains($0.key) }

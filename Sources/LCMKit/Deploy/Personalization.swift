@@ -271,9 +271,7 @@ public enum DesktopPersonalizer {
         // ImageState, then the time zone.
         let operations: [any OfflineOperation] = (join.map { [$0] } ?? []) + [answerFile, computerName, owner, timeZone]
 
-        let disk = try OfflineDisk.open(access, golden: golden ?? GoldenFacts())
-        defer { disk.close() }
-        try disk.run(operations)
+        let disk = try OfflineDisk.run(operations, on: access, golden: golden ?? GoldenFacts())
         return PersonalizationReport(
             windowsPartition: disk.partition, controlSet: computerName.controlSet, computerName: computerName.netBIOSName,
             hostname: personalization.computerName, registeredOwner: personalization.registeredOwner,

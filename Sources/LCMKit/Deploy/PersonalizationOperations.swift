@@ -18,7 +18,7 @@ final class DomainJoinOperation: OfflineOperation {
         self.generalized = generalized
     }
 
-    func verify(_ disk: OfflineDisk) throws {
+    func verify(expected: WindowsInspection?) throws {
         try DesktopPersonalization.checkJoin(true, generalized: generalized)
     }
 }
@@ -50,7 +50,7 @@ final class AnswerFileOperation: OfflineOperation {
 
     var removesAnswerFiles: Bool { !secrets.isEmpty }
 
-    func verify(_ disk: OfflineDisk) throws {
+    func verify(on disk: OfflineDisk) throws {
         if generalized, let unattendFileOverride = try disk.systemFacts().unattendFileOverride {
             throw LCMError(.conflict, "the image names its own answer file (SYSTEM\\Setup\\UnattendFile = \(unattendFileOverride)); Windows Setup would ignore lcm's",
                            hint: "remove that value from the golden image before generalizing it")
@@ -98,7 +98,7 @@ final class ComputerNameOperation: OfflineOperation {
 
     init(_ hostname: String) { self.hostname = hostname }
 
-    func verify(_ disk: OfflineDisk) throws {
+    func verify(on disk: OfflineDisk) throws {
         controlSet = try disk.systemFacts().controlSet
     }
 
@@ -137,8 +137,6 @@ final class OwnerOperation: OfflineOperation {
         self.generalized = generalized
     }
 
-    func verify(_ disk: OfflineDisk) throws {}
-
     var hives: Set<RegFile.Hive> { generalized ? [] : [.software] }
 
     func edit(_ editors: OfflineHives.Editors, on disk: OfflineDisk) throws {
@@ -160,7 +158,7 @@ final class TimeZoneOperation: OfflineOperation {
 
     init(_ id: String) { self.id = id }
 
-    func verify(_ disk: OfflineDisk) throws {
+    func verify(on disk: OfflineDisk) throws {
         guard let known = try disk.software(timeZone: id).zone else {
             throw LCMError(.usage, "the image does not know the time zone \"\(id)\"",
                            hint: "use an ID from HKLM\\\(Paths.timeZones) of the image (`tzutil /l` on Windows)")
