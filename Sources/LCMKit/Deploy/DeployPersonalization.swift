@@ -4,19 +4,28 @@ import Foundation
 /// is personalized (registry, specialize answer file), the user-data disk (laid out when it was
 /// made) gets the user's migrated data.
 enum DeployPersonalization {
+    /// The one validation of a desktop's personalization, when its deploy is planned.
     static func personalization(_ settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?) throws -> DesktopPersonalization {
         try DesktopPersonalization(computerName: settings.computerName, registeredOwner: settings.owner,
                                    registeredOrganization: settings.organization ?? "", timeZone: settings.timeZone,
                                    domainJoin: joinBlob)
     }
 
+    /// The personalization of settings `personalization(_:joinBlob:)` accepted when they were planned.
+    static func planned(_ settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?) -> DesktopPersonalization {
+        DesktopPersonalization(validated: settings.computerName, registeredOwner: settings.owner,
+                               registeredOrganization: settings.organization ?? "", timeZone: settings.timeZone,
+                               domainJoin: joinBlob)
+    }
+
     /// Returns a line for the report (empty when there is nothing to say).
-    /// - Parameter golden: shared by the OS layers of one golden version in the batch.
+    /// - Parameter golden: shared by the OS layers of one golden version in the batch, with the
+    ///   catalog's inspection record of that version.
     static func apply(role: String, settings: DesktopSettings, joinBlob: OfflineDomainJoinBlob?, golden: GoldenFacts?,
                       to access: DiskAccess) throws -> String {
         switch role {
         case "os":
-            let report = try DesktopPersonalizer.apply(try personalization(settings, joinBlob: joinBlob), to: access,
+            let report = try DesktopPersonalizer.apply(planned(settings, joinBlob: joinBlob), to: access,
                                                        generalized: settings.generalized,
                                                        architecture: UnattendArchitecture(inspectedArchitecture: settings.architecture) ?? .amd64,
                                                        golden: golden)

@@ -309,9 +309,17 @@ public struct Deployer {
         engine.readOnly = false
         let joinBlob = options.joinBlob
         // OS layers made from one golden version are alike until personalized (one an interrupted
-        // run left half done differs only in what personalization writes): the first one teaches
-        // the others where Windows is.
-        let goldens = Dictionary(items.map { ($0.settings.imageSHA256, GoldenFacts()) }, uniquingKeysWith: { first, _ in first })
+        // run left half done differs only in what personalization writes): the catalog's
+        // inspection record says where Windows is, and the first one teaches the others the rest.
+        let records: [Int64: WindowsInspection]
+        do {
+            records = try inventory.read { db in try GoldenFacts.recorded(db, imageVersionIDs: Set(items.map(\.settings.imageVersionID))) }
+        } catch {
+            for item in items where !item.isFailed { fail(item, error) }
+            return 0
+        }
+        let goldens = Dictionary(items.map { ($0.settings.imageSHA256, GoldenFacts(inspection: records[$0.settings.imageVersionID])) },
+                                 uniquingKeysWith: { first, _ in first })
         let report: DiskBatchReport<String>
         do {
             report = try DiskBatch.run(inventory: inventory, objectID: "deploy-\(UUID().uuidString.lowercased().prefix(8))",

@@ -1,12 +1,16 @@
 import Foundation
+import GRDB
 import Guestfs
 
-/// What every fresh overlay of one golden version has in common for personalization: where
-/// Windows lives on it, its current control set, its answer file, the time zones asked for.
-/// Learned on the first disk of a batch so the others skip the probing: each probe is an appliance
-/// round trip, and reading the 60 MiB SOFTWARE hive costs seconds under TCG.
+/// What every fresh overlay of one golden version has in common for offline work: the catalog's
+/// inspection record of the version (where Windows lives, its ImageState, its answer files),
+/// and what the first disk of a batch taught (hive paths, current control set, the image's own
+/// answer file, the time zones asked for), so the others skip the probing: each probe is an
+/// appliance round trip, and reading the 60 MiB SOFTWARE hive costs seconds under TCG.
 public final class GoldenFacts: @unchecked Sendable {
-    /// The SYSTEM hive as the first OS layer held it (the others' is not downloaded again).
+    /// What `lcm image inspect` recorded for the version; nil: none known, learned from the disk.
+    public let inspection: WindowsInspection?
+    /// The hive files as the first OS layer held them (the others' are not downloaded again).
     let hives = OfflineHives.KnownHives()
 
     /// Paths on the mounted Windows volume.
@@ -21,9 +25,16 @@ public final class GoldenFacts: @unchecked Sendable {
 
         public func partition(on device: String) -> String { device + partitionNumber }
 
-        /// Reads the layout of the Windows volume mounted at `/`.
-        static func read(_ g: GuestfsSession, device: String, partition: String, volume: String) throws -> Layout {
-            guard let root = try WindowsInspector.systemRoot(g) else {
+        /// Reads the layout of the Windows volume mounted at `/`; a `systemRoot` the catalog
+        /// recorded is taken when it is there with both hives, else the volume is searched.
+        static func read(_ g: GuestfsSession, device: String, partition: String, volume: String,
+                         systemRoot recorded: String? = nil) throws -> Layout {
+            func hasHives(_ root: String) -> Bool {
+                ["SYSTEM", "SOFTWARE"].allSatisfy { hive in
+                    (try? g.caseSensitivePath(root + "/System32/config/" + hive)).map { (try? g.isFile($0)) == true } ?? false
+                }
+            }
+            guard let root = try recorded.flatMap({ hasHives($0) ? $0 : nil }) ?? WindowsInspector.systemRoot(g) else {
                 throw LCMError(.notFound, "the Windows directory on \(partition) of \(volume) disappeared")
             }
             let config = try g.caseSensitivePath(root + "/System32/config")
@@ -55,9 +66,28 @@ public final class GoldenFacts: @unchecked Sendable {
     private var storedSystem: SystemFacts?
     private var storedAnswerFile: String??
     private var storedLeftoverSecrets: [String]?
-    private var timeZones: [String: DesktopPersonalizer.TimeZoneRecord] = [:]
+    private var storedImageState: String??
+    private var timeZones: [String: DesktopPersonalizer.TimeZoneRecord?] = [:]
 
-    public init() {}
+    public init(inspection: WindowsInspection? = nil) {
+        self.inspection = inspection
+        if let inspection {
+            storedImageState = .some(inspection.generalization.imageState)
+            storedLeftoverSecrets = inspection.answerFiles.flatMap(\.secrets)
+        }
+    }
+
+    /// The catalog's inspection records of image versions, by version ID. A record lcm cannot
+    /// decode (written before a field it now requires) is left out: that image is learned from its disk.
+    static func recorded(_ db: Database, imageVersionIDs: Set<Int64>) throws -> [Int64: WindowsInspection] {
+        var records: [Int64: WindowsInspection] = [:]
+        for id in imageVersionIDs {
+            guard let text = try ImageVersion.fetchOne(db, key: id)?.inspection,
+                  let record = try? JSONDecoder().decode(WindowsInspection.self, from: Data(text.utf8)) else { continue }
+            records[id] = record
+        }
+        return records
+    }
 
     public internal(set) var layout: Layout? {
         get { lock.withLock { storedLayout } }
@@ -75,18 +105,24 @@ public final class GoldenFacts: @unchecked Sendable {
         set { lock.withLock { storedAnswerFile = newValue } }
     }
 
-    /// Kinds of secret in the answer files the image itself carries (`WindowsInspector.answerFiles`), once read.
+    /// Kinds of secret in the answer files the image itself carries (`WindowsInspector.answerFiles`), once known.
     var leftoverAnswerFileSecrets: [String]? {
         get { lock.withLock { storedLeftoverSecrets } }
         set { lock.withLock { storedLeftoverSecrets = newValue } }
     }
 
-    /// A time zone already checked against this image (with its ImageState matching `generalized`).
-    func timeZone(_ id: String, generalized: Bool) -> DesktopPersonalizer.TimeZoneRecord? {
-        lock.withLock { timeZones["\(generalized)|\(id)"] }
+    /// `Setup\State` `ImageState`: unknown (nil), absent (`.some(nil)`), or its value.
+    var imageState: String?? {
+        get { lock.withLock { storedImageState } }
+        set { lock.withLock { storedImageState = newValue } }
     }
 
-    func remember(_ zone: DesktopPersonalizer.TimeZoneRecord, for id: String, generalized: Bool) {
-        lock.withLock { timeZones["\(generalized)|\(id)"] = zone }
+    /// A time zone already looked up in this image: unknown (nil), not in its list (`.some(nil)`), or its record.
+    func timeZone(_ id: String) -> DesktopPersonalizer.TimeZoneRecord?? {
+        lock.withLock { timeZones[id] }
+    }
+
+    func remember(_ zone: DesktopPersonalizer.TimeZoneRecord?, for id: String) {
+        lock.withLock { timeZones[id] = .some(zone) }
     }
 }

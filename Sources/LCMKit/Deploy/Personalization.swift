@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Guestfs
 
 /// Who a deployed desktop is, written into its disk before its first boot: the computer name,
@@ -9,8 +6,8 @@ import Guestfs
 /// Every field is validated when the value is made, so a bad name fails before any disk is opened.
 public struct DesktopPersonalization: Sendable, CustomStringConvertible {
     /// The rule for a join blob: only Windows Setup's specialize pass reads it, and that pass runs
-    /// only on a generalized image. Deploy's planner checks it before anything is made; the
-    /// personalizer checks it again for callers that come to it directly.
+    /// only on a generalized image. Deploy's planner checks it against the catalog's record before
+    /// anything is made; `DomainJoinOperation` verifies it for each disk it writes.
     static func checkJoin(_ joins: Bool, generalized: Bool) throws {
         guard joins && !generalized else { return }
         throw LCMError(.usage, "an offline domain join needs a generalized image: only Windows Setup's specialize pass reads the blob",
@@ -32,6 +29,13 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
         try Self.validateFreeText(registeredOwner, field: "registered owner", allowEmpty: false)
         try Self.validateFreeText(registeredOrganization, field: "registered organization", allowEmpty: true)
         try Self.validateTimeZone(timeZone)
+        self.init(validated: computerName, registeredOwner: registeredOwner, registeredOrganization: registeredOrganization,
+                  timeZone: timeZone, domainJoin: domainJoin)
+    }
+
+    /// Values the public initializer has already checked (a deploy's settings, checked when it was planned).
+    init(validated computerName: String, registeredOwner: String, registeredOrganization: String,
+         timeZone: String, domainJoin: OfflineDomainJoinBlob?) {
         self.computerName = computerName
         self.registeredOwner = registeredOwner
         self.registeredOrganization = registeredOrganization
@@ -106,56 +110,6 @@ public struct DesktopPersonalization: Sendable, CustomStringConvertible {
     ]
 }
 
-/// The offline domain join blob (`djoin /provision /savefile`): base64 text that carries the
-/// machine account's password. Like `DiskPassphrase` it prints as `<redacted>`, is not
-/// `Codable`, and its bytes are `SecretBytes` (zeroed when released); it reaches only the answer file on the disk.
-public final class OfflineDomainJoinBlob: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    private let secret: SecretBytes
-
-    /// The base64 text itself (whitespace and a trailing NUL are dropped).
-    public convenience init(base64Text: String) throws {
-        var bytes = Array(base64Text.utf8)
-        defer { DiskPassphrase.wipe(&bytes) }
-        try self.init(asciiText: bytes)
-    }
-
-    /// The contents of the file `djoin /provision /savefile` wrote: UTF-16LE (with or without a
-    /// byte order mark) as djoin writes it, or plain ASCII.
-    public convenience init(savefileContents raw: [UInt8]) throws {
-        var bytes = raw
-        if bytes.starts(with: [0xFF, 0xFE]) { bytes.removeFirst(2) }
-        let looksUTF16 = bytes.count >= 2 && bytes.count % 2 == 0
-            && stride(from: 1, to: bytes.count, by: 2).allSatisfy { bytes[$0] == 0 }
-        if looksUTF16 { bytes = stride(from: 0, to: bytes.count, by: 2).map { bytes[$0] } }
-        defer { DiskPassphrase.wipe(&bytes) }
-        try self.init(asciiText: bytes)
-    }
-
-    private init(asciiText: [UInt8]) throws {
-        var text = asciiText.filter { !($0 == 0 || $0 == 0x20 || (0x09...0x0D).contains($0)) }
-        defer { DiskPassphrase.wipe(&text) }
-        let alphabet = Set(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".utf8))
-        // The error never quotes the text: it is a credential.
-        guard !text.isEmpty, text.count % 4 == 0, text.allSatisfy(alphabet.contains),
-              !text.dropLast(2).contains(UInt8(ascii: "=")) else {
-            throw LCMError(.dataError, "the offline domain join blob is not base64 text as `djoin /provision /savefile` writes it",
-                           hint: "pass the file djoin wrote, unchanged")
-        }
-        secret = SecretBytes(copying: text)
-    }
-
-    /// Length of the base64 text in bytes.
-    public var count: Int { secret.count }
-
-    /// Runs `body` with the base64 bytes; do not let them escape.
-    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try secret.withBytes(body)
-    }
-
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "OfflineDomainJoinBlob(<redacted>, \(count) bytes)" }
-}
-
 /// The `processorArchitecture` of the answer file's components: that of the Windows image.
 public enum UnattendArchitecture: String, Sendable, Codable, CaseIterable {
     case amd64
@@ -214,7 +168,8 @@ public struct PersonalizationReport: Sendable, Codable, Equatable, CustomStringC
     }
 }
 
-/// Writes a `DesktopPersonalization` into a Windows disk offline, before its first boot.
+/// Writes a `DesktopPersonalization` into a Windows disk offline, before its first boot, as a set
+/// of `OfflineOperation`s over one `OfflineDisk`.
 public enum DesktopPersonalizer {
     enum Paths {
         static let select = "Select"
@@ -243,165 +198,35 @@ public enum DesktopPersonalizer {
     /// Everything is checked before the first write: a hibernated or Fast Startup volume, a
     /// join blob on an image that is not generalized, `generalized` contradicting the image's
     /// ImageState, a time zone the image does not know, an answer file that cannot be merged.
+    /// The values themselves were checked when `personalization` was made.
     ///
     /// - Parameters:
     ///   - architecture: the image's architecture, for the answer file's components.
-    ///   - golden: what fresh overlays of one golden version share (layout, control set, time
-    ///     zones), learned on the first disk and reused for the others of a batch; nil: learn it
-    ///     from this disk alone. Pass one only for disks that are unchanged copies of the same image.
+    ///   - golden: what fresh overlays of one golden version share (the catalog's inspection
+    ///     record; layout, control set, time zones learned on the first disk) for the disks of a
+    ///     batch; nil: learn it from this disk alone. Pass one only for disks that are unchanged
+    ///     copies of the same image.
     public static func apply(_ personalization: DesktopPersonalization, to access: DiskAccess, generalized: Bool,
                              architecture: UnattendArchitecture = .amd64, golden: GoldenFacts? = nil) throws -> PersonalizationReport {
-        let g = access.session
-        try DesktopPersonalization.checkJoin(personalization.domainJoin != nil, generalized: generalized)
-        let facts = golden ?? GoldenFacts()
-        let layout: GoldenFacts.Layout
-        if let known = facts.layout {
-            layout = known
-            // The first disk was probed for hibernation; a copy of it cannot differ.
-            try g.mount(layout.partition(on: access.device), options: "big_writes")
-        } else {
-            let partition = try windowsPartition(access)
-            // ntfs-3g refuses a hibernated or Fast Startup volume read-write, and libguestfs would
-            // then mount it read-only without saying so: ask first.
-            guard try g.ntfs3gProbe(partition, readWrite: true) else {
-                throw LCMError(.conflict, "the Windows volume \(partition) of \(access.volume.name) is hibernated or was shut down with Fast Startup; it cannot be written offline",
-                               hint: "boot it and shut it down fully (shutdown /s /t 0), or disable Fast Startup in the image")
-            }
-            try g.mount(partition, options: "big_writes")
-            layout = try GoldenFacts.Layout.read(g, device: access.device, partition: partition, volume: access.volume.name)
-            facts.layout = layout
-        }
-        defer { try? g.umountAll() }
-        let partition = layout.partition(on: access.device)
+        let join = personalization.domainJoin.map { DomainJoinOperation($0, generalized: generalized) }
+        let answerFile = AnswerFileOperation(personalization, generalized: generalized, architecture: architecture)
+        let computerName = ComputerNameOperation(personalization.computerName)
+        let owner = OwnerOperation(owner: personalization.registeredOwner, organization: personalization.registeredOrganization,
+                                   generalized: generalized)
+        let timeZone = TimeZoneOperation(personalization.timeZone)
+        // In this order the refusals come as they always did: the join rule, the answer file and
+        // ImageState, then the time zone.
+        let operations: [any OfflineOperation] = (join.map { [$0] } ?? []) + [answerFile, computerName, owner, timeZone]
 
-        let system: GoldenFacts.SystemFacts
-        if let known = facts.system {
-            system = known
-        } else {
-            system = try g.withHive(layout.systemHive) { g in try GoldenFacts.SystemFacts.read(g, volume: access.volume.name) }
-            facts.system = system
-        }
-        if generalized, let unattendFileOverride = system.unattendFileOverride {
-            throw LCMError(.conflict, "the image names its own answer file (SYSTEM\\Setup\\UnattendFile = \(unattendFileOverride)); Windows Setup would ignore lcm's",
-                           hint: "remove that value from the golden image before generalizing it")
-        }
-        let controlSet = system.controlSet
-
-        var answerFile: (path: String, bytes: [UInt8], merged: Bool)?
-        if generalized {
-            answerFile = try specializeAnswerFile(personalization, g: g, layout: layout, facts: facts, architecture: architecture)
-        }
-        defer { if answerFile != nil { DiskPassphrase.wipe(&answerFile!.bytes) } }
-        // Windows leaves the answer file, secrets and all, in clear after specialize, and an image
-        // may carry answer files of its own: a boot-time queue item removes every copy once Setup
-        // is done (BootRunnerContract, "Answer files").
-        let leftoverSecrets: [String]
-        if let known = facts.leftoverAnswerFileSecrets {
-            leftoverSecrets = known
-        } else {
-            leftoverSecrets = try WindowsInspector.answerFiles(g).flatMap(\.secrets)
-            facts.leftoverAnswerFileSecrets = leftoverSecrets
-        }
-        let writtenSecrets = answerFile.map { AnswerFileScanner.secrets(in: String(decoding: $0.bytes, as: UTF8.self)) } ?? []
-        let secretsInAnswerFile = Array(Set(leftoverSecrets + writtenSecrets)).sorted()
-        let removeAnswerFiles = !secretsInAnswerFile.isEmpty
-
-        // SOFTWARE: ImageState and the time zone are checked against the image before any write.
-        let zone: TimeZoneRecord
-        if generalized, let known = facts.timeZone(personalization.timeZone, generalized: generalized) {
-            zone = known
-        } else {
-            zone = try g.withHive(layout.softwareHive, write: !generalized) { g -> TimeZoneRecord in
-                if let state = try g.node(atPath: Paths.setupState), let imageState = try g.value(state, "ImageState")?.stringValue {
-                    let imageIsGeneralized = imageState != "IMAGE_STATE_COMPLETE"
-                    if imageIsGeneralized != generalized {
-                        throw LCMError(.conflict, "the image's ImageState is \(imageState), which contradicts generalized = \(generalized)",
-                                       hint: "pass what `lcm image inspect` reports for the image")
-                    }
-                }
-                let zone = try timeZoneRecord(personalization.timeZone, g: g)
-                if !generalized {
-                    guard let currentVersion = try g.node(atPath: Paths.currentVersion, create: true) else { throw missingKey(Paths.currentVersion) }
-                    try g.nodeSetValue(currentVersion, key: "RegisteredOwner", .string(personalization.registeredOwner))
-                    try g.nodeSetValue(currentVersion, key: "RegisteredOrganization", .string(personalization.registeredOrganization))
-                }
-                return zone
-            }
-            facts.remember(zone, for: personalization.timeZone, generalized: generalized)
-        }
-
-        // SYSTEM is copied out, edited on lcm's machine and only its changed blocks written back:
-        // committing the whole hive through ntfs-3g in the emulated appliance cost 2.2 s a desktop.
-        let netBIOSName = personalization.computerName.uppercased()
-        let hives: [RegFile.Hive: String] = removeAnswerFiles
-            ? [.system: layout.systemHive, .software: layout.softwareHive] : [.system: layout.systemHive]
-        try OfflineHives.edit(g, hives: hives, known: facts.hives, edit: { editors in
-            guard let system = editors.system,
-                  let computerName = try system.node(atPath: controlSet + "\\" + Paths.computerName, create: true),
-                  let tcpip = try system.node(atPath: controlSet + "\\" + Paths.tcpip, create: true),
-                  let timeZone = try system.node(atPath: controlSet + "\\" + Paths.timeZoneInformation, create: true) else {
-                throw missingKey(controlSet)
-            }
-            try system.setValue(computerName, key: "ComputerName", .string(netBIOSName))
-            try system.setValue(tcpip, key: "Hostname", .string(personalization.computerName))
-            try system.setValue(tcpip, key: "NV Hostname", .string(personalization.computerName))
-            try system.setValue(timeZone, key: "TimeZoneKeyName", .string(personalization.timeZone))
-            if let details = zone.details {
-                // Without these the clock runs on the old zone's offsets until Windows refreshes them.
-                try system.setValue(timeZone, key: "Bias", .dword(details.bias))
-                try system.setValue(timeZone, key: "StandardBias", .dword(details.standardBias))
-                try system.setValue(timeZone, key: "DaylightBias", .dword(details.daylightBias))
-                try system.setValue(timeZone, key: "StandardStart", .binary(details.standardStart))
-                try system.setValue(timeZone, key: "DaylightStart", .binary(details.daylightStart))
-                if let name = details.standardName { try system.setValue(timeZone, key: "StandardName", .string(name)) }
-                if let name = details.daylightName { try system.setValue(timeZone, key: "DaylightName", .string(name)) }
-            }
-            if removeAnswerFiles, let software = editors.software {
-                try StartupScriptRunner.registerState(software, systemRoot: layout.systemRoot)
-                return ((), [.system, .software])
-            }
-            return ((), [.system])
-        }, check: { editors in
-            // The copy as it will be in the image must hold the names before a block is written.
-            guard let system = editors.system,
-                  let computerName = try system.node(atPath: controlSet + "\\" + Paths.computerName, create: false),
-                  try system.value(computerName, "ComputerName") == .string(netBIOSName) else {
-                throw LCMError(.unavailable, "the edited SYSTEM hive of \(access.volume.name) does not read back the computer name")
-            }
-        })
-
-        if let answerFile {
-            try g.mkdirP(String(answerFile.path[..<answerFile.path.lastIndex(of: "/")!]))
-            // Straight from memory into the volume: no copy of the join blob on the host.
-            try g.writeUntraced(answerFile.path, answerFile.bytes)
-        }
-        var cleanup: String?
-        if removeAnswerFiles {
-            cleanup = try BootRunnerContract.enqueue([BootRunnerContract.answerFileCleanup()], on: g).first?.fileName
-            _ = try StartupScriptRunner.installFiles(g, systemRoot: layout.systemRoot)
-        }
+        let disk = try OfflineDisk.run(operations, on: access, golden: golden ?? GoldenFacts())
         return PersonalizationReport(
-            windowsPartition: partition, controlSet: controlSet, computerName: personalization.computerName.uppercased(),
+            windowsPartition: disk.partition, controlSet: computerName.controlSet, computerName: computerName.netBIOSName,
             hostname: personalization.computerName, registeredOwner: personalization.registeredOwner,
             registeredOrganization: personalization.registeredOrganization, timeZone: personalization.timeZone,
-            timeZoneCheckedAgainst: zone.checkedAgainst, answerFile: answerFile?.path, answerFileMerged: answerFile?.merged ?? false,
-            domainJoinBlobBytes: generalized ? personalization.domainJoin?.count : nil,
-            answerFileSecrets: secretsInAnswerFile, answerFileCleanup: cleanup)
-    }
-
-    /// The NTFS partition holding a Windows system root, found the way `WindowsInspector` does.
-    static func windowsPartition(_ access: DiskAccess) throws -> String {
-        let g = access.session
-        let partitions = try access.partitions()
-        for partition in partitions.isEmpty ? [access.device] : partitions where (try? g.vfsType(partition)) == "ntfs" {
-            guard (try? g.mountReadOnly(partition)) != nil else { continue }
-            defer { try? g.umountAll() }
-            if try WindowsInspector.systemRoot(g) != nil { return partition }
-        }
-        if partitions.contains(where: { (try? g.vfsType($0))?.caseInsensitiveCompare("BitLocker") == .orderedSame }) {
-            throw LCMError(.conflict, "the Windows volume of \(access.volume.name) is BitLocker-encrypted and cannot be personalized offline")
-        }
-        throw LCMError(.notFound, "no Windows installation on \(access.volume.name)")
+            timeZoneCheckedAgainst: timeZone.record.checkedAgainst, answerFile: answerFile.file?.path,
+            answerFileMerged: answerFile.file?.merged ?? false,
+            domainJoinBlobBytes: generalized ? join?.blobBytes : nil,
+            answerFileSecrets: answerFile.secrets, answerFileCleanup: answerFile.cleanup)
     }
 
     static func missingKey(_ path: String) -> LCMError {
@@ -421,16 +246,13 @@ public enum DesktopPersonalizer {
     }
 
     /// Checks the ID against the image's `Time Zones` list when it has one (and reads the
-    /// zone's offsets from its `TZI`), else against the built-in list.
-    static func timeZoneRecord(_ id: String, g: GuestfsSession) throws -> TimeZoneRecord {
+    /// zone's offsets from its `TZI`), else against the built-in list. Nil: the image's list lacks it.
+    static func timeZoneRecord(_ id: String, g: GuestfsSession) throws -> TimeZoneRecord? {
         guard let zones = try g.node(atPath: Paths.timeZones), !(try g.nodeChildren(zones)).isEmpty else {
             return TimeZoneRecord(details: nil,
                                   checkedAgainst: DesktopPersonalization.commonTimeZoneIDs.contains(id) ? "built-in list" : "unchecked")
         }
-        guard let zone = try g.nodeGetChild(zones, id) else {
-            throw LCMError(.usage, "the image does not know the time zone \"\(id)\"",
-                           hint: "use an ID from HKLM\\\(Paths.timeZones) of the image (`tzutil /l` on Windows)")
-        }
+        guard let zone = try g.nodeGetChild(zones, id) else { return nil }
         // TZI: Bias, StandardBias, DaylightBias (LONG each), StandardDate, DaylightDate (SYSTEMTIME).
         guard case .binary(let tzi)? = try g.value(zone, "TZI"), tzi.count == 44 else {
             return TimeZoneRecord(details: nil, checkedAgainst: "image")
@@ -447,11 +269,13 @@ public enum DesktopPersonalizer {
     // MARK: Answer file
 
     /// The answer file Windows Setup will read at specialize, with this personalization merged in.
-    static func specializeAnswerFile(_ personalization: DesktopPersonalization, g: GuestfsSession, layout: GoldenFacts.Layout,
-                                     facts: GoldenFacts, architecture: UnattendArchitecture) throws -> (path: String, bytes: [UInt8], merged: Bool) {
+    static func specializeAnswerFile(_ personalization: DesktopPersonalization, disk: OfflineDisk,
+                                     architecture: UnattendArchitecture) throws -> (path: String, bytes: [UInt8], merged: Bool) {
+        let g = disk.session
+        let facts = disk.golden
         func probe() -> String? {
             answerFileCandidates.lazy.compactMap { candidate -> String? in
-                guard let path = try? g.caseSensitivePath(layout.systemRoot + candidate), (try? g.isFile(path)) == true else { return nil }
+                guard let path = try? g.caseSensitivePath(disk.layout.systemRoot + candidate), (try? g.isFile(path)) == true else { return nil }
                 return path
             }.first
         }
@@ -473,117 +297,7 @@ public enum DesktopPersonalizer {
             let bytes = try SpecializeAnswerFile.merge(personalization, architecture: architecture, into: Data(existing), path: path)
             return (path, bytes, true)
         }
-        let path = layout.pantherDirectory + "/unattend.xml"
+        let path = disk.layout.pantherDirectory + "/unattend.xml"
         return (path, try SpecializeAnswerFile.merge(personalization, architecture: architecture, into: nil, path: path), false)
-    }
-}
-
-/// Builds the specialize pass of an unattend answer file, or merges it into an existing one
-/// (keeping its other passes, components and settings).
-enum SpecializeAnswerFile {
-    static let namespace = "urn:schemas-microsoft-com:unattend"
-    static let wcmNamespace = "http://schemas.microsoft.com/WMIConfig/2002/State"
-    static let xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
-    static let publicKeyToken = "31bf3856ad364e35"
-    static let shellSetup = "Microsoft-Windows-Shell-Setup"
-    static let unattendedJoin = "Microsoft-Windows-UnattendedJoin"
-
-    static func merge(_ personalization: DesktopPersonalization, architecture: UnattendArchitecture,
-                      into existing: Data?, path: String) throws -> [UInt8] {
-        let document: XMLDocument
-        let root: XMLElement
-        if let existing {
-            let parsed: XMLDocument
-            do {
-                parsed = try SafeXML.document(existing, source: "the existing answer file \(path)")
-            } catch let refusal as SafeXML.Refusal {
-                throw refusal.lcmError(hint: "fix or remove it in the golden image")
-            }
-            guard let parsedRoot = parsed.rootElement(),
-                  parsedRoot.localName == "unattend", parsedRoot.uri == namespace else {
-                throw LCMError(.dataError, "the existing answer file \(path) is not an unattend document lcm can merge into",
-                               hint: "fix or remove it in the golden image")
-            }
-            document = parsed
-            root = parsedRoot
-        } else {
-            root = XMLElement(name: "unattend")
-            root.addNamespace(namespaceNode("", namespace))
-            document = XMLDocument(rootElement: root)
-        }
-        document.version = "1.0"
-        document.characterEncoding = "utf-8"
-
-        let settings = child(of: root, named: "settings", where: { SpecializeAnswerFile.attribute($0, "pass") == "specialize" }) {
-            let element = XMLElement(name: "settings")
-            element.addAttribute(attributeNode("pass", "specialize"))
-            return element
-        }
-        let shell = component(shellSetup, in: settings, architecture: architecture)
-        setChild(shell, "ComputerName", personalization.computerName)
-        setChild(shell, "RegisteredOrganization", personalization.registeredOrganization)
-        setChild(shell, "RegisteredOwner", personalization.registeredOwner)
-        setChild(shell, "TimeZone", personalization.timeZone)
-
-        if let blob = personalization.domainJoin {
-            let join = component(unattendedJoin, in: settings, architecture: architecture)
-            // Provisioning replaces any online join (Credentials, JoinDomain) the image carried.
-            for old in join.elements(forLocalName: "Identification", uri: namespace) { old.detach() }
-            let identification = XMLElement(name: "Identification")
-            let provisioning = XMLElement(name: "Provisioning")
-            let accountData = XMLElement(name: "AccountData")
-            accountData.stringValue = blob.withBytes { String(decoding: $0, as: UTF8.self) }
-            provisioning.addChild(accountData)
-            identification.addChild(provisioning)
-            join.addChild(identification)
-        }
-        return Array(document.xmlData(options: [.nodePrettyPrint]))
-    }
-
-    /// The component `name` for `architecture` in `settings`, created when missing.
-    static func component(_ name: String, in settings: XMLElement, architecture: UnattendArchitecture) -> XMLElement {
-        child(of: settings, named: "component", where: {
-            SpecializeAnswerFile.attribute($0, "name") == name
-                && SpecializeAnswerFile.attribute($0, "processorArchitecture") == architecture.rawValue
-        }) {
-            let element = XMLElement(name: "component")
-            for (key, value) in [("name", name), ("processorArchitecture", architecture.rawValue), ("publicKeyToken", publicKeyToken),
-                                 ("language", "neutral"), ("versionScope", "nonSxS")] {
-                element.addAttribute(attributeNode(key, value))
-            }
-            element.addNamespace(namespaceNode("wcm", wcmNamespace))
-            element.addNamespace(namespaceNode("xsi", xsiNamespace))
-            return element
-        }
-    }
-
-    static func child(of parent: XMLElement, named name: String, where matches: (XMLElement) -> Bool,
-                      create: () -> XMLElement) -> XMLElement {
-        if let found = parent.elements(forLocalName: name, uri: namespace).first(where: matches) { return found }
-        let element = create()
-        parent.addChild(element)
-        return element
-    }
-
-    /// Replaces the setting `name` of a component (keeping the component's other settings).
-    static func setChild(_ parent: XMLElement, _ name: String, _ value: String) {
-        for old in parent.elements(forLocalName: name, uri: namespace) { old.detach() }
-        let element = XMLElement(name: name)
-        element.stringValue = value
-        parent.addChild(element)
-    }
-
-    /// An unprefixed attribute's value. `attribute(forName:)` misses these on parsed elements in a
-    /// default namespace (swift-corelibs-foundation looks them up in the element's namespace).
-    static func attribute(_ element: XMLElement, _ name: String) -> String? {
-        element.attributes?.first { $0.name == name }?.stringValue
-    }
-
-    static func namespaceNode(_ prefix: String, _ uri: String) -> XMLNode {
-        XMLNode.namespace(withName: prefix, stringValue: uri) as! XMLNode
-    }
-
-    static func attributeNode(_ name: String, _ value: String) -> XMLNode {
-        XMLNode.attribute(withName: name, stringValue: value) as! XMLNode
     }
 }

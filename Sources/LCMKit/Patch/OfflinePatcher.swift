@@ -24,7 +24,7 @@ public enum OfflinePatcher {
 
     public static func apply(_ set: PatchSet, to access: DiskAccess) throws -> OfflinePatchOutcome {
         let g = access.session
-        let partition = try DesktopPersonalizer.windowsPartition(access)
+        let partition = try OfflineDisk.windowsPartition(access)
         try g.mount(partition, options: "big_writes")
         defer { try? g.umountAll() }
         // What ntfs-3g's own check reads (a program run, seconds under TCG): hiberfil.sys's first

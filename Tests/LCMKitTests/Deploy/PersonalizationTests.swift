@@ -56,6 +56,21 @@ struct PersonalizationTests {
         }
     }
 
+    @Test func theCatalogRecordSeedsWhatCopiesOfAnImageShare() throws {
+        #expect(OfflineDisk.partitionNumber("/dev/sda3") == "3")
+        #expect(OfflineDisk.partitionNumber("/dev/sdc12") == "12")
+        #expect(OfflineDisk.partitionNumber("/dev/sda") == "")
+        var record = WindowsInspection()
+        record.generalization.imageState = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+        record.answerFiles = [AnswerFile(path: "/Windows/Panther/unattend.xml", secrets: ["password", "product key"], declaresEntities: false)]
+        let seeded = GoldenFacts(inspection: record)
+        #expect(seeded.imageState == .some("IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"))
+        #expect(seeded.leftoverAnswerFileSecrets == ["password", "product key"])
+        #expect(seeded.layout == nil, "where Windows is gets checked on the first disk")
+        let unseeded = GoldenFacts()
+        #expect(unseeded.imageState == nil && unseeded.leftoverAnswerFileSecrets == nil)
+    }
+
     // MARK: One batch, every disk
 
     static let generalizedSpec = WindowsDiskSpec { $0.computerName = "LCM-PERS-CS2"; $0.generalized = true; $0.controlSet = 2 }
@@ -183,7 +198,8 @@ struct PersonalizationTests {
                 let inspection = try WindowsInspector.inspect(disk)
                 seen.answerFileFlags = inspection.answerFiles.map { "\($0.path):\($0.declaresEntities == true)" }
                 seen.reports += ImageReadiness.problems(inspection).map(\.id)
-                attempt { _ = try DesktopPersonalizer.apply(merged, to: disk, generalized: true) }
+                // With the catalog's record of the disk, as deploy passes it: Windows is not searched for again.
+                attempt { _ = try DesktopPersonalizer.apply(merged, to: disk, generalized: true, golden: GoldenFacts(inspection: inspection)) }
             case "userdata":
                 seen.userDataPartition = try UserDataDisk.prepare(disk)
                 attempt { try UserDataDisk.prepare(disk) }   // not blank any more: refused
