@@ -182,81 +182,104 @@ public struct DesktopKey: Codable, Sendable, Equatable {
         // libvirt secrets first: their file copies are destroyed by the same undefine.
         for copy in live where copy.location == .libvirtSecret {
             let uri = copy.hostURI ?? Connection.defaultURI
-            var item = KeyDestructionReport.Item(copy)
-            do {
+            let item = undefineSecret(copy, inventory: inventory) {
                 let connection = try connections[uri] ?? connect(uri)
                 connections[uri] = connection
-                var how: String
-                if let secret = try connection.lookupSecret(uuid: copy.detail) {
-                    try secret.undefine()
-                    how = "undefined through libvirt"
-                } else {
-                    how = "already absent from libvirt"
-                }
-                guard try connection.lookupSecret(uuid: copy.detail) == nil else {
-                    throw LCMError(.unavailable, "libvirt still lists secret \(copy.detail) after undefine")
-                }
-                how += "; verified: libvirt no longer finds it"
-                try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: copy.id, how: how) }
-                item.outcome = .destroyed
-                item.how = how
-                item.verified = true
-            } catch {
-                item.outcome = .failed
-                item.how = "\(error)"
+                return connection
             }
             items.append(item)
-
             for file in live where file.location == .libvirtSecretFile && file.hostURI == copy.hostURI
                 && file.detail.contains(copy.detail) {
-                var fileItem = KeyDestructionReport.Item(file)
-                guard item.outcome == .destroyed else {
-                    fileItem.outcome = .failed
-                    fileItem.how = "its secret could not be undefined"
-                    items.append(fileItem)
-                    continue
-                }
-                var how = "removed by libvirtd with the secret (unlinked, not overwritten)"
-                if DiskHost.isLocal(uri: uri) {
-                    let gone = access(file.detail, F_OK) != 0 && errno == ENOENT
-                    fileItem.verified = gone
-                    how += gone ? "; verified: file absent" : "; FILE STILL PRESENT"
-                    fileItem.outcome = gone ? .destroyed : .failed
-                } else {
-                    how += "; on a remote device: absence not checkable from lcm's machine"
-                    fileItem.outcome = .destroyed
-                }
-                if fileItem.outcome == .destroyed {
-                    try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: file.id, how: how) }
-                }
-                fileItem.how = how
-                items.append(fileItem)
+                items.append(try checkSecretFileGone(file, uri: uri, secretUndefined: item.outcome == .destroyed, inventory: inventory))
             }
         }
-
         for copy in live where copy.location == .tempFile {
-            var item = KeyDestructionReport.Item(copy)
-            let how = TemporaryKeyFile.shred(path: copy.detail)
-            let gone = access(copy.detail, F_OK) != 0
-            item.verified = gone
-            item.outcome = gone ? .destroyed : .failed
-            item.how = how + (gone ? "; verified: file absent" : "; FILE STILL PRESENT")
-            if gone { try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: copy.id, how: item.how) } }
-            items.append(item)
+            items.append(try shredTemporaryFile(copy, inventory: inventory))
         }
-
         if let escrow = live.first(where: { $0.location == .escrow }) {
             items.append(try destroyEscrow(copy: escrow, inventory: inventory))
         }
-
         for copy in live where copy.location == .luksKeyslots {
             var item = KeyDestructionReport.Item(copy)
             item.outcome = .left
             item.how = "wrapped master key in the volume header: destroyed by wiping the volume"
             items.append(item)
         }
-
         let complete = items.allSatisfy { $0.outcome == .destroyed || $0.outcome == .left }
+        try recordDestruction(keyID: keyID, items: items, complete: complete, inventory: inventory)
+        return KeyDestructionReport(keyID: keyID, items: items, complete: complete)
+    }
+
+    /// Undefines one libvirt secret copy and checks libvirt no longer finds it; a failure is the
+    /// item's outcome, not an error of the whole destruction.
+    static func undefineSecret(_ copy: KeyCopy, inventory: Inventory,
+                               connection: () throws -> Connection) -> KeyDestructionReport.Item {
+        var item = KeyDestructionReport.Item(copy)
+        do {
+            let connection = try connection()
+            var how: String
+            if let secret = try connection.lookupSecret(uuid: copy.detail) {
+                try secret.undefine()
+                how = "undefined through libvirt"
+            } else {
+                how = "already absent from libvirt"
+            }
+            guard try connection.lookupSecret(uuid: copy.detail) == nil else {
+                throw LCMError(.unavailable, "libvirt still lists secret \(copy.detail) after undefine")
+            }
+            how += "; verified: libvirt no longer finds it"
+            try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: copy.id, how: how) }
+            item.outcome = .destroyed
+            item.how = how
+            item.verified = true
+        } catch {
+            item.outcome = .failed
+            item.how = "\(error)"
+        }
+        return item
+    }
+
+    /// libvirtd's file behind an undefined secret: removed with it; on this machine its absence is checked.
+    static func checkSecretFileGone(_ file: KeyCopy, uri: String, secretUndefined: Bool,
+                                    inventory: Inventory) throws -> KeyDestructionReport.Item {
+        var item = KeyDestructionReport.Item(file)
+        guard secretUndefined else {
+            item.outcome = .failed
+            item.how = "its secret could not be undefined"
+            return item
+        }
+        var how = "removed by libvirtd with the secret (unlinked, not overwritten)"
+        if DiskHost.isLocal(uri: uri) {
+            let gone = access(file.detail, F_OK) != 0 && errno == ENOENT
+            item.verified = gone
+            how += gone ? "; verified: file absent" : "; FILE STILL PRESENT"
+            item.outcome = gone ? .destroyed : .failed
+        } else {
+            how += "; on a remote device: absence not checkable from lcm's machine"
+            item.outcome = .destroyed
+        }
+        if item.outcome == .destroyed {
+            try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: file.id, how: how) }
+        }
+        item.how = how
+        return item
+    }
+
+    /// A temporary key file lcm wrote: shredded, then checked absent.
+    static func shredTemporaryFile(_ copy: KeyCopy, inventory: Inventory) throws -> KeyDestructionReport.Item {
+        var item = KeyDestructionReport.Item(copy)
+        let how = TemporaryKeyFile.shred(path: copy.detail)
+        let gone = access(copy.detail, F_OK) != 0
+        item.verified = gone
+        item.outcome = gone ? .destroyed : .failed
+        item.how = how + (gone ? "; verified: file absent" : "; FILE STILL PRESENT")
+        if gone { try inventory.write { try KeyCopyRegistry.markDestroyed($0, copyID: copy.id, how: item.how) } }
+        return item
+    }
+
+    /// The key is destroyed once every copy is (keyslots go with the volume wipe), else the
+    /// attempt is an audit event of its own.
+    static func recordDestruction(keyID: String, items: [KeyDestructionReport.Item], complete: Bool, inventory: Inventory) throws {
         if complete {
             try inventory.write { db in
                 try db.execute(sql: "UPDATE desktopKey SET destroyedAt = ? WHERE id = ? AND destroyedAt IS NULL",
@@ -268,7 +291,6 @@ public struct DesktopKey: Codable, Sendable, Equatable {
             try inventory.recordEvent(objectKind: "key", objectID: keyID, action: "key destruction incomplete",
                                       outcome: "failed")
         }
-        return KeyDestructionReport(keyID: keyID, items: items, complete: complete)
     }
 
     /// Deletes the escrow row under secure_delete, checkpoints the WAL into the database and
