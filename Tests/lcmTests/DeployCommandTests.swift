@@ -567,8 +567,8 @@ struct DeployCommandTests {
     }
 
     /// kill -9 at each journaled step of a deploy's prepare (then `lcm recover` leaves nothing of
-    /// the desktop), while its personalization batch is staged and running (the desktops wait,
-    /// prepared), then a rerun: it completes, and nothing of the killed runs is left (domains,
+    /// the desktop), as its personalization batch starts, is staged and is running (the desktops
+    /// wait, prepared), then a rerun: it completes, and nothing of the killed runs is left (domains,
     /// volumes, secrets, processes).
     @Test func killedBatchIsCompletedByTheRerun() throws {
         let world = try DeployWorld()
@@ -590,7 +590,7 @@ struct DeployCommandTests {
             try CrashRecovery.kill(world.lcm, at: point, single)
             try CrashRecovery.recover(world.lcm, point: point, kind: "deploy-prepare")
             try world.expectNoDesktopLeft(point: point)
-            try CrashRecovery.expectClean(world.lcm, point: point)
+            try CrashRecovery.expectClean(world.lcm, point: point, kind: "deploy-prepare")
         }
         // Killed while preparing (the user-data layout written, then an encrypted header made):
         // lcm's local files are recorded before they exist, so `lcm recover` removes them.
@@ -616,16 +616,15 @@ struct DeployCommandTests {
             #expect(preparedFiles().isEmpty, "\(point): left behind \(preparedFiles())")
         }
 
-        // Killed once both are prepared: as the personalization batch starts, with its disks staged,
-        // and once it ran (the disks personalized, the batch not recorded done; this kill costs a
-        // launch). Recovery undoes the batch only; the desktops wait, prepared, for the rerun, which
-        // personalizes them again.
-        for point in ["disk-batch:batch:started", "disk-engine:prepared:ran", "disk-batch:batch:ran"] {
+        // Killed once both are prepared: as the personalization batch starts, and with its disks
+        // staged for the appliance. Recovery undoes the batch only; the desktops wait, prepared,
+        // for the rerun.
+        for point in ["disk-batch:batch:started", "disk-engine:prepared:ran"] {
             try CrashRecovery.kill(world.lcm, at: point, ["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
             try CrashRecovery.recover(world.lcm, point: point, kind: "disk-batch")
             let stages = try inventory.read { db in try String.fetchAll(db, sql: "SELECT stage FROM desktop ORDER BY name") }
             #expect(stages == ["prepared", "prepared"], "\(point): \(stages)")
-            try CrashRecovery.expectClean(world.lcm, point: point)
+            try CrashRecovery.expectClean(world.lcm, point: point, kind: "disk-batch")
         }
         let spent = (clock.now - killsStarted).components
         print(String(format: "deploy-tests: kills at journaled steps and their recovery %.1f s", Double(spent.seconds) + Double(spent.attoseconds) / 1e18))
