@@ -95,6 +95,24 @@ struct DeployWorld {
         return found
     }
 
+    /// Nothing of a desktop whose deployment recovery undid: no desktop or volume row, no live key
+    /// copy (but LUKS keyslots, which go with their volume), no libvirt secret of any key of this
+    /// home, no domain or pool volume of this test.
+    func expectNoDesktopLeft(point: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let (rows, liveCopies, keyIDs) = try inventory().read { db in
+            (try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM desktop) + (SELECT COUNT(*) FROM volume)") ?? -1,
+             try String.fetchAll(db, sql: "SELECT location FROM keyCopy WHERE destroyedAt IS NULL AND location != 'luks-keyslots'"),
+             try String.fetchAll(db, sql: "SELECT DISTINCT keyID FROM keyCopy"))
+        }
+        #expect(rows == 0, "\(point): \(rows) desktop and volume rows left", sourceLocation: sourceLocation)
+        #expect(liveCopies.isEmpty, "\(point): key copies left: \(liveCopies)", sourceLocation: sourceLocation)
+        let secrets = try Connection(uri: DeployFixture.localURI).listAllSecrets().compactMap(\.usageID)
+            .filter { usage in keyIDs.contains { usage.hasSuffix("/" + $0) } }
+        #expect(secrets.isEmpty, "\(point): libvirt secrets left: \(secrets)", sourceLocation: sourceLocation)
+        let leftovers = try hostLeftovers()
+        #expect(leftovers.isEmpty, "\(point): \(leftovers)", sourceLocation: sourceLocation)
+    }
+
     /// Removes whatever a failed test left on the host.
     func cleanUpHost() {
         guard let connection = try? Connection(uri: DeployFixture.localURI) else { return }
@@ -548,8 +566,10 @@ struct DeployCommandTests {
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
-    /// kill -9 while a batch is being personalized, then a rerun: it completes, and nothing of the
-    /// killed run is left (domains, volumes, secrets, processes).
+    /// kill -9 at each journaled step of a deploy's prepare (then `lcm recover` leaves nothing of
+    /// the desktop), as its personalization batch starts, is staged and is running (the desktops
+    /// wait, prepared), then a rerun: it completes, and nothing of the killed runs is left (domains,
+    /// volumes, secrets, processes).
     @Test func killedBatchIsCompletedByTheRerun() throws {
         let world = try DeployWorld()
         defer { world.cleanUpHost() }
@@ -559,6 +579,19 @@ struct DeployCommandTests {
         let names = ["one", "two"].map { world.name($0) }
         let csv = world.scratch.file("kill.csv")
         try "device,desktop,computer_name\n\(device),\(names[0]),PC-ONE\n\(device),\(names[1]),PC-TWO\n".write(to: csv, atomically: true, encoding: .utf8)
+        let inventory = try world.inventory()
+        let clock = ContinuousClock(), killsStarted = clock.now
+        // Killed at each step of deploy-prepare (record, golden, key, volumes) as it starts, once it
+        // ran and once recorded done, with one desktop alone so that no other prepare finishes
+        // meanwhile: `lcm recover` undoes the desktop entirely, and each run gets past the point
+        // where the one before it died. The batch rerun below deploys it.
+        let single = ["deploy", "--image", "gold", "--device", device, "--name", names[0], "--computer-name", "PC-ONE", "--no-start"]
+        for point in CrashRecovery.points(kind: "deploy-prepare", steps: ["record", "golden", "key", "volumes"]) {
+            try CrashRecovery.kill(world.lcm, at: point, single)
+            try CrashRecovery.recover(world.lcm, point: point, kind: "deploy-prepare")
+            try world.expectNoDesktopLeft(point: point)
+            try CrashRecovery.expectClean(world.lcm, point: point, kind: "deploy-prepare")
+        }
         // Killed while preparing (the user-data layout written, then an encrypted header made):
         // lcm's local files are recorded before they exist, so `lcm recover` removes them.
         let runDirectory = URL(fileURLWithPath: world.home).appendingPathComponent("run").path
@@ -583,6 +616,19 @@ struct DeployCommandTests {
             #expect(preparedFiles().isEmpty, "\(point): left behind \(preparedFiles())")
         }
 
+        // Killed once both are prepared: as the personalization batch starts, and with its disks
+        // staged for the appliance. Recovery undoes the batch only; the desktops wait, prepared,
+        // for the rerun.
+        for point in ["disk-batch:batch:started", "disk-engine:prepared:ran"] {
+            try CrashRecovery.kill(world.lcm, at: point, ["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
+            try CrashRecovery.recover(world.lcm, point: point, kind: "disk-batch")
+            let stages = try inventory.read { db in try String.fetchAll(db, sql: "SELECT stage FROM desktop ORDER BY name") }
+            #expect(stages == ["prepared", "prepared"], "\(point): \(stages)")
+            try CrashRecovery.expectClean(world.lcm, point: point, kind: "disk-batch")
+        }
+        let spent = (clock.now - killsStarted).components
+        print(String(format: "deploy-tests: kills at journaled steps and their recovery %.1f s", Double(spent.seconds) + Double(spent.attoseconds) / 1e18))
+
         var killer = world.lcm
         killer.environment["LCM_FAILPOINT"] = "disk-engine:launched:ran"
         let killed = try killer.run(["deploy", "--from-csv", csv.path, "--image", "gold", "--no-start"])
@@ -600,7 +646,6 @@ struct DeployCommandTests {
         }
         let leftovers = try world.hostLeftovers()
         #expect(leftovers.isEmpty, "\(leftovers)")
-        let inventory = try world.inventory()
         let live = try inventory.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keyCopy WHERE destroyedAt IS NULL AND location != 'luks-keyslots'") }
         #expect(live == 0, "key copies of the killed run remain")
     }

@@ -7,6 +7,13 @@ public protocol ImageDerivationKind: Sendable {
     static var kind: String { get }
     /// `producedBy` of the new version, as `image list` shows it.
     static var producedBy: String { get }
+    /// Removes the rows its `recording` added about `versionID`, when recovery undoes the
+    /// version's publication (they reference the version, which cannot go while they exist).
+    static func forgetRecorded(_ db: Database, versionID: Int64) throws
+}
+
+extension ImageDerivationKind {
+    public static func forgetRecorded(_ db: Database, versionID: Int64) throws {}
 }
 
 /// What a derivation does to the copy, in one appliance launch: it returns the version's note
@@ -143,8 +150,22 @@ struct ImageDerivationOperation<Kind: ImageDerivationKind>: JournaledOperation {
                     recording: { db, versionID in try live.recording(db, versionID, live.version) })
                 live.result = DerivedImageVersion(parent: live.parent, name: name, version: live.version, path: published.path,
                                                   sha256: sha256, note: live.note, inspection: live.inspection)
-            }, undo: { context in try ImagePublisher.undo(context: context) }),
+            }, undo: { context in
+                try Self.forgetRecorded(context)
+                try ImagePublisher.undo(context: context)
+            }),
         ]
+    }
+
+    /// Removes what the kind recorded about the version this run published, found as
+    /// `ImagePublisher.undo` finds the version: by the store path recorded in the parameters.
+    static func forgetRecorded(_ context: OperationContext) throws {
+        guard let destination = try context.parameters()["store"], !destination.isEmpty else { return }
+        try context.inventory.write { db in
+            guard let versionID = try Int64.fetchOne(db, sql: "SELECT id FROM imageVersion WHERE path = ? AND removedAt IS NULL",
+                                                     arguments: [destination]) else { return }
+            try Kind.forgetRecorded(db, versionID: versionID)
+        }
     }
 
     static func versionID(_ entry: CatalogEntry, _ context: OperationContext) throws -> Int64? {

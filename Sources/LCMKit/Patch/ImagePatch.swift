@@ -56,5 +56,11 @@ public enum ImagePatch: ImageDerivationKind {
                                 secondsTotal: (clock.now - started).seconds)
     }
 
+    /// The patch items recorded with a version whose publication recovery undoes (a run killed
+    /// after publishing): the version is not kept, so neither is its patch history.
+    public static func forgetRecorded(_ db: Database, versionID: Int64) throws {
+        try db.execute(sql: "DELETE FROM patchItem WHERE imageVersionID = ?", arguments: [versionID])
+    }
+
     private final class OutcomeBox: @unchecked Sendable { var outcome: OfflinePatchOutcome? }
 }
