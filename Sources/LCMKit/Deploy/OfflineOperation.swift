@@ -53,10 +53,15 @@ final class OfflineDisk {
         self.layout = layout
     }
 
+    /// How `open` refuses a hibernated or Fast Startup volume found without a record: ntfs-3g's
+    /// own probe before mounting (a program run, seconds under TCG), or the operations' own check
+    /// once it is mounted (patching reads hiberfil.sys's first bytes, with its own message).
+    enum HibernationCheck { case probe, byOperations }
+
     /// Mounts the Windows volume of `access`'s disk read-write; refuses a hibernated or Fast
     /// Startup volume (ntfs-3g would refuse it read-write, and libguestfs would then mount it
     /// read-only without saying so). `close()` unmounts it.
-    static func open(_ access: DiskAccess, golden: GoldenFacts) throws -> OfflineDisk {
+    static func open(_ access: DiskAccess, golden: GoldenFacts, hibernation: HibernationCheck = .probe) throws -> OfflineDisk {
         let g = access.session
         if let known = golden.layout {
             // The first copy was checked for hibernation; a copy of it cannot differ.
@@ -72,7 +77,9 @@ final class OfflineDisk {
             }
         } else {
             partition = try windowsPartition(access)
-            guard try g.ntfs3gProbe(partition, readWrite: true) else { throw hibernated(partition, access) }
+            if hibernation == .probe {
+                guard try g.ntfs3gProbe(partition, readWrite: true) else { throw hibernated(partition, access) }
+            }
         }
         try g.mount(partition, options: "big_writes")
         do {
@@ -94,9 +101,10 @@ final class OfflineDisk {
     /// (`open`), verifies each on it, edits the hives they touch in one pass, applies each, and
     /// unmounts. Returns the disk, closed, for what it found.
     @discardableResult
-    static func run(_ operations: [any OfflineOperation], on access: DiskAccess, golden: GoldenFacts) throws -> OfflineDisk {
+    static func run(_ operations: [any OfflineOperation], on access: DiskAccess, golden: GoldenFacts,
+                    hibernation: HibernationCheck = .probe) throws -> OfflineDisk {
         for operation in operations { try operation.verify(expected: golden.inspection) }
-        let disk = try open(access, golden: golden)
+        let disk = try open(access, golden: golden, hibernation: hibernation)
         defer { disk.close() }
         try disk.run(operations)
         return disk

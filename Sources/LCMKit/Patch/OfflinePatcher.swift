@@ -23,37 +23,9 @@ public enum OfflinePatcher {
     public static let spareBytes: Int64 = 64 << 20
 
     public static func apply(_ set: PatchSet, to access: DiskAccess) throws -> OfflinePatchOutcome {
-        let g = access.session
-        let partition = try OfflineDisk.windowsPartition(access)
-        try g.mount(partition, options: "big_writes")
-        defer { try? g.umountAll() }
-        // What ntfs-3g's own check reads (a program run, seconds under TCG): hiberfil.sys's first
-        // bytes. Windows would discard offline changes when it resumes such a session.
-        let hibernation = HibernationState(hiberfilSignature: try WindowsInspector.signature(g, path: "/hiberfil.sys"))
-        guard !hibernation.hibernated else {
-            throw LCMError(.conflict, "the Windows volume of \(access.volume.name) is hibernated or was shut down with Fast Startup; it cannot be patched offline",
-                           hint: "boot it and shut it down fully (shutdown /s /t 0), or disable Fast Startup, then patch again")
-        }
-        let layout = try GoldenFacts.Layout.read(g, device: access.device, partition: partition, volume: access.volume.name)
-        let usage = try g.statvfs("/")
-        let free = usage.availableBytes
-        let needed = set.stagedBytes + spareBytes
-        guard free >= needed else {
-            throw LCMError(.cannotWrite, "the Windows volume of \(access.volume.name) has \(ByteSize.format(UInt64(max(0, free)))) free; the patch needs \(ByteSize.format(UInt64(needed)))",
-                           hint: "free space inside the desktop (or grow its disk), then patch again")
-        }
-        var outcome = OfflinePatchOutcome(registry: .init(), queued: [], runner: nil, freeBytesBefore: free)
-        if !set.staged.isEmpty {
-            outcome.queued = try BootRunnerContract.enqueue(set.staged, on: g).map(\.fileName)
-            outcome.runner = try StartupScriptRunner.installFiles(g, systemRoot: layout.systemRoot)
-        }
-        // The .reg files and the runner's registry state in one pass over the hives.
-        let systemRoot = layout.systemRoot
-        outcome.registry = try set.registry.apply(g, systemHive: layout.systemHive, softwareHive: layout.softwareHive,
-                                                  alsoInSoftware: set.staged.isEmpty ? nil : { software in
-                                                      try StartupScriptRunner.registerState(software, systemRoot: systemRoot)
-                                                  })
-        try g.umountAll()
-        return outcome
+        // Each disk on its own facts: a desktop's layer has moved on from its golden image.
+        let operation = PatchSetOperation(set)
+        try OfflineDisk.run([operation], on: access, golden: GoldenFacts(), hibernation: .byOperations)
+        return operation.outcome
     }
 }

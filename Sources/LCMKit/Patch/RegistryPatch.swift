@@ -24,44 +24,49 @@ public struct RegistryPatch: Sendable {
     /// Applies to the Windows volume mounted writable at `/`, whose hives are `systemHive` and
     /// `softwareHive`: the hives are copied out, edited and checked on lcm's machine
     /// (`OfflineHives`), and sent back only when every change reads back as the files say.
-    /// `alsoInSoftware` makes more changes to SOFTWARE in the same pass (the boot runner's
-    /// registration), so a 60 MiB hive travels once. Throws when a check fails.
+    /// Throws when a check fails. (Patching runs the same edit and check as one operation of
+    /// the disk's registry pass: `PatchSetOperation`.)
     public func apply(_ g: GuestfsSession, systemHive: String, softwareHive: String) throws -> Outcome {
-        try apply(g, systemHive: systemHive, softwareHive: softwareHive, alsoInSoftware: nil)
-    }
-
-    func apply(_ g: GuestfsSession, systemHive: String, softwareHive: String,
-               alsoInSoftware: ((HostRegistry) throws -> Void)?) throws -> Outcome {
         var outcome = Outcome()
-        let entries = files.flatMap(\.changes).map(\.change)
-        var which = Set(entries.map { Self.key(of: $0).hive })
-        if alsoInSoftware != nil { which.insert(.software) }
-        guard !which.isEmpty else { return outcome }
+        guard !hives.isEmpty else { return outcome }
         var expected: [RegFile.Hive: ExpectedState] = [:]
         let paths: [RegFile.Hive: String] = [.system: systemHive, .software: softwareHive]
-        try OfflineHives.edit(g, hives: paths.filter { which.contains($0.key) }, edit: { editors in
-            var controlSet: String?
-            if which.contains(.system), let system = editors.system { controlSet = try ControlSets.current(system) }
-            var changed = Set<RegFile.Hive>()
-            for hive in RegFile.Hive.allCases {
-                let changes = entries.filter { Self.key(of: $0).hive == hive }.map { Self.resolved($0, controlSet: controlSet) }
-                guard !changes.isEmpty, let editor = hive == .system ? editors.system : editors.software else { continue }
-                for change in changes { try Self.write(change, editor, &outcome) }
-                expected[hive] = ExpectedState(changes)
-                changed.insert(hive)
-            }
-            if let alsoInSoftware, let software = editors.software {
-                try alsoInSoftware(software)
-                changed.insert(.software)
-            }
-            return ((), changed)
+        try OfflineHives.edit(g, hives: paths.filter { hives.contains($0.key) }, edit: { editors in
+            expected = try edit(editors, outcome: &outcome)
+            return ((), Set(expected.keys))
         }, check: { editors in
-            for (hive, state) in expected {
-                guard let editor = hive == .system ? editors.system : editors.software else { continue }
-                outcome.checked += try Self.check(state, editor, hive: hive)
-            }
+            outcome.checked += try Self.check(expected, editors)
         })
         return outcome
+    }
+
+    /// The hives the files change.
+    var hives: Set<RegFile.Hive> { Set(files.flatMap(\.changes).map { Self.key(of: $0.change).hive }) }
+
+    /// Writes every change into the opened copies (`CurrentControlSet` resolved through SYSTEM)
+    /// and returns, per hive changed, the end state `check` reads back.
+    func edit(_ editors: OfflineHives.Editors, outcome: inout Outcome) throws -> [RegFile.Hive: ExpectedState] {
+        let entries = files.flatMap(\.changes).map(\.change)
+        var controlSet: String?
+        if hives.contains(.system), let system = editors.system { controlSet = try ControlSets.current(system) }
+        var expected: [RegFile.Hive: ExpectedState] = [:]
+        for hive in RegFile.Hive.allCases {
+            let changes = entries.filter { Self.key(of: $0).hive == hive }.map { Self.resolved($0, controlSet: controlSet) }
+            guard !changes.isEmpty, let editor = hive == .system ? editors.system : editors.software else { continue }
+            for change in changes { try Self.write(change, editor, &outcome) }
+            expected[hive] = ExpectedState(changes)
+        }
+        return expected
+    }
+
+    /// Reads `expected` back from the reopened copies; returns how many items it checked.
+    static func check(_ expected: [RegFile.Hive: ExpectedState], _ editors: OfflineHives.Editors) throws -> Int {
+        var checked = 0
+        for (hive, state) in expected {
+            guard let editor = hive == .system ? editors.system : editors.software else { continue }
+            checked += try check(state, editor, hive: hive)
+        }
+        return checked
     }
 
     // MARK: - Writing
