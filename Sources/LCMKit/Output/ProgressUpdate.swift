@@ -15,6 +15,6 @@ public struct ProgressUpdate: Sendable, Equatable {
     }
 }
 
-/// Where LCMKit sends progress. The command layer gives one to the entry points through their
-/// option structs; nil (the default everywhere) reports nothing.
+/// Where LCMKit sends progress. The command layer puts one in the context it gives the entry
+/// points (`LCMContext.progress`, and the engine's options); nil reports nothing.
 public typealias ProgressSink = @Sendable (ProgressUpdate) -> Void
